@@ -1,0 +1,170 @@
+// The registry's configuration: a YAML file (every key documented in the README) with command-line overrides.
+// Unknown keys are errors, so a typo never silently turns auth or TLS off.
+import { readFileSync } from 'node:fs';
+import ms from 'ms';
+import { parse as parseYaml } from 'yaml';
+
+export interface RegistryConfig {
+  /** HOST:PORT of the registry API */
+  listen: string;
+  storage: {
+    root: string;
+    /** upload sessions idle for longer are deleted */
+    uploadPurgeAgeMs: number;
+    uploadPurgeIntervalMs: number;
+    maxManifestBytes: number;
+    manifestCacheBytes: number;
+  };
+  auth: {
+    htpasswd?: string;
+    access?: string;
+    anonymousPull: boolean;
+    realm: string;
+    maxFailedLogins: number;
+    failedLoginWindowMs: number;
+    lockoutMs: number;
+    reloadIntervalMs: number;
+  };
+  tls?: { cert: string; key: string; reloadIntervalMs: number };
+  /** HOST:PORT of a plain-HTTP listener for /healthz, /readyz and /metrics; unset: served on `listen` */
+  ops: { listen?: string };
+  log: { level: string };
+  shutdownTimeoutMs: number;
+}
+
+export interface ConfigOverrides {
+  listen?: string;
+  storage?: string;
+  htpasswd?: string;
+  access?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  opsListen?: string;
+  logLevel?: string;
+  anonymousPull?: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+function section(raw: Raw, key: string, allowed: string[]): Raw {
+  const value = raw[key] ?? {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${key} must be a mapping`);
+  for (const name of Object.keys(value)) {
+    if (!allowed.includes(name)) throw new ConfigError(`unknown key ${key}.${name} (allowed: ${allowed.join(', ')})`);
+  }
+  return value as Raw;
+}
+
+function optionalString(raw: Raw, key: string, where: string): string | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new ConfigError(`${where}.${key} must be a string`);
+  return value;
+}
+
+function duration(raw: Raw, key: string, where: string, fallback: string): number {
+  const value = raw[key] ?? fallback;
+  const parsed = typeof value === 'number' ? value * 1000 : typeof value === 'string' ? ms(value as ms.StringValue) : NaN;
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+    throw new ConfigError(`${where}.${key} must be a duration such as 30s, 5m or 24h (got ${JSON.stringify(value)})`);
+  }
+  return parsed;
+}
+
+function count(raw: Raw, key: string, where: string, fallback: number): number {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ConfigError(`${where}.${key} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function boolean(raw: Raw, key: string, where: string, fallback: boolean): boolean {
+  const value = raw[key] ?? fallback;
+  if (typeof value !== 'boolean') throw new ConfigError(`${where}.${key} must be true or false`);
+  return value;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`listen address must be HOST:PORT (got ${JSON.stringify(value)})`);
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'log', 'shutdownTimeout'];
+  for (const name of Object.keys(raw)) {
+    if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
+  }
+  const storage = section(raw, 'storage', ['root', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes']);
+  const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval']);
+  const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
+  const ops = section(raw, 'ops', ['listen']);
+  const log = section(raw, 'log', ['level']);
+
+  const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
+  if (!root) throw new ConfigError('storage.root (or --storage) is required');
+  const cert = overrides.tlsCert ?? optionalString(tls, 'cert', 'tls');
+  const key = overrides.tlsKey ?? optionalString(tls, 'key', 'tls');
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('tls.cert and tls.key must be given together');
+  const listen = overrides.listen ?? optionalString(raw, 'listen', 'config') ?? '0.0.0.0:5000';
+  parseListen(listen);
+  const opsListen = overrides.opsListen ?? optionalString(ops, 'listen', 'ops');
+  if (opsListen) parseListen(opsListen);
+  const htpasswd = overrides.htpasswd ?? optionalString(auth, 'htpasswd', 'auth');
+  const access = overrides.access ?? optionalString(auth, 'access', 'auth');
+  if (access && !htpasswd) throw new ConfigError('auth.access needs auth.htpasswd: access rules name htpasswd users');
+
+  return {
+    listen,
+    storage: {
+      root,
+      uploadPurgeAgeMs: duration(storage, 'uploadPurgeAge', 'storage', '24h'),
+      uploadPurgeIntervalMs: duration(storage, 'uploadPurgeInterval', 'storage', '1h'),
+      maxManifestBytes: count(storage, 'maxManifestBytes', 'storage', 4 * 1024 * 1024),
+      manifestCacheBytes: count(storage, 'manifestCacheBytes', 'storage', 64 * 1024 * 1024),
+    },
+    auth: {
+      ...(htpasswd ? { htpasswd } : {}),
+      ...(access ? { access } : {}),
+      anonymousPull: overrides.anonymousPull ?? boolean(auth, 'anonymousPull', 'auth', false),
+      realm: optionalString(auth, 'realm', 'auth') ?? 'regop',
+      maxFailedLogins: count(auth, 'maxFailedLogins', 'auth', 10),
+      failedLoginWindowMs: duration(auth, 'failedLoginWindow', 'auth', '1m'),
+      lockoutMs: duration(auth, 'lockout', 'auth', '1m'),
+      reloadIntervalMs: duration(auth, 'reloadInterval', 'auth', '2s'),
+    },
+    ...(cert && key ? { tls: { cert, key, reloadIntervalMs: duration(tls, 'reloadInterval', 'tls', '10s') } } : {}),
+    ops: opsListen ? { listen: opsListen } : {},
+    log: { level: overrides.logLevel ?? optionalString(log, 'level', 'log') ?? 'info' },
+    shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
+  };
+}
+
+export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): RegistryConfig {
+  let raw: Raw = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+    const parsed = parseYaml(text) as unknown;
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file} must hold a YAML mapping`);
+      raw = parsed as Raw;
+    }
+  }
+  return buildConfig(raw, overrides);
+}

@@ -1,0 +1,60 @@
+// The global content-addressed blob store. A blob becomes visible only by an atomic rename of a file whose
+// digest was verified, so no reader can ever see partial or corrupt content under a digest.
+import type { Readable } from 'node:stream';
+import type { ByteRange, StorageDriver } from '../storage/driver.ts';
+import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
+import { paths } from './paths.ts';
+
+export class BlobStore {
+  private readonly driver: StorageDriver;
+
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
+  }
+
+  /** size in bytes, or null when the blob is not stored */
+  async size(digest: ParsedDigest): Promise<number | null> {
+    const info = await this.driver.stat(paths.blob(digest));
+    return info && !info.isDirectory ? info.size : null;
+  }
+
+  async modifiedAt(digest: ParsedDigest): Promise<Date | null> {
+    return (await this.driver.stat(paths.blob(digest)))?.modifiedAt ?? null;
+  }
+
+  reader(digest: ParsedDigest, range?: ByteRange): Promise<Readable> {
+    return this.driver.reader(paths.blob(digest), range);
+  }
+
+  getContent(digest: ParsedDigest): Promise<Buffer> {
+    return this.driver.getContent(paths.blob(digest));
+  }
+
+  /** Stores small content (a manifest) under its digest; a no-op when it is already there. */
+  async putContent(content: Buffer, digest: ParsedDigest): Promise<void> {
+    if ((await this.size(digest)) === content.length) return;
+    if (digestOf(content, digest.algorithm) !== digest.value) throw new Error('content does not match digest');
+    await this.driver.putContent(paths.blob(digest), content);
+  }
+
+  /** Moves a verified upload into place. Two uploads of one blob may race here: both renames carry equal bytes. */
+  async commitFile(verifiedPath: string, digest: ParsedDigest): Promise<void> {
+    await this.driver.move(verifiedPath, paths.blob(digest));
+  }
+
+  async delete(digest: ParsedDigest): Promise<void> {
+    await this.driver.delete(paths.blob(digest));
+  }
+
+  /** Every stored digest, for garbage collection; walks the store in its fan-out order. */
+  async *digests(): AsyncGenerator<ParsedDigest> {
+    for (const algorithm of await this.driver.list('blobs')) {
+      for (const prefix of await this.driver.list(`blobs/${algorithm}`)) {
+        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`)) {
+          const digest = tryParseDigest(`${algorithm}:${hex}`);
+          if (digest) yield digest;
+        }
+      }
+    }
+  }
+}

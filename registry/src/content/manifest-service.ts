@@ -1,0 +1,163 @@
+// Manifest push, fetch and delete: the checks the spec asks for on top of the blob store and the repository
+// index. A manifest's bytes live in the global blob store; the repository keeps a record of what it references.
+import { ErrorCodes, registryError } from '../errors.ts';
+import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
+import { assertTag } from '../oci/names.ts';
+import { parseManifest, type Descriptor } from '../oci/manifest.ts';
+import type { BlobStore } from './blob-store.ts';
+import { ManifestCache } from './manifest-cache.ts';
+import type { ManifestRecord, RepositoryStore } from './repository-store.ts';
+
+export interface ManifestReference {
+  digest?: ParsedDigest;
+  tag?: string;
+}
+
+export interface ResolvedManifest {
+  digest: ParsedDigest;
+  mediaType: string;
+  size: number;
+}
+
+export interface PushedManifest {
+  digest: ParsedDigest;
+  subject?: string;
+}
+
+/** A reference is a digest when it has the digest form, otherwise it must be a valid tag. */
+export function parseReference(reference: string): ManifestReference {
+  if (reference.includes(':')) {
+    const digest = tryParseDigest(reference);
+    if (!digest) throw registryError(ErrorCodes.DIGEST_INVALID, 'invalid digest', { digest: reference });
+    return { digest };
+  }
+  assertTag(reference);
+  return { tag: reference };
+}
+
+export class ManifestService {
+  private readonly blobs: BlobStore;
+  private readonly repositories: RepositoryStore;
+  private readonly cache: ManifestCache;
+  private readonly maxBytes: number;
+
+  constructor(blobs: BlobStore, repositories: RepositoryStore, options: { cacheBytes: number; maxBytes: number }) {
+    this.blobs = blobs;
+    this.repositories = repositories;
+    this.cache = new ManifestCache(options.cacheBytes);
+    this.maxBytes = options.maxBytes;
+  }
+
+  get maxManifestBytes(): number {
+    return this.maxBytes;
+  }
+
+  async resolve(repository: string, reference: string): Promise<ResolvedManifest & { record: ManifestRecord; tag?: string }> {
+    const parsed = parseReference(reference);
+    let digest = parsed.digest;
+    if (parsed.tag) {
+      const tag = await this.repositories.getTag(repository, parsed.tag);
+      digest = tag ? tryParseDigest(tag.digest) ?? undefined : undefined;
+    }
+    const record = digest ? await this.repositories.getManifest(repository, digest) : null;
+    if (!digest || !record) {
+      throw registryError(ErrorCodes.MANIFEST_UNKNOWN, 'manifest unknown', { name: repository, reference });
+    }
+    return { digest, mediaType: record.mediaType, size: record.size, record, ...(parsed.tag ? { tag: parsed.tag } : {}) };
+  }
+
+  async get(repository: string, reference: string): Promise<ResolvedManifest & { content: Buffer }> {
+    const resolved = await this.resolve(repository, reference);
+    let content = this.cache.get(resolved.digest.value);
+    if (!content) {
+      content = await this.blobs.getContent(resolved.digest);
+      this.cache.set(resolved.digest.value, content);
+    }
+    this.repositories.recordPull(repository, resolved.digest.value, resolved.tag);
+    return { digest: resolved.digest, mediaType: resolved.mediaType, size: resolved.size, content };
+  }
+
+  async put(repository: string, reference: string, body: Buffer, contentType: string | undefined): Promise<PushedManifest> {
+    const target = parseReference(reference);
+    if (body.length > this.maxBytes) {
+      throw registryError(ErrorCodes.PAYLOAD_TOO_LARGE, `manifest exceeds ${this.maxBytes} bytes`, { size: body.length });
+    }
+    const references = parseManifest(body, contentType);
+    const digest = tryParseDigest(digestOf(body, target.digest?.algorithm ?? 'sha256'))!;
+    if (target.digest && target.digest.value !== digest.value) {
+      throw registryError(ErrorCodes.DIGEST_INVALID, 'manifest digest does not match its content', {
+        digest: target.digest.value,
+      });
+    }
+    await this.assertReferencesExist(repository, references.blobs, references.manifests);
+
+    await this.blobs.putContent(body, digest);
+    const record: ManifestRecord = {
+      digest: digest.value,
+      mediaType: references.mediaType,
+      size: body.length,
+      blobs: references.blobs,
+      manifests: references.manifests,
+      pushedAt: new Date().toISOString(),
+      ...(references.subject ? { subject: references.subject.digest } : {}),
+      ...(references.artifactType ? { artifactType: references.artifactType } : {}),
+      ...(references.annotations ? { annotations: references.annotations } : {}),
+    };
+    await this.repositories.putManifest(repository, digest, record);
+    if (references.subject) {
+      const descriptor: Descriptor = {
+        mediaType: references.mediaType,
+        digest: digest.value,
+        size: body.length,
+        ...(references.artifactType ? { artifactType: references.artifactType } : {}),
+        ...(references.annotations ? { annotations: references.annotations } : {}),
+      };
+      await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, descriptor);
+    }
+    if (target.tag) await this.repositories.putTag(repository, target.tag, digest.value);
+    this.cache.set(digest.value, body);
+    return { digest, ...(references.subject ? { subject: references.subject.digest } : {}) };
+  }
+
+  /** By tag: removes the tag only. By digest: removes the manifest and every tag pointing at it. */
+  async delete(repository: string, reference: string): Promise<void> {
+    const target = parseReference(reference);
+    if (target.tag) {
+      if (!(await this.repositories.deleteTag(repository, target.tag))) {
+        throw registryError(ErrorCodes.MANIFEST_UNKNOWN, 'tag unknown', { name: repository, reference });
+      }
+      return;
+    }
+    const digest = target.digest!;
+    const record = await this.repositories.getManifest(repository, digest);
+    if (!record) throw registryError(ErrorCodes.MANIFEST_UNKNOWN, 'manifest unknown', { name: repository, reference });
+    for (const [tag, tagRecord] of await this.repositories.tagRecords(repository)) {
+      if (tagRecord.digest === digest.value) await this.repositories.deleteTag(repository, tag);
+    }
+    if (record.subject) {
+      const subject = tryParseDigest(record.subject);
+      if (subject) await this.repositories.removeReferrer(repository, subject, digest);
+    }
+    await this.repositories.deleteManifest(repository, digest);
+  }
+
+  private async assertReferencesExist(repository: string, blobs: string[], manifests: string[]): Promise<void> {
+    const missing = async (value: string, isManifest: boolean): Promise<string | null> => {
+      const digest = tryParseDigest(value)!;
+      const present = isManifest
+        ? await this.repositories.hasManifest(repository, digest)
+        : (await this.repositories.isBlobLinked(repository, digest)) && (await this.blobs.size(digest)) !== null;
+      return present ? null : value;
+    };
+    const results = await Promise.all([
+      ...[...new Set(blobs)].map((digest) => missing(digest, false)),
+      ...[...new Set(manifests)].map((digest) => missing(digest, true)),
+    ]);
+    const unknown = results.filter((digest): digest is string => digest !== null);
+    if (unknown.length > 0) {
+      throw registryError(ErrorCodes.MANIFEST_BLOB_UNKNOWN, 'manifest references unknown blobs or manifests', {
+        digests: unknown,
+      });
+    }
+  }
+}

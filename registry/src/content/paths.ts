@@ -1,0 +1,28 @@
+// The on-disk layout, in one place. One global content-addressed blob store; per repository a small index of
+// links, tags and referrers. Names starting with `_` cannot be repository name components, so a repository's
+// own metadata never collides with a nested repository (`a` and `a/_tags` cannot both be repositories).
+import type { ParsedDigest } from '../oci/digest.ts';
+
+export const BLOBS_ROOT = 'blobs';
+export const UPLOADS_ROOT = 'uploads';
+export const REPOSITORIES_ROOT = 'repositories';
+export const METADATA_DIRS = ['_layers', '_manifests', '_tags', '_referrers'] as const;
+
+export const paths = {
+  blob: (d: ParsedDigest) => `${BLOBS_ROOT}/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
+  upload: (id: string) => `${UPLOADS_ROOT}/${id}`,
+  uploadData: (id: string) => `${UPLOADS_ROOT}/${id}/data`,
+  uploadInfo: (id: string) => `${UPLOADS_ROOT}/${id}/info.json`,
+  repository: (name: string) => `${REPOSITORIES_ROOT}/${name}`,
+  layerLinks: (name: string) => `${REPOSITORIES_ROOT}/${name}/_layers`,
+  layerLink: (name: string, d: ParsedDigest) => `${REPOSITORIES_ROOT}/${name}/_layers/${d.algorithm}/${d.hex}`,
+  manifestRecords: (name: string) => `${REPOSITORIES_ROOT}/${name}/_manifests`,
+  manifestRecord: (name: string, d: ParsedDigest) => `${REPOSITORIES_ROOT}/${name}/_manifests/${d.algorithm}/${d.hex}`,
+  tags: (name: string) => `${REPOSITORIES_ROOT}/${name}/_tags`,
+  tag: (name: string, tag: string) => `${REPOSITORIES_ROOT}/${name}/_tags/${tag}`,
+  referrers: (name: string, subject: ParsedDigest) =>
+    `${REPOSITORIES_ROOT}/${name}/_referrers/${subject.algorithm}/${subject.hex}`,
+  referrer: (name: string, subject: ParsedDigest, referrer: ParsedDigest) =>
+    `${REPOSITORIES_ROOT}/${name}/_referrers/${subject.algorithm}/${subject.hex}/${referrer.algorithm}-${referrer.hex}`,
+  pulls: (name: string) => `${REPOSITORIES_ROOT}/${name}/_pulls.json`,
+};

@@ -1,0 +1,238 @@
+// Per-repository metadata: which blobs and manifests belong to a repository, its tags, the referrers of its
+// manifests and when things were last pulled. Kept as small files beside the global blob store so that tag
+// listing, referrers and GC read references here instead of re-parsing manifests.
+import type { StorageDriver } from '../storage/driver.ts';
+import { PathNotFoundError } from '../storage/driver.ts';
+import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/manifest.ts';
+import { paths, REPOSITORIES_ROOT } from './paths.ts';
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** config and layers */
+  blobs: string[];
+  /** children of an index */
+  manifests: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  pushedAt: string;
+}
+
+export interface TagRecord {
+  digest: string;
+  pushedAt: string;
+}
+
+export interface PullTimes {
+  tags: Record<string, string>;
+  manifests: Record<string, string>;
+}
+
+/** How long a catalog walk is trusted before writes by another replica are looked for again. */
+const CATALOG_TTL_MS = 10_000;
+
+function mergePullTimes(older: PullTimes, newer: PullTimes): PullTimes {
+  return { tags: { ...older.tags, ...newer.tags }, manifests: { ...older.manifests, ...newer.manifests } };
+}
+
+async function readJson<T>(driver: StorageDriver, path: string): Promise<T | null> {
+  try {
+    return JSON.parse((await driver.getContent(path)).toString('utf8')) as T;
+  } catch (error) {
+    if (error instanceof PathNotFoundError) return null;
+    throw error;
+  }
+}
+
+export class RepositoryStore {
+  private readonly driver: StorageDriver;
+  private readonly tagListCache = new Map<string, { modifiedAt: number; tags: string[] }>();
+  private catalog: { names: Set<string>; sorted: string[] | null; loadedAt: number } | null = null;
+  private readonly pendingPulls = new Map<string, PullTimes>();
+
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
+  }
+
+  // ---- blob links: a blob is readable in a repository only once pushed or mounted there
+
+  async linkBlob(repository: string, digest: ParsedDigest): Promise<void> {
+    await this.driver.putContent(paths.layerLink(repository, digest), digest.value);
+    this.noteRepository(repository);
+  }
+
+  async isBlobLinked(repository: string, digest: ParsedDigest): Promise<boolean> {
+    return (await this.driver.stat(paths.layerLink(repository, digest))) !== null;
+  }
+
+  async unlinkBlob(repository: string, digest: ParsedDigest): Promise<void> {
+    await this.driver.delete(paths.layerLink(repository, digest));
+  }
+
+  async linkedBlobs(repository: string): Promise<ParsedDigest[]> {
+    return this.digestsUnder(paths.layerLinks(repository));
+  }
+
+  // ---- manifests
+
+  async putManifest(repository: string, digest: ParsedDigest, record: ManifestRecord): Promise<void> {
+    await this.driver.putContent(paths.manifestRecord(repository, digest), JSON.stringify(record));
+    this.noteRepository(repository);
+  }
+
+  getManifest(repository: string, digest: ParsedDigest): Promise<ManifestRecord | null> {
+    return readJson<ManifestRecord>(this.driver, paths.manifestRecord(repository, digest));
+  }
+
+  async hasManifest(repository: string, digest: ParsedDigest): Promise<boolean> {
+    return (await this.driver.stat(paths.manifestRecord(repository, digest))) !== null;
+  }
+
+  async deleteManifest(repository: string, digest: ParsedDigest): Promise<void> {
+    await this.driver.delete(paths.manifestRecord(repository, digest));
+  }
+
+  async manifestDigests(repository: string): Promise<ParsedDigest[]> {
+    return this.digestsUnder(paths.manifestRecords(repository));
+  }
+
+  // ---- tags
+
+  getTag(repository: string, tag: string): Promise<TagRecord | null> {
+    return readJson<TagRecord>(this.driver, paths.tag(repository, tag));
+  }
+
+  async putTag(repository: string, tag: string, digest: string): Promise<void> {
+    const record: TagRecord = { digest, pushedAt: new Date().toISOString() };
+    await this.driver.putContent(paths.tag(repository, tag), JSON.stringify(record));
+    this.tagListCache.delete(repository);
+    this.noteRepository(repository);
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const existed = (await this.driver.stat(paths.tag(repository, tag))) !== null;
+    await this.driver.delete(paths.tag(repository, tag));
+    this.tagListCache.delete(repository);
+    return existed;
+  }
+
+  /** Sorted tag names. Cached per repository and revalidated by the tag directory's mtime (one stat). */
+  async listTags(repository: string): Promise<string[]> {
+    const directory = await this.driver.stat(paths.tags(repository));
+    if (!directory) return [];
+    const modifiedAt = directory.modifiedAt.getTime();
+    const cached = this.tagListCache.get(repository);
+    if (cached && cached.modifiedAt === modifiedAt) return cached.tags;
+    const tags = (await this.driver.list(paths.tags(repository))).sort();
+    this.tagListCache.set(repository, { modifiedAt, tags });
+    return tags;
+  }
+
+  async tagRecords(repository: string): Promise<Map<string, TagRecord>> {
+    const records = new Map<string, TagRecord>();
+    for (const tag of await this.listTags(repository)) {
+      const record = await this.getTag(repository, tag);
+      if (record) records.set(tag, record);
+    }
+    return records;
+  }
+
+  // ---- referrers
+
+  async addReferrer(repository: string, subject: ParsedDigest, referrer: ParsedDigest, descriptor: Descriptor): Promise<void> {
+    await this.driver.putContent(paths.referrer(repository, subject, referrer), JSON.stringify(descriptor));
+  }
+
+  async removeReferrer(repository: string, subject: ParsedDigest, referrer: ParsedDigest): Promise<void> {
+    await this.driver.delete(paths.referrer(repository, subject, referrer));
+  }
+
+  async listReferrers(repository: string, subject: ParsedDigest): Promise<Descriptor[]> {
+    const directory = paths.referrers(repository, subject);
+    const descriptors: Descriptor[] = [];
+    for (const name of (await this.driver.list(directory)).sort()) {
+      const descriptor = await readJson<Descriptor>(this.driver, `${directory}/${name}`);
+      if (descriptor) descriptors.push(descriptor);
+    }
+    return descriptors;
+  }
+
+  // ---- pull times: kept in memory and flushed now and then, since a file write per pull would cost more
+  // than the pull itself; retention only needs them to the minute
+
+  recordPull(repository: string, digest: string, tag?: string): void {
+    const now = new Date().toISOString();
+    let pending = this.pendingPulls.get(repository);
+    if (!pending) this.pendingPulls.set(repository, (pending = { tags: {}, manifests: {} }));
+    pending.manifests[digest] = now;
+    if (tag) pending.tags[tag] = now;
+  }
+
+  async pullTimes(repository: string): Promise<PullTimes> {
+    const stored = await this.storedPullTimes(repository);
+    const pending = this.pendingPulls.get(repository);
+    return pending ? mergePullTimes(stored, pending) : stored;
+  }
+
+  async flushPulls(): Promise<void> {
+    const batch = [...this.pendingPulls];
+    this.pendingPulls.clear();
+    for (const [repository, pending] of batch) {
+      const merged = mergePullTimes(await this.storedPullTimes(repository), pending);
+      await this.driver.putContent(paths.pulls(repository), JSON.stringify(merged));
+    }
+  }
+
+  private async storedPullTimes(repository: string): Promise<PullTimes> {
+    return (await readJson<PullTimes>(this.driver, paths.pulls(repository))) ?? { tags: {}, manifests: {} };
+  }
+
+  // ---- catalog
+
+  async listRepositories(): Promise<string[]> {
+    if (!this.catalog || Date.now() - this.catalog.loadedAt > CATALOG_TTL_MS) {
+      const names = new Set<string>();
+      await this.walkRepositories('', names);
+      this.catalog = { names, sorted: null, loadedAt: Date.now() };
+    }
+    this.catalog.sorted ??= [...this.catalog.names].sort();
+    return this.catalog.sorted;
+  }
+
+  async repositoryExists(repository: string): Promise<boolean> {
+    if (this.catalog?.names.has(repository)) return true;
+    const entries = await this.driver.list(paths.repository(repository));
+    return entries.some((entry) => entry.startsWith('_'));
+  }
+
+  private noteRepository(repository: string): void {
+    if (this.catalog && !this.catalog.names.has(repository)) {
+      this.catalog.names.add(repository);
+      this.catalog.sorted = null;
+    }
+  }
+
+  private async walkRepositories(prefix: string, names: Set<string>): Promise<void> {
+    const directory = prefix ? `${REPOSITORIES_ROOT}/${prefix}` : REPOSITORIES_ROOT;
+    const entries = await this.driver.list(directory);
+    if (prefix && entries.some((entry) => entry.startsWith('_'))) names.add(prefix);
+    for (const entry of entries) {
+      if (!entry.startsWith('_')) await this.walkRepositories(prefix ? `${prefix}/${entry}` : entry, names);
+    }
+  }
+
+  /** digests stored as `<dir>/<algorithm>/<hex>` */
+  private async digestsUnder(directory: string): Promise<ParsedDigest[]> {
+    const digests: ParsedDigest[] = [];
+    for (const algorithm of await this.driver.list(directory)) {
+      for (const hex of await this.driver.list(`${directory}/${algorithm}`)) {
+        const digest = tryParseDigest(`${algorithm}:${hex}`);
+        if (digest) digests.push(digest);
+      }
+    }
+    return digests;
+  }
+}

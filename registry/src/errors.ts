@@ -1,0 +1,62 @@
+// The registry's one error map, after distribution's errcode package: every failure a route can report is a
+// registered descriptor, code throws a typed RegistryError, and http/error-handler.ts alone turns it into the
+// spec's `{"errors":[{code,message,detail}]}` body.
+
+export interface ErrorDescriptor {
+  code: string;
+  message: string;
+  httpStatus: number;
+}
+
+function descriptor(code: string, httpStatus: number, message: string): ErrorDescriptor {
+  return Object.freeze({ code, httpStatus, message });
+}
+
+export const ErrorCodes = Object.freeze({
+  BLOB_UNKNOWN: descriptor('BLOB_UNKNOWN', 404, 'blob unknown to registry'),
+  BLOB_UPLOAD_INVALID: descriptor('BLOB_UPLOAD_INVALID', 400, 'blob upload invalid'),
+  BLOB_UPLOAD_UNKNOWN: descriptor('BLOB_UPLOAD_UNKNOWN', 404, 'blob upload unknown to registry'),
+  DIGEST_INVALID: descriptor('DIGEST_INVALID', 400, 'provided digest did not match uploaded content'),
+  MANIFEST_BLOB_UNKNOWN: descriptor('MANIFEST_BLOB_UNKNOWN', 400, 'manifest references a manifest or blob unknown to registry'),
+  MANIFEST_INVALID: descriptor('MANIFEST_INVALID', 400, 'manifest invalid'),
+  MANIFEST_UNKNOWN: descriptor('MANIFEST_UNKNOWN', 404, 'manifest unknown to registry'),
+  NAME_INVALID: descriptor('NAME_INVALID', 400, 'invalid repository name'),
+  NAME_UNKNOWN: descriptor('NAME_UNKNOWN', 404, 'repository name not known to registry'),
+  RANGE_INVALID: descriptor('RANGE_INVALID', 416, 'invalid content range'),
+  SIZE_INVALID: descriptor('SIZE_INVALID', 400, 'provided length did not match content length'),
+  TAG_INVALID: descriptor('TAG_INVALID', 400, 'invalid tag'),
+  UNAUTHORIZED: descriptor('UNAUTHORIZED', 401, 'authentication required'),
+  DENIED: descriptor('DENIED', 403, 'requested access to the resource is denied'),
+  UNSUPPORTED: descriptor('UNSUPPORTED', 405, 'the operation is unsupported'),
+  TOOMANYREQUESTS: descriptor('TOOMANYREQUESTS', 429, 'too many requests'),
+  PAYLOAD_TOO_LARGE: descriptor('SIZE_INVALID', 413, 'payload too large'),
+  UNKNOWN: descriptor('UNKNOWN', 500, 'unknown error'),
+});
+
+export class RegistryError extends Error {
+  readonly descriptor: ErrorDescriptor;
+  readonly detail: unknown;
+  /** extra response headers, e.g. WWW-Authenticate on UNAUTHORIZED or Retry-After on TOOMANYREQUESTS */
+  readonly headers: Record<string, string>;
+
+  constructor(descriptor: ErrorDescriptor, message?: string, detail?: unknown, headers: Record<string, string> = {}) {
+    super(message ?? descriptor.message);
+    this.name = 'RegistryError';
+    this.descriptor = descriptor;
+    this.detail = detail;
+    this.headers = headers;
+  }
+
+  get httpStatus(): number {
+    return this.descriptor.httpStatus;
+  }
+}
+
+export function registryError(
+  descriptor: ErrorDescriptor,
+  message?: string,
+  detail?: unknown,
+  headers?: Record<string, string>,
+): RegistryError {
+  return new RegistryError(descriptor, message, detail, headers);
+}

@@ -1,0 +1,47 @@
+// What every route handler gets: the request, the reply, the services and who is asking.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Action, Authenticator, Principal } from '../auth/index.ts';
+import type { BlobStore } from '../content/blob-store.ts';
+import type { ManifestService } from '../content/manifest-service.ts';
+import type { RepositoryStore } from '../content/repository-store.ts';
+import type { UploadStore } from '../content/upload-store.ts';
+import type { RegistryMetrics } from '../ops/metrics.ts';
+import type { RouteMatch } from './router.ts';
+
+export interface Services {
+  blobs: BlobStore;
+  uploads: UploadStore;
+  repositories: RepositoryStore;
+  manifests: ManifestService;
+  auth: Authenticator;
+  metrics: RegistryMetrics;
+}
+
+export interface RouteContext {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  services: Services;
+  route: RouteMatch;
+  principal: Principal;
+  /** the repository name, validated (empty for base and catalog) */
+  name: string;
+}
+
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteHandler {
+  /**
+   * What the principal needs on the repository: actions, or 'login' (any authenticated user, or anyone on an
+   * open registry), checked by the dispatcher before the handler runs.
+   */
+  requires: Action[] | 'login' | 'catalog';
+  handle(context: RouteContext): Promise<void>;
+}
+
+export type RouteGroupHandlers = Partial<Record<HttpMethod, RouteHandler>>;
+
+/** The query string's value for `key`, if given once. */
+export function queryParam(request: FastifyRequest, key: string): string | undefined {
+  const value = (request.query as Record<string, string | string[] | undefined>)[key];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,87 @@
+// GET / HEAD / DELETE /v2/<name>/blobs/<digest>. A blob is served only from repositories it was pushed or
+// mounted into, so access rules on repositories also guard the shared blob store.
+import { ErrorCodes, registryError } from '../../errors.ts';
+import { parseDigest, type ParsedDigest } from '../../oci/digest.ts';
+import type { ByteRange } from '../../storage/driver.ts';
+import type { RouteContext, RouteGroupHandlers } from '../context.ts';
+
+async function linkedBlobSize({ services, name }: RouteContext, digest: ParsedDigest): Promise<number> {
+  const [linked, size] = await Promise.all([
+    services.repositories.isBlobLinked(name, digest),
+    services.blobs.size(digest),
+  ]);
+  if (!linked || size === null) throw registryError(ErrorCodes.BLOB_UNKNOWN, 'blob unknown to registry', { digest: digest.value });
+  return size;
+}
+
+/** A single `bytes=` range; multi-range requests are answered with the whole blob, as RFC 9110 allows. */
+export function parseRange(header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
+  if (!header) return null;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return header.includes(',') ? null : 'unsatisfiable';
+  const [, first, last] = match;
+  if (first === '' && last === '') return 'unsatisfiable';
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
+function setBlobHeaders({ reply }: RouteContext, digest: ParsedDigest): void {
+  reply.header('Docker-Content-Digest', digest.value);
+  reply.header('ETag', `"${digest.value}"`);
+  reply.header('Accept-Ranges', 'bytes');
+  reply.header('Cache-Control', 'max-age=31536000');
+  reply.type('application/octet-stream');
+}
+
+export const blobRoutes: RouteGroupHandlers = {
+  HEAD: {
+    requires: ['pull'],
+    async handle(context) {
+      const digest = parseDigest(context.route.digest);
+      const size = await linkedBlobSize(context, digest);
+      setBlobHeaders(context, digest);
+      context.reply.header('Content-Length', size);
+      context.reply.send();
+    },
+  },
+  GET: {
+    requires: ['pull'],
+    async handle(context) {
+      const { request, reply, services } = context;
+      const digest = parseDigest(context.route.digest);
+      const size = await linkedBlobSize(context, digest);
+      setBlobHeaders(context, digest);
+      const range = parseRange(request.headers.range, size);
+      if (range === 'unsatisfiable') {
+        throw registryError(ErrorCodes.RANGE_INVALID, 'requested range not satisfiable', { size }, {
+          'Content-Range': `bytes */${size}`,
+        });
+      }
+      if (range) {
+        reply.code(206);
+        reply.header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+        reply.header('Content-Length', range.end - range.start + 1);
+      } else {
+        reply.header('Content-Length', size);
+      }
+      if (size === 0) return reply.send('');
+      reply.send(await services.blobs.reader(digest, range ?? undefined));
+    },
+  },
+  DELETE: {
+    requires: ['delete'],
+    async handle(context) {
+      const digest = parseDigest(context.route.digest);
+      await linkedBlobSize(context, digest);
+      await context.services.repositories.unlinkBlob(context.name, digest);
+      context.reply.code(202).header('Content-Length', 0).send();
+    },
+  },
+};

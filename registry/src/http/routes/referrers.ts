@@ -1,0 +1,21 @@
+// GET /v2/<name>/referrers/<digest>: an image index of the manifests whose subject is <digest>.
+import { parseDigest } from '../../oci/digest.ts';
+import { MediaTypes } from '../../oci/manifest.ts';
+import type { RouteGroupHandlers } from '../context.ts';
+import { queryParam } from '../context.ts';
+
+export const referrerRoutes: RouteGroupHandlers = {
+  GET: {
+    requires: ['pull'],
+    async handle({ request, reply, services, name, route }) {
+      const subject = parseDigest(route.digest);
+      let manifests = await services.repositories.listReferrers(name, subject);
+      const artifactType = queryParam(request, 'artifactType');
+      if (artifactType !== undefined) {
+        manifests = manifests.filter((descriptor) => descriptor.artifactType === artifactType);
+        reply.header('OCI-Filters-Applied', 'artifactType');
+      }
+      reply.type(MediaTypes.ociIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+    },
+  },
+};

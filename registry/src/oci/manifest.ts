@@ -1,0 +1,126 @@
+// Parsing and validation of the manifest kinds the registry stores: OCI image manifest and index, Docker schema2
+// manifest and manifest list. What the registry keeps from a manifest is its references, so that tag listing,
+// referrers and GC never re-parse manifests.
+import { ErrorCodes, registryError } from '../errors.ts';
+import { isDigest } from './digest.ts';
+
+export const MediaTypes = Object.freeze({
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  ociEmpty: 'application/vnd.oci.empty.v1+json',
+});
+
+const IMAGE_TYPES = new Set<string>([MediaTypes.ociManifest, MediaTypes.dockerManifest]);
+const INDEX_TYPES = new Set<string>([MediaTypes.ociIndex, MediaTypes.dockerManifestList]);
+export const MANIFEST_MEDIA_TYPES: readonly string[] = [...IMAGE_TYPES, ...INDEX_TYPES];
+
+/** Layers a client may legally leave out of the registry: they are fetched from their `urls`. */
+const NON_DISTRIBUTABLE = /^application\/vnd\.(docker\.image\.rootfs\.foreign|oci\.image\.layer\.nondistributable)/;
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  urls?: string[];
+  platform?: unknown;
+}
+
+export interface ManifestReferences {
+  mediaType: string;
+  /** config and layers: blobs that must exist in the repository */
+  blobs: string[];
+  /** children of an index: manifests that must exist in the repository */
+  manifests: string[];
+  subject?: Descriptor;
+  /** what a referrers listing reports: `artifactType`, or an image manifest's config media type */
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export function isManifestMediaType(mediaType: string | undefined): boolean {
+  return mediaType !== undefined && (IMAGE_TYPES.has(mediaType) || INDEX_TYPES.has(mediaType));
+}
+
+function invalid(message: string, detail?: unknown): never {
+  throw registryError(ErrorCodes.MANIFEST_INVALID, message, detail);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readDescriptor(value: unknown, where: string): Descriptor {
+  if (!isObject(value)) invalid(`${where} is not a descriptor`);
+  const { mediaType, digest, size } = value;
+  if (typeof mediaType !== 'string' || mediaType === '') invalid(`${where}.mediaType is missing`);
+  if (typeof digest !== 'string' || !isDigest(digest)) invalid(`${where}.digest is not a valid digest`, { digest });
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) invalid(`${where}.size is invalid`);
+  const descriptor: Descriptor = { mediaType, digest, size };
+  if (typeof value.artifactType === 'string') descriptor.artifactType = value.artifactType;
+  if (isObject(value.annotations)) descriptor.annotations = value.annotations as Record<string, string>;
+  if (Array.isArray(value.urls)) descriptor.urls = value.urls as string[];
+  if (value.platform !== undefined) descriptor.platform = value.platform;
+  return descriptor;
+}
+
+function normalizeContentType(header: string | undefined): string | undefined {
+  const type = header?.split(';')[0]?.trim().toLowerCase();
+  return type ? type : undefined;
+}
+
+/**
+ * Validates a manifest body as PUT by a client. `contentType` is the request's Content-Type; when it names a
+ * manifest type it wins, and a body declaring another type is invalid.
+ */
+export function parseManifest(body: Buffer, contentType: string | undefined): ManifestReferences {
+  let document: unknown;
+  try {
+    document = JSON.parse(body.toString('utf8'));
+  } catch {
+    invalid('manifest is not valid JSON');
+  }
+  if (!isObject(document)) invalid('manifest is not a JSON object');
+  if (document.schemaVersion !== 2) invalid('unsupported schemaVersion (schema1 manifests are not accepted)');
+
+  const declared = typeof document.mediaType === 'string' ? document.mediaType : undefined;
+  const header = normalizeContentType(contentType);
+  let mediaType: string;
+  if (isManifestMediaType(header)) {
+    if (declared !== undefined && declared !== header) {
+      invalid('manifest mediaType does not match Content-Type', { mediaType: declared, contentType: header });
+    }
+    mediaType = header!;
+  } else if (declared !== undefined) {
+    mediaType = declared;
+  } else {
+    mediaType = Array.isArray(document.manifests) ? MediaTypes.ociIndex : MediaTypes.ociManifest;
+  }
+  if (!isManifestMediaType(mediaType)) invalid('unsupported manifest media type', { mediaType });
+
+  const references: ManifestReferences = { mediaType, blobs: [], manifests: [] };
+  if (typeof document.artifactType === 'string') references.artifactType = document.artifactType;
+  if (isObject(document.annotations)) references.annotations = document.annotations as Record<string, string>;
+  if (document.subject !== undefined) references.subject = readDescriptor(document.subject, 'subject');
+
+  if (IMAGE_TYPES.has(mediaType)) {
+    const config = readDescriptor(document.config, 'config');
+    if (!Array.isArray(document.layers)) invalid('layers must be an array');
+    references.blobs.push(config.digest);
+    document.layers.forEach((layer, i) => {
+      const descriptor = readDescriptor(layer, `layers[${i}]`);
+      const external = NON_DISTRIBUTABLE.test(descriptor.mediaType) && (descriptor.urls?.length ?? 0) > 0;
+      if (!external) references.blobs.push(descriptor.digest);
+    });
+    references.artifactType ??= config.mediaType;
+  } else {
+    if (!Array.isArray(document.manifests)) invalid('manifests must be an array');
+    document.manifests.forEach((child, i) => {
+      references.manifests.push(readDescriptor(child, `manifests[${i}]`).digest);
+    });
+  }
+  return references;
+}

@@ -1,0 +1,23 @@
+// Unauthenticated operational endpoints: liveness, readiness and Prometheus metrics. They sit on their own
+// plain-HTTP listener when one is configured, so kubelet probes need neither TLS nor credentials.
+import type { FastifyInstance } from 'fastify';
+import type { RegistryMetrics } from './metrics.ts';
+
+export interface OpsState {
+  /** false while starting up or shutting down */
+  ready(): boolean;
+}
+
+export function registerOpsRoutes(app: FastifyInstance, metrics: RegistryMetrics, state: OpsState): void {
+  app.get('/healthz', async (_request, reply) => {
+    return reply.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', async (_request, reply) => {
+    const ready = state.ready();
+    return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n');
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
+}

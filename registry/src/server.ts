@@ -1,0 +1,120 @@
+// Composition of the registry process: storage, auth, the HTTP app, the ops listener and the housekeeping timers.
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Authenticator } from './auth/index.ts';
+import type { RegistryConfig } from './config.ts';
+import { parseListen } from './config.ts';
+import { BlobStore } from './content/blob-store.ts';
+import { ManifestService } from './content/manifest-service.ts';
+import { RepositoryStore } from './content/repository-store.ts';
+import { UploadStore } from './content/upload-store.ts';
+import type { Services } from './http/context.ts';
+import { buildRegistryApp } from './http/app.ts';
+import { registerOpsRoutes } from './ops/health.ts';
+import { RegistryMetrics } from './ops/metrics.ts';
+import { openFilesystemDriver } from './storage/filesystem.ts';
+import { readTlsFiles, watchTlsFiles } from './tls/reloader.ts';
+
+/** Pull times are kept in memory between flushes; retention reads them with minute precision at best. */
+const PULL_FLUSH_INTERVAL_MS = 30_000;
+
+export interface RunningServer {
+  app: FastifyInstance;
+  services: Services;
+  /** the API's address, e.g. https://127.0.0.1:5000 */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function createServices(config: RegistryConfig, logger: Logger): Promise<Services> {
+  const driver = await openFilesystemDriver(config.storage.root);
+  const blobs = new BlobStore(driver);
+  const repositories = new RepositoryStore(driver);
+  return {
+    blobs,
+    repositories,
+    uploads: new UploadStore(driver, blobs),
+    manifests: new ManifestService(blobs, repositories, {
+      cacheBytes: config.storage.manifestCacheBytes,
+      maxBytes: config.storage.maxManifestBytes,
+    }),
+    auth: await Authenticator.create({
+      ...(config.auth.htpasswd ? { htpasswdFile: config.auth.htpasswd } : {}),
+      ...(config.auth.access ? { accessFile: config.auth.access } : {}),
+      anonymousPull: config.auth.anonymousPull,
+      realm: config.auth.realm,
+      maxFailures: config.auth.maxFailedLogins,
+      windowMs: config.auth.failedLoginWindowMs,
+      lockoutMs: config.auth.lockoutMs,
+      reloadIntervalMs: config.auth.reloadIntervalMs,
+    }, logger.child({ component: 'auth' })),
+    metrics: new RegistryMetrics(),
+  };
+}
+
+export async function startServer(config: RegistryConfig, logger: Logger): Promise<RunningServer> {
+  const services = await createServices(config, logger);
+  const tls = config.tls ? readTlsFiles(config.tls) : undefined;
+  const app = buildRegistryApp(services, {
+    logger,
+    ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+  });
+  let accepting = false;
+  const opsState = { ready: () => accepting };
+  let opsApp: FastifyInstance | undefined;
+  if (config.ops.listen) {
+    opsApp = Fastify({ loggerInstance: logger.child({ component: 'ops' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
+    registerOpsRoutes(opsApp, services.metrics, opsState);
+  } else {
+    registerOpsRoutes(app, services.metrics, opsState);
+  }
+
+  const stopTlsWatch = config.tls && tls
+    ? watchTlsFiles(config.tls, app.server as unknown as import('node:tls').Server, config.tls.reloadIntervalMs, tls.fingerprint, logger)
+    : () => undefined;
+  const purgeTimer = setInterval(() => {
+    services.uploads.purgeStale(config.storage.uploadPurgeAgeMs)
+      .then((purged) => purged > 0 && logger.info({ purged }, 'purged stale upload sessions'))
+      .catch((error: unknown) => logger.error({ err: error }, 'purging upload sessions failed'));
+  }, config.storage.uploadPurgeIntervalMs);
+  purgeTimer.unref();
+  const flushTimer = setInterval(() => {
+    services.repositories.flushPulls().catch((error: unknown) => logger.error({ err: error }, 'flushing pull times failed'));
+  }, PULL_FLUSH_INTERVAL_MS);
+  flushTimer.unref();
+
+  const { host, port } = parseListen(config.listen);
+  await app.listen({ host, port });
+  if (opsApp && config.ops.listen) {
+    const ops = parseListen(config.ops.listen);
+    await opsApp.listen({ host: ops.host, port: ops.port });
+  }
+  accepting = true;
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  logger.info({ url, storage: config.storage.root, auth: services.auth.enabled, tls: !!tls }, 'registry listening');
+
+  return {
+    app,
+    services,
+    url,
+    async close() {
+      accepting = false;
+      clearInterval(purgeTimer);
+      clearInterval(flushTimer);
+      stopTlsWatch();
+      // in-flight uploads finish; idle keep-alive sockets are closed; past the timeout the rest is cut
+      const timeout = setTimeout(() => {
+        logger.warn('shutdown timeout reached, closing remaining connections');
+        app.server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      timeout.unref();
+      await app.close();
+      clearTimeout(timeout);
+      await opsApp?.close();
+      await services.repositories.flushPulls();
+      services.auth.close();
+    },
+  };
+}

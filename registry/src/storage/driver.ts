@@ -1,0 +1,68 @@
+// The one storage interface everything above it speaks, after distribution's storage driver. Paths are
+// slash-separated, relative to the driver's root, and never contain `..`. An object store can implement the
+// same small method set later without touching anything above it.
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modifiedAt: Date;
+  isDirectory: boolean;
+}
+
+export interface ByteRange {
+  /** first byte, inclusive */
+  start: number;
+  /** last byte, inclusive */
+  end: number;
+}
+
+export interface StorageDriver {
+  /** null when nothing is at the path */
+  stat(path: string): Promise<FileInfo | null>;
+  /** small content (metadata, manifests); throws PathNotFoundError */
+  getContent(path: string): Promise<Buffer>;
+  /** writes a temporary file, fsyncs it and renames it into place: readers see the old content or the new */
+  putContent(path: string, content: Buffer | string): Promise<void>;
+  /** streams a file or a byte range of it; throws PathNotFoundError */
+  reader(path: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Appends everything `source` yields to the file (created if absent) and returns the new size. All or nothing:
+   * when the source fails, or its length differs from `expectedLength`, the file is truncated back and the error
+   * rethrown (SizeMismatchError for a wrong length).
+   */
+  append(path: string, source: Readable, expectedLength?: number): Promise<number>;
+  /** durably renames a file into place (fsync of the file and of the target directory); overwrites */
+  move(from: string, to: string): Promise<void>;
+  /** names of the direct children of a directory; [] when it does not exist */
+  list(path: string): Promise<string[]>;
+  /** removes a file or a whole directory; no error when absent */
+  delete(path: string): Promise<void>;
+}
+
+export class PathNotFoundError extends Error {
+  readonly path: string;
+  constructor(path: string) {
+    super(`path not found: ${path}`);
+    this.name = 'PathNotFoundError';
+    this.path = path;
+  }
+}
+
+export class SizeMismatchError extends Error {
+  readonly expected: number;
+  readonly received: number;
+  constructor(expected: number, received: number) {
+    super(`expected ${expected} bytes, received ${received}`);
+    this.name = 'SizeMismatchError';
+    this.expected = expected;
+    this.received = received;
+  }
+}
+
+export class InvalidPathError extends Error {
+  constructor(path: string) {
+    super(`invalid storage path: ${JSON.stringify(path)}`);
+    this.name = 'InvalidPathError';
+  }
+}

@@ -1,0 +1,133 @@
+// Starts a real regop-registry process for integration tests and tears it down again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer, connect } from 'node:net';
+import bcrypt from 'bcryptjs';
+import { makeTestCertificate } from './tls.ts';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const cliPath = join(projectRoot, 'registry', 'src', 'cli.ts');
+
+export interface TestUser {
+  name: string;
+  password: string;
+  /** access rules: repository glob → actions */
+  access?: Array<{ repositories: string[]; actions: Array<'pull' | 'push' | 'delete'> }>;
+}
+
+export interface StartOptions {
+  tls?: boolean;
+  users?: TestUser[];
+  anonymousPull?: boolean;
+  /** reuse an existing storage directory (e.g. after a kill) */
+  storageDir?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  port?: number;
+}
+
+export interface RunningRegistry {
+  /** e.g. https://127.0.0.1:43123 */
+  url: string;
+  /** host:port, as registry clients want it */
+  host: string;
+  port: number;
+  storageDir: string;
+  workDir: string;
+  /** PEM of the CA that signed the serving certificate (when tls) */
+  caFile?: string;
+  caPem?: string;
+  child: ChildProcess;
+  logs(): string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRegistry(options: StartOptions = {}): Promise<RunningRegistry> {
+  const workDir = mkdtempSync(join(tmpdir(), 'regop-test-'));
+  const storageDir = options.storageDir ?? join(workDir, 'storage');
+  const port = options.port ?? (await freePort());
+  const args = [cliPath, 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storageDir];
+  let caFile: string | undefined;
+  let caPem: string | undefined;
+  if (options.tls) {
+    const cert = makeTestCertificate(['localhost', '127.0.0.1']);
+    caFile = join(workDir, 'ca.crt');
+    caPem = cert.caPem;
+    writeFileSync(caFile, cert.caPem);
+    writeFileSync(join(workDir, 'tls.crt'), cert.certPem);
+    writeFileSync(join(workDir, 'tls.key'), cert.keyPem, { mode: 0o600 });
+    args.push('--tls-cert', join(workDir, 'tls.crt'), '--tls-key', join(workDir, 'tls.key'));
+  }
+  if (options.users?.length) {
+    const lines = options.users.map((u) => `${u.name}:${bcrypt.hashSync(u.password, 5)}`);
+    writeFileSync(join(workDir, 'htpasswd'), lines.join('\n') + '\n');
+    args.push('--htpasswd', join(workDir, 'htpasswd'));
+    const rules = options.users.map((u) => ({
+      user: u.name,
+      rules: u.access ?? [{ repositories: ['**'], actions: ['pull', 'push', 'delete'] }],
+    }));
+    writeFileSync(join(workDir, 'access.yaml'), JSON.stringify({ users: rules, anonymousPull: !!options.anonymousPull }));
+    args.push('--access', join(workDir, 'access.yaml'));
+  }
+  args.push(...(options.extraArgs ?? []));
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const scheme = options.tls ? 'https' : 'http';
+  const host = `127.0.0.1:${port}`;
+  const url = `${scheme}://${host}`;
+  await waitForHealth(child, port, () => output);
+
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  return {
+    url, host, port, storageDir, workDir, caFile, caPem, child,
+    logs: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      if (!options.storageDir) rmSync(workDir, { recursive: true, force: true });
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function waitForHealth(child: ChildProcess, port: number, logs: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${logs()}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`registry did not listen on ${port} within 20s:\n${logs()}`);
+}
