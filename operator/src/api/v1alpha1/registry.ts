@@ -1,0 +1,82 @@
+// The Registry API (regop.dev/v1alpha1). The CRD's OpenAPI schema in crds/regop.dev_registries.yaml is the
+// source of validation and defaults; these types mirror it for the controller.
+import type { V1Condition, V1ObjectMeta, V1ResourceRequirements } from '@kubernetes/client-node';
+
+export const GROUP = 'regop.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const REGISTRY_KIND = 'Registry';
+export const REGISTRY_PLURAL = 'registries';
+
+export type RegistryAction = 'pull' | 'push' | 'delete';
+
+export interface AccessRule {
+  repositories: string[];
+  actions: RegistryAction[];
+}
+
+export interface SecretKeyRef {
+  name: string;
+  key?: string;
+}
+
+export interface RegistryUser {
+  name: string;
+  /** an existing Secret holding the password; without it the operator generates one into `<registry>-user-<name>` */
+  passwordSecretRef?: SecretKeyRef;
+  access?: AccessRule[];
+}
+
+export interface RegistrySpec {
+  image?: string;
+  imagePullPolicy?: string;
+  replicas?: number;
+  storage?: {
+    size?: string;
+    storageClassName?: string;
+    existingClaim?: string;
+    accessMode?: 'ReadWriteOnce' | 'ReadWriteMany';
+    /** what happens to an operator-created PVC when the Registry is deleted */
+    reclaimPolicy?: 'Retain' | 'Delete';
+  };
+  auth?: {
+    anonymousPull?: boolean;
+    users?: RegistryUser[];
+  };
+  tls?: {
+    mode?: 'SelfSigned' | 'Secret' | 'CertManager' | 'Disabled';
+    secretName?: string;
+    issuerRef?: { name: string; kind?: string; group?: string };
+    dnsNames?: string[];
+  };
+  service?: {
+    type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+    port?: number;
+    nodePort?: number;
+  };
+  ingress?: {
+    host: string;
+    className?: string;
+  };
+  resources?: V1ResourceRequirements;
+  pullSecret?: {
+    namespaces?: string[];
+  };
+}
+
+export interface RegistryStatus {
+  observedGeneration?: number;
+  conditions?: V1Condition[];
+  url?: string;
+  caSecretName?: string;
+  readyReplicas?: number;
+  storageUsed?: string;
+}
+
+export interface Registry {
+  apiVersion: typeof API_VERSION;
+  kind: typeof REGISTRY_KIND;
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec: RegistrySpec;
+  status?: RegistryStatus;
+}

@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import {
+  createCertificateAuthority, inspectCertificate, isSignedBy, issueServingCertificate, renewalDueAt,
+  servingCertificateRenewalReason, SERVING_VALIDITY_DAYS,
+} from './certificates.ts';
+
+const DAY = 86_400_000;
+
+describe('operator PKI', () => {
+  const ca = createCertificateAuthority('regop test');
+  const names = ['reg.ns.svc', 'reg.ns.svc.cluster.local', '127.0.0.1'];
+  const serving = issueServingCertificate(ca, names);
+
+  it('issues a serving certificate that Node verifies against the CA, with every name', () => {
+    const cert = new X509Certificate(serving.certPem);
+    assert.ok(cert.verify(new X509Certificate(ca.certPem).publicKey));
+    assert.ok(cert.checkHost('reg.ns.svc.cluster.local'));
+    assert.ok(cert.checkIP('127.0.0.1'));
+    assert.equal(new X509Certificate(ca.certPem).ca, true);
+    assert.deepEqual(inspectCertificate(serving.certPem).names, names);
+    assert.ok(isSignedBy(serving.certPem, ca.certPem));
+  });
+
+  it('decides renewal: missing, fine, expiring, names changed, other issuer', () => {
+    assert.equal(servingCertificateRenewalReason(undefined, ca, names), 'Missing');
+    assert.equal(servingCertificateRenewalReason(serving, ca, names), null);
+    assert.equal(servingCertificateRenewalReason(serving, ca, [...names].reverse()), null);
+    const late = new Date(Date.now() + (SERVING_VALIDITY_DAYS - 20) * DAY);
+    assert.equal(servingCertificateRenewalReason(serving, ca, names, late), 'Expiring');
+    assert.equal(servingCertificateRenewalReason(serving, ca, [...names, 'registry.example.com']), 'NamesChanged');
+    const otherCa = createCertificateAuthority('other');
+    assert.equal(servingCertificateRenewalReason(serving, otherCa, names), 'IssuerChanged');
+    assert.equal(servingCertificateRenewalReason({ certPem: 'garbage', keyPem: 'x' }, ca, names), 'Unparsable');
+  });
+
+  it('schedules the renewal well before expiry', () => {
+    const due = renewalDueAt(serving.certPem).getTime();
+    const days = (due - Date.now()) / DAY;
+    assert.ok(days > 55 && days < 62, `renewal in ${days} days`);
+  });
+});

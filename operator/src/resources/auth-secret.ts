@@ -1,0 +1,75 @@
+// The registry's htpasswd and access rules, as one Secret. bcrypt hashes are salted, so hashing anew on every
+// reconcile would change the Secret each time and roll the pods forever: a hash that still matches its password
+// is kept (hashesFor), and the builder itself only renders what it is given.
+import type { V1Secret } from '@kubernetes/client-node';
+import bcrypt from 'bcryptjs';
+import { stringify } from 'yaml';
+import type { AccessRule, Registry } from '../api/v1alpha1/registry.ts';
+import { childMetadata, childNames, PULLER_USER } from './names.ts';
+
+export const BCRYPT_COST = 10;
+
+export interface UserCredential {
+  name: string;
+  password: string;
+  access: AccessRule[];
+}
+
+export interface HtpasswdEntry {
+  name: string;
+  hash: string;
+}
+
+/** Parses an htpasswd file into user → hash. */
+export function parseHtpasswd(text: string | undefined): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of (text ?? '').split('\n')) {
+    const separator = line.indexOf(':');
+    if (separator > 0) entries.set(line.slice(0, separator), line.slice(separator + 1).trim());
+  }
+  return entries;
+}
+
+/** A bcrypt hash per user: the existing one where it still matches the password, otherwise a new one. */
+export async function hashesFor(users: UserCredential[], existing: Map<string, string>): Promise<HtpasswdEntry[]> {
+  return Promise.all(users.map(async (user) => {
+    const current = existing.get(user.name);
+    if (current && (await bcrypt.compare(user.password, current))) return { name: user.name, hash: current };
+    return { name: user.name, hash: await bcrypt.hash(user.password, BCRYPT_COST) };
+  }));
+}
+
+/** The users the registry knows: those of the spec, plus the pull-only user when pull Secrets are copied. */
+export function accessRulesOf(registry: Registry): Array<{ user: string; rules: AccessRule[] }> {
+  const rules = (registry.spec.auth?.users ?? []).map((user) => ({
+    user: user.name,
+    rules: user.access ?? [{ repositories: ['**'], actions: ['pull', 'push', 'delete'] as AccessRule['actions'] }],
+  }));
+  if ((registry.spec.pullSecret?.namespaces ?? []).length > 0) {
+    rules.push({ user: PULLER_USER, rules: [{ repositories: ['**'], actions: ['pull'] }] });
+  }
+  return rules;
+}
+
+export function buildAuthSecret(registry: Registry, entries: HtpasswdEntry[]): V1Secret {
+  const htpasswd = [...entries].sort((a, b) => a.name.localeCompare(b.name)).map((e) => `${e.name}:${e.hash}`).join('\n');
+  const access = stringify({ anonymousPull: registry.spec.auth?.anonymousPull ?? false, users: accessRulesOf(registry) });
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMetadata(registry, childNames(registry.metadata.name).auth),
+    type: 'Opaque',
+    stringData: { htpasswd: htpasswd + (htpasswd ? '\n' : ''), 'access.yaml': access },
+  };
+}
+
+/** A Secret the operator owns holding a generated password (for users without passwordSecretRef). */
+export function buildGeneratedPasswordSecret(registry: Registry, secretName: string, user: string, password: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMetadata(registry, secretName),
+    type: 'kubernetes.io/basic-auth',
+    stringData: { username: user, password },
+  };
+}

@@ -1,0 +1,96 @@
+// The registry Deployment. A hash of everything the pod reads from its config, credentials and certificate is
+// stamped on the pod template, so a change to any of them rolls the pods.
+import type { V1Deployment } from '@kubernetes/client-node';
+import type { Registry } from '../api/v1alpha1/registry.ts';
+import { MOUNTS } from './registry-config.ts';
+import { claimName } from './storage-claim.ts';
+import { API_PORT, childMetadata, childNames, commonLabels, OPS_PORT, selectorLabels, tlsEnabled } from './names.ts';
+
+export const INPUTS_HASH_ANNOTATION = 'regop.dev/inputs-hash';
+export const RUN_AS_USER = 10001;
+
+export interface DeploymentInputs {
+  image: string;
+  imagePullPolicy?: string;
+  /** hash of the config, auth and TLS material the pod mounts */
+  inputsHash: string;
+  /** the Secret holding tls.crt / tls.key */
+  tlsSecretName?: string;
+}
+
+export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V1Deployment {
+  const names = childNames(registry.metadata.name);
+  const sharedVolume = registry.spec.storage?.accessMode === 'ReadWriteMany';
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'ops', scheme: 'HTTP' },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 2,
+  });
+  const tls = tlsEnabled(registry) && inputs.tlsSecretName;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: childMetadata(registry, names.deployment),
+    spec: {
+      replicas: registry.spec.replicas ?? 1,
+      selector: { matchLabels: selectorLabels(registry) },
+      // a ReadWriteOnce volume cannot be attached to the old and the new pod at once (Multi-Attach errors)
+      strategy: sharedVolume ? { type: 'RollingUpdate' } : { type: 'Recreate' },
+      template: {
+        metadata: {
+          labels: commonLabels(registry),
+          annotations: { [INPUTS_HASH_ANNOTATION]: inputs.inputsHash },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS_USER,
+            runAsGroup: RUN_AS_USER,
+            fsGroup: RUN_AS_USER,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          terminationGracePeriodSeconds: 40,
+          containers: [
+            {
+              name: 'registry',
+              image: inputs.image,
+              ...(registry.spec.imagePullPolicy ?? inputs.imagePullPolicy
+                ? { imagePullPolicy: registry.spec.imagePullPolicy ?? inputs.imagePullPolicy }
+                : {}),
+              args: ['registry', 'serve', '--config', `${MOUNTS.config}/registry.yaml`],
+              ports: [
+                { name: 'api', containerPort: API_PORT, protocol: 'TCP' },
+                { name: 'ops', containerPort: OPS_PORT, protocol: 'TCP' },
+              ],
+              readinessProbe: probe('/readyz', 5, 3),
+              livenessProbe: probe('/healthz', 10, 6),
+              ...(registry.spec.resources ? { resources: registry.spec.resources } : {}),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [
+                { name: 'data', mountPath: MOUNTS.data },
+                { name: 'config', mountPath: MOUNTS.config, readOnly: true },
+                { name: 'auth', mountPath: MOUNTS.auth, readOnly: true },
+                ...(tls ? [{ name: 'tls', mountPath: MOUNTS.tls, readOnly: true }] : []),
+                { name: 'tmp', mountPath: MOUNTS.tmp },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'data', persistentVolumeClaim: { claimName: claimName(registry) } },
+            { name: 'config', configMap: { name: names.config } },
+            { name: 'auth', secret: { secretName: names.auth } },
+            ...(tls ? [{ name: 'tls', secret: { secretName: inputs.tlsSecretName! } }] : []),
+            { name: 'tmp', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+}

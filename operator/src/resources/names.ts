@@ -1,0 +1,99 @@
+// Names, labels and owner references of a Registry's children, in one place.
+import type { V1OwnerReference } from '@kubernetes/client-node';
+import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
+
+export const FIELD_MANAGER = 'regop-operator';
+export const REGISTRY_LABEL = 'regop.dev/registry';
+/** label on copies in other namespaces, which owner references cannot reach: `<namespace>.<name>` */
+export const SOURCE_LABEL = 'regop.dev/source';
+export const API_PORT = 5000;
+export const OPS_PORT = 5001;
+/** the pull-only user behind copied pull Secrets; `_` cannot start a user name in the CRD, so no clash */
+export const PULLER_USER = '_puller';
+
+export function childNames(registryName: string) {
+  return {
+    deployment: registryName,
+    service: registryName,
+    config: `${registryName}-config`,
+    auth: `${registryName}-auth`,
+    tls: `${registryName}-tls`,
+    ca: `${registryName}-ca`,
+    claim: `${registryName}-data`,
+    puller: `${registryName}-puller`,
+    ingress: registryName,
+    certificate: registryName,
+    /** in each pullSecret namespace: the dockerconfigjson Secret and the CA ConfigMap */
+    pullSecret: `${registryName}-pull`,
+    caBundle: `${registryName}-ca`,
+    userSecret: (user: string) => `${registryName}-user-${user}`,
+  };
+}
+
+export function commonLabels(registry: Registry): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'regop-registry',
+    'app.kubernetes.io/instance': registry.metadata.name,
+    'app.kubernetes.io/managed-by': 'regop',
+    [REGISTRY_LABEL]: registry.metadata.name,
+  };
+}
+
+export function selectorLabels(registry: Registry): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'regop-registry',
+    'app.kubernetes.io/instance': registry.metadata.name,
+  };
+}
+
+export function sourceLabel(registry: Registry): string {
+  return `${registry.metadata.namespace}.${registry.metadata.name}`;
+}
+
+export function ownerReference(registry: Registry): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: REGISTRY_KIND,
+    name: registry.metadata.name,
+    uid: registry.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function childMetadata(registry: Registry, name: string, owned = true) {
+  return {
+    name,
+    namespace: registry.metadata.namespace,
+    labels: commonLabels(registry),
+    ...(owned ? { ownerReferences: [ownerReference(registry)] } : {}),
+  };
+}
+
+/** Names the serving certificate must hold: the Service's DNS names, the ingress host and any extra names. */
+export function serviceHostnames(registry: Registry): string[] {
+  const { name, namespace } = registry.metadata;
+  const names = [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
+  if (registry.spec.ingress?.host) names.push(registry.spec.ingress.host);
+  for (const extra of registry.spec.tls?.dnsNames ?? []) if (!names.includes(extra)) names.push(extra);
+  return names;
+}
+
+export function tlsEnabled(registry: Registry): boolean {
+  return (registry.spec.tls?.mode ?? 'SelfSigned') !== 'Disabled';
+}
+
+/** The address clients use: the ingress host when there is one, else the Service's cluster DNS name. */
+export function registryUrl(registry: Registry): string {
+  const scheme = tlsEnabled(registry) ? 'https' : 'http';
+  if (registry.spec.ingress?.host) return `${scheme}://${registry.spec.ingress.host}`;
+  const port = registry.spec.service?.port ?? 443;
+  const host = `${registry.metadata.name}.${registry.metadata.namespace}.svc`;
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  return `${scheme}://${host}${port === defaultPort ? '' : `:${port}`}`;
+}
+
+/** host[:port] as registry clients want it (docker login, image references) */
+export function registryHost(registry: Registry): string {
+  return registryUrl(registry).replace(/^https?:\/\//, '');
+}

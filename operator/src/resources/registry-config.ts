@@ -1,0 +1,36 @@
+// The registry server's config file, as a ConfigMap mounted into the pod.
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import type { Registry } from '../api/v1alpha1/registry.ts';
+import { API_PORT, childMetadata, childNames, OPS_PORT, tlsEnabled } from './names.ts';
+
+export const MOUNTS = {
+  config: '/etc/regop/config',
+  auth: '/etc/regop/auth',
+  tls: '/etc/regop/tls',
+  data: '/var/lib/regop',
+  tmp: '/tmp',
+};
+
+export function registryConfigText(registry: Registry): string {
+  return stringify({
+    listen: `0.0.0.0:${API_PORT}`,
+    storage: { root: MOUNTS.data },
+    auth: {
+      htpasswd: `${MOUNTS.auth}/htpasswd`,
+      access: `${MOUNTS.auth}/access.yaml`,
+      anonymousPull: registry.spec.auth?.anonymousPull ?? false,
+    },
+    ...(tlsEnabled(registry) ? { tls: { cert: `${MOUNTS.tls}/tls.crt`, key: `${MOUNTS.tls}/tls.key` } } : {}),
+    ops: { listen: `0.0.0.0:${OPS_PORT}` },
+  });
+}
+
+export function buildConfigMap(registry: Registry): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: childMetadata(registry, childNames(registry.metadata.name).config),
+    data: { 'registry.yaml': registryConfigText(registry) },
+  };
+}
