@@ -18,7 +18,9 @@ export function childNames(registryName: string) {
     config: `${registryName}-config`,
     auth: `${registryName}-auth`,
     tls: `${registryName}-tls`,
-    ca: `${registryName}-ca`,
+    caKey: `${registryName}-ca-key`,
+    /** the CA certificate alone, for users to trust; its key stays in caKey */
+    caCert: `${registryName}-ca`,
     claim: `${registryName}-data`,
     puller: `${registryName}-puller`,
     ingress: registryName,

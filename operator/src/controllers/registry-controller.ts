@@ -1,0 +1,251 @@
+// Reconciles a Registry into its children: credentials and TLS Secrets, config, claim, Deployment, Service,
+// Ingress and pull Secrets in other namespaces; then reports Ready / Progressing / Degraded. Level-triggered and
+// idempotent: every pass computes the whole desired state and applies it with server-side apply.
+import { createHash } from 'node:crypto';
+import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
+import type { ClusterClient, ObjectKey } from '../kube/cluster-client.ts';
+import type { EventSink } from '../kube/event-sink.ts';
+import { buildAuthSecret, hashesFor, parseHtpasswd } from '../resources/auth-secret.ts';
+import { buildDeployment } from '../resources/deployment.ts';
+import { buildIngress } from '../resources/ingress.ts';
+import { childNames, PULLER_USER, registryHost, registryUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
+import { buildConfigMap } from '../resources/registry-config.ts';
+import { buildService } from '../resources/service.ts';
+import { buildClaim } from '../resources/storage-claim.ts';
+import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
+
+export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
+/** level-triggered resync: picks up edits to referenced password Secrets, which are not watched */
+export const RESYNC_MS = 60_000;
+const PROGRESS_POLL_MS = 5_000;
+const DEGRADED_RETRY_MS = 30_000;
+
+export interface RegistryControllerOptions {
+  client: ClusterClient;
+  events: EventSink;
+  /** the image the registry pods run unless spec.image says otherwise (the operator's own) */
+  defaultImage: string;
+  defaultImagePullPolicy?: string;
+  now?: () => Date;
+}
+
+export type ReconcileOutcome = void | { requeueAfterMs: number };
+
+const SECRET = { apiVersion: 'v1', kind: 'Secret' };
+const CONFIG_MAP = { apiVersion: 'v1', kind: 'ConfigMap' };
+
+function registryKey(namespace: string, name: string): ObjectKey {
+  return { apiVersion: API_VERSION, kind: REGISTRY_KIND, namespace, name };
+}
+
+function errorMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  const parsed = typeof body === 'string' ? safeJson(body) : body;
+  const message = (parsed as { message?: string } | undefined)?.message ?? (error as Error).message ?? String(error);
+  return message.length > 500 ? `${message.slice(0, 500)}…` : message;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** 4xx answers other than conflicts and throttling mean the desired object is invalid: retrying will not help. */
+function isPermanentApiError(error: unknown): boolean {
+  const code = (error as { code?: number }).code;
+  return code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429;
+}
+
+export class RegistryController {
+  private readonly client: ClusterClient;
+  private readonly events: EventSink;
+  private readonly defaultImage: string;
+  private readonly defaultImagePullPolicy: string | undefined;
+  private readonly now: () => Date;
+
+  constructor(options: RegistryControllerOptions) {
+    this.client = options.client;
+    this.events = options.events;
+    this.defaultImage = options.defaultImage;
+    this.defaultImagePullPolicy = options.defaultImagePullPolicy;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const registry = await this.client.get<Registry & KubernetesObject>(registryKey(namespace, name));
+    if (!registry) return;
+    if (registry.metadata.deletionTimestamp) return this.finalize(registry);
+
+    const wantsCopies = (registry.spec.pullSecret?.namespaces ?? []).length > 0;
+    await this.ensureFinalizer(registry, wantsCopies);
+
+    let inputs: RegistryInputs;
+    try {
+      inputs = await resolveInputs(this.client, registry, this.events, this.now());
+    } catch (error) {
+      if (error instanceof InputError) return this.reportDegraded(registry, error.reason, error.message);
+      if (error instanceof WaitingForInput) {
+        await this.writeStatus(registry, {}, [{ type: 'Progressing', status: 'True', reason: error.reason, message: error.message }]);
+        return { requeueAfterMs: PROGRESS_POLL_MS };
+      }
+      throw error;
+    }
+
+    let deployment: V1Deployment;
+    try {
+      deployment = await this.applyChildren(registry, inputs);
+      await this.reconcileCopies(registry, inputs);
+    } catch (error) {
+      if (isPermanentApiError(error)) return this.reportDegraded(registry, 'ApplyFailed', errorMessage(error));
+      throw error;
+    }
+    return this.reportProgress(registry, inputs, deployment);
+  }
+
+  private async applyChildren(registry: Registry, inputs: RegistryInputs): Promise<V1Deployment> {
+    const names = childNames(registry.metadata.name);
+    const namespace = registry.metadata.namespace;
+    for (const secret of inputs.secrets) await this.client.apply(secret);
+
+    const configMap = buildConfigMap(registry);
+    await this.client.apply(configMap);
+    const existingAuth = await this.client.get<V1Secret>({ ...SECRET, namespace, name: names.auth });
+    const current = parseHtpasswd(existingAuth?.data?.htpasswd ? Buffer.from(existingAuth.data.htpasswd, 'base64').toString() : undefined);
+    const authSecret = buildAuthSecret(registry, await hashesFor(inputs.users, current));
+    await this.client.apply(authSecret);
+
+    const claim = buildClaim(registry);
+    if (claim) await this.client.apply(claim);
+
+    const inputsHash = createHash('sha256')
+      .update(configMap.data!['registry.yaml']!)
+      .update(authSecret.stringData!.htpasswd!)
+      .update(authSecret.stringData!['access.yaml']!)
+      .update(inputs.tls?.certPem ?? '')
+      .digest('hex')
+      .slice(0, 16);
+    const previous = await this.client.get<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.deployment });
+    const deployment = await this.client.apply(buildDeployment(registry, {
+      image: registry.spec.image ?? this.defaultImage,
+      ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
+      inputsHash,
+      ...(inputs.tls ? { tlsSecretName: inputs.tls.servingSecretName } : {}),
+    }));
+    const previousHash = previous?.spec?.template?.metadata?.annotations?.['regop.dev/inputs-hash'];
+    if (previous && previousHash !== inputsHash) {
+      this.events.normal(registry, 'RollingOut', 'configuration, credentials or certificate changed: rolling out the registry');
+    }
+    await this.client.apply(buildService(registry));
+    const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
+    if (ingress) await this.client.apply(ingress);
+    else await this.client.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: names.ingress });
+    return deployment;
+  }
+
+  /** pull Secrets and CA bundles in the listed namespaces; stale copies elsewhere are removed */
+  private async reconcileCopies(registry: Registry, inputs: RegistryInputs): Promise<void> {
+    const wanted = new Set(registry.spec.pullSecret?.namespaces ?? []);
+    for (const namespace of wanted) {
+      const exists = await this.client.get({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+      if (!exists) {
+        this.events.warning(registry, 'PullSecretNamespaceMissing', `namespace ${namespace} does not exist; no pull Secret copied there`);
+        continue;
+      }
+      const hosts = [registryHost(registry)];
+      await this.client.apply(buildPullSecret(registry, namespace, PULLER_USER, inputs.pullerPassword!, hosts));
+      if (inputs.tls?.caPem) await this.client.apply(buildCaBundle(registry, namespace, inputs.tls.caPem));
+    }
+    await this.deleteCopies(registry, (namespace) => !wanted.has(namespace));
+  }
+
+  private async deleteCopies(registry: Registry, shouldDelete: (namespace: string) => boolean): Promise<void> {
+    const selector = `${SOURCE_LABEL}=${sourceLabel(registry)}`;
+    for (const type of [SECRET, CONFIG_MAP]) {
+      for (const copy of await this.client.list(type.apiVersion, type.kind, undefined, selector)) {
+        const namespace = copy.metadata!.namespace!;
+        if (shouldDelete(namespace)) await this.client.delete({ ...type, namespace, name: copy.metadata!.name! });
+      }
+    }
+  }
+
+  private async ensureFinalizer(registry: Registry & KubernetesObject, wanted: boolean): Promise<void> {
+    const finalizers = registry.metadata.finalizers ?? [];
+    const has = finalizers.includes(PULL_SECRET_FINALIZER);
+    if (wanted && !has) {
+      await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), [...finalizers, PULL_SECRET_FINALIZER], registry.metadata.resourceVersion);
+    } else if (!wanted && has) {
+      await this.deleteCopies(registry, () => true);
+      await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), finalizers.filter((f) => f !== PULL_SECRET_FINALIZER), registry.metadata.resourceVersion);
+    }
+  }
+
+  private async finalize(registry: Registry & KubernetesObject): Promise<void> {
+    const finalizers = registry.metadata.finalizers ?? [];
+    if (!finalizers.includes(PULL_SECRET_FINALIZER)) return;
+    await this.deleteCopies(registry, () => true);
+    await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), finalizers.filter((f) => f !== PULL_SECRET_FINALIZER), registry.metadata.resourceVersion);
+  }
+
+  private async reportDegraded(registry: Registry, reason: string, message: string): Promise<ReconcileOutcome> {
+    this.events.warning(registry, reason, message);
+    const ready = findCondition(registry.status?.conditions, 'Ready');
+    await this.writeStatus(registry, {}, [
+      { type: 'Degraded', status: 'True', reason, message },
+      // a registry already serving keeps serving its last good configuration; say so rather than flip Ready
+      ready ? { type: 'Ready', status: ready.status as ConditionUpdate['status'], reason: ready.reason ?? 'Unknown', message: ready.message ?? '' }
+        : { type: 'Ready', status: 'False', reason, message },
+      { type: 'Progressing', status: 'False', reason, message: 'blocked until the problem above is fixed' },
+    ]);
+    return { requeueAfterMs: DEGRADED_RETRY_MS };
+  }
+
+  private async reportProgress(registry: Registry, inputs: RegistryInputs, deployment: V1Deployment): Promise<ReconcileOutcome> {
+    const desired = registry.spec.replicas ?? 1;
+    const status = deployment.status ?? {};
+    const ready = status.readyReplicas ?? 0;
+    const updated = (status.updatedReplicas ?? 0) >= desired && (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+    const rolledOut = updated && ready >= desired && (status.replicas ?? 0) <= desired;
+    const conditions: ConditionUpdate[] = [{ type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problems found' }];
+    if (desired === 0) {
+      conditions.push({ type: 'Ready', status: 'False', reason: 'ScaledToZero', message: 'spec.replicas is 0' });
+    } else if (rolledOut) {
+      conditions.push({ type: 'Ready', status: 'True', reason: 'Available', message: `${ready}/${desired} replicas ready` });
+    } else {
+      conditions.push({ type: 'Ready', status: 'False', reason: 'Deploying', message: `${ready}/${desired} replicas ready` });
+    }
+    conditions.push(rolledOut || desired === 0
+      ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
+      : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
+    const wasReady = findCondition(registry.status?.conditions, 'Ready')?.status === 'True';
+    await this.writeStatus(registry, {
+      url: registryUrl(registry),
+      readyReplicas: ready,
+      ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
+    }, conditions);
+    if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
+    if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
+    const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
+    return { requeueAfterMs: Math.max(1_000, Math.min(RESYNC_MS, untilRenewal)) };
+  }
+
+  private async writeStatus(registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[]): Promise<void> {
+    const now = this.now();
+    let conditions = registry.status?.conditions;
+    for (const update of updates) conditions = setCondition(conditions, update, registry.metadata.generation, now);
+    const next: RegistryStatus = {
+      ...registry.status,
+      ...fields,
+      observedGeneration: registry.metadata.generation ?? 0,
+      conditions: conditions ?? [],
+    };
+    if (sameStatus(next, registry.status)) return;
+    await this.client.patchStatus(registryKey(registry.metadata.namespace, registry.metadata.name), next);
+  }
+}

@@ -1,0 +1,182 @@
+// What a Registry's children are built from, read from the cluster: user passwords and TLS material. Each
+// check is a link in a policy chain (as cert-manager's Ready condition is): the first that fails gives the
+// Degraded reason and message, and nothing is applied, so a bad change never breaks a running registry.
+import { randomBytes } from 'node:crypto';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { Registry } from '../api/v1alpha1/registry.ts';
+import {
+  createCertificateAuthority, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason, type KeyPair,
+} from '../certs/certificates.ts';
+import { isNotFound, type ClusterClient } from '../kube/cluster-client.ts';
+import type { EventSink } from '../kube/event-sink.ts';
+import { buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
+import { buildCertificate } from '../resources/certificate.ts';
+import { childNames, PULLER_USER, serviceHostnames } from '../resources/names.ts';
+import { buildCaCertSecret, buildCaKeySecret, buildServingSecret } from '../resources/tls-secret.ts';
+
+/** A problem the user must fix in the spec or in a referenced object; reported as Degraded, retried slowly. */
+export class InputError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'InputError';
+    this.reason = reason;
+  }
+}
+
+/** Not an error: an input another controller produces (cert-manager's Secret) is not there yet. */
+export class WaitingForInput extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'WaitingForInput';
+    this.reason = reason;
+  }
+}
+
+export interface TlsInputs {
+  /** the Secret the pod mounts (tls.crt, tls.key) */
+  servingSecretName: string;
+  certPem: string;
+  /** the Secret users read the CA from (ca.crt), when there is one */
+  caSecretName?: string;
+  caPem?: string;
+  renewAt?: Date;
+}
+
+export interface RegistryInputs {
+  users: UserCredential[];
+  pullerPassword?: string;
+  /** operator-owned Secrets to apply before the children that use them */
+  secrets: V1Secret[];
+  tls?: TlsInputs;
+}
+
+const SECRET = { apiVersion: 'v1', kind: 'Secret' };
+
+function decode(secret: V1Secret | null, key: string): string | undefined {
+  const encoded = secret?.data?.[key];
+  if (encoded !== undefined) return Buffer.from(encoded, 'base64').toString('utf8');
+  return secret?.stringData?.[key];
+}
+
+export function generatePassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+async function generatedPassword(
+  client: ClusterClient, registry: Registry, secretName: string, user: string, inputs: RegistryInputs, events: EventSink,
+): Promise<string> {
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: secretName });
+  let password = decode(existing, 'password');
+  if (!password) {
+    password = generatePassword();
+    events.normal(registry, 'PasswordGenerated', `generated a password for user ${user} into Secret ${secretName}`);
+  }
+  inputs.secrets.push(buildGeneratedPasswordSecret(registry, secretName, user, password));
+  return password;
+}
+
+async function resolveUsers(client: ClusterClient, registry: Registry, inputs: RegistryInputs, events: EventSink): Promise<void> {
+  const names = childNames(registry.metadata.name);
+  for (const user of registry.spec.auth?.users ?? []) {
+    const access = user.access ?? [{ repositories: ['**'], actions: ['pull', 'push', 'delete'] }];
+    let password: string;
+    if (user.passwordSecretRef) {
+      const ref = user.passwordSecretRef;
+      const key = ref.key ?? 'password';
+      const secret = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: ref.name });
+      if (!secret) throw new InputError('PasswordSecretNotFound', `Secret ${ref.name} (password of user ${user.name}) not found`);
+      const value = decode(secret, key);
+      if (!value) throw new InputError('PasswordKeyMissing', `Secret ${ref.name} has no key ${key} (password of user ${user.name})`);
+      password = value;
+    } else {
+      password = await generatedPassword(client, registry, names.userSecret(user.name), user.name, inputs, events);
+    }
+    inputs.users.push({ name: user.name, password, access });
+  }
+  if ((registry.spec.pullSecret?.namespaces ?? []).length > 0) {
+    inputs.pullerPassword = await generatedPassword(client, registry, names.puller, PULLER_USER, inputs, events);
+    inputs.users.push({ name: PULLER_USER, password: inputs.pullerPassword, access: [{ repositories: ['**'], actions: ['pull'] }] });
+  }
+}
+
+function keyPairOf(secret: V1Secret | null): KeyPair | undefined {
+  const certPem = decode(secret, 'tls.crt');
+  const keyPem = decode(secret, 'tls.key');
+  return certPem && keyPem ? { certPem, keyPem } : undefined;
+}
+
+async function resolveSelfSigned(
+  client: ClusterClient, registry: Registry, inputs: RegistryInputs, events: EventSink, now: Date,
+): Promise<TlsInputs> {
+  const names = childNames(registry.metadata.name);
+  const namespace = registry.metadata.namespace;
+  let ca = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.caKey }));
+  if (!ca) {
+    ca = createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
+    events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
+  }
+  let serving = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls }));
+  const wanted = serviceHostnames(registry);
+  const reason = servingCertificateRenewalReason(serving, ca, wanted, now);
+  if (reason) {
+    serving = issueServingCertificate(ca, wanted, now);
+    events.normal(registry, 'CertificateIssued', `issued a serving certificate (${reason}) into Secret ${names.tls}`);
+  }
+  inputs.secrets.push(buildCaKeySecret(registry, ca), buildCaCertSecret(registry, ca.certPem), buildServingSecret(registry, serving!, ca.certPem));
+  return {
+    servingSecretName: names.tls,
+    certPem: serving!.certPem,
+    caSecretName: names.caCert,
+    caPem: ca.certPem,
+    renewAt: renewalDueAt(serving!.certPem),
+  };
+}
+
+async function resolveExistingSecret(client: ClusterClient, registry: Registry): Promise<TlsInputs> {
+  const name = registry.spec.tls!.secretName!;
+  const secret = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name });
+  if (!secret) throw new InputError('TLSSecretNotFound', `TLS Secret ${name} not found`);
+  const pair = keyPairOf(secret);
+  if (!pair) throw new InputError('TLSSecretInvalid', `TLS Secret ${name} needs tls.crt and tls.key`);
+  const caPem = decode(secret, 'ca.crt');
+  return { servingSecretName: name, certPem: pair.certPem, ...(caPem ? { caPem, caSecretName: name } : {}) };
+}
+
+async function resolveCertManager(client: ClusterClient, registry: Registry): Promise<TlsInputs> {
+  const names = childNames(registry.metadata.name);
+  try {
+    // applied here, ahead of the other children: the Secret it yields is an input to them
+    await client.apply(buildCertificate(registry)! as unknown as KubernetesObject);
+  } catch (error) {
+    if (isNotFound(error)) {
+      throw new InputError('CertManagerNotInstalled', 'tls.mode is CertManager but cert-manager.io/v1 Certificate is not served by this cluster');
+    }
+    throw error;
+  }
+  const secret = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: names.tls });
+  const pair = keyPairOf(secret);
+  if (!pair) throw new WaitingForInput('WaitingForCertificate', `waiting for cert-manager to issue Secret ${names.tls}`);
+  const caPem = decode(secret, 'ca.crt');
+  return { servingSecretName: names.tls, certPem: pair.certPem, ...(caPem ? { caPem, caSecretName: names.tls } : {}) };
+}
+
+export async function resolveInputs(client: ClusterClient, registry: Registry, events: EventSink, now = new Date()): Promise<RegistryInputs> {
+  const inputs: RegistryInputs = { users: [], secrets: [] };
+  await resolveUsers(client, registry, inputs, events);
+  switch (registry.spec.tls?.mode ?? 'SelfSigned') {
+    case 'SelfSigned':
+      inputs.tls = await resolveSelfSigned(client, registry, inputs, events, now);
+      break;
+    case 'Secret':
+      inputs.tls = await resolveExistingSecret(client, registry);
+      break;
+    case 'CertManager':
+      inputs.tls = await resolveCertManager(client, registry);
+      break;
+    case 'Disabled':
+      break;
+  }
+  return inputs;
+}

@@ -1,0 +1,37 @@
+// The operator's port to the API server: the few verbs the controllers use, over client-node's generic
+// KubernetesObjectApi. Controllers depend on this interface, so their unit tests can use an in-memory fake.
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export interface ObjectKey {
+  apiVersion: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
+export interface ClusterClient {
+  /** null when the object (or its kind) does not exist */
+  get<T extends KubernetesObject>(key: ObjectKey): Promise<T | null>;
+  list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string | undefined, labelSelector: string): Promise<T[]>;
+  /** server-side apply under the operator's field manager, forcing ownership of the fields it sets */
+  apply<T extends KubernetesObject>(manifest: T): Promise<T>;
+  /** no error when already gone */
+  delete(key: ObjectKey): Promise<void>;
+  /** merge-patches the status subresource */
+  patchStatus(key: ObjectKey, status: unknown): Promise<void>;
+  /** replaces metadata.finalizers, guarded by resourceVersion */
+  setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<void>;
+}
+
+export function keyOf(object: KubernetesObject): ObjectKey {
+  return {
+    apiVersion: object.apiVersion!,
+    kind: object.kind!,
+    name: object.metadata!.name!,
+    ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}),
+  };
+}
+
+export function isNotFound(error: unknown): boolean {
+  return (error as { code?: number }).code === 404 || (error as { statusCode?: number }).statusCode === 404;
+}
