@@ -26,6 +26,8 @@ export interface RegistryConfig {
     reloadIntervalMs: number;
   };
   tls?: { cert: string; key: string; reloadIntervalMs: number };
+  /** the maintenance API (/admin/v1/gc, /admin/v1/retention), enabled by a bearer token file */
+  admin: { tokenFile?: string; gcGracePeriodMs: number };
   /** HOST:PORT of a plain-HTTP listener for /healthz, /readyz and /metrics; unset: served on `listen` */
   ops: { listen?: string };
   log: { level: string };
@@ -40,6 +42,7 @@ export interface ConfigOverrides {
   tlsCert?: string;
   tlsKey?: string;
   opsListen?: string;
+  adminTokenFile?: string;
   logLevel?: string;
   anonymousPull?: boolean;
 }
@@ -102,7 +105,7 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'log', 'shutdownTimeout'];
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'log', 'shutdownTimeout'];
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
@@ -110,6 +113,8 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval']);
   const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
   const ops = section(raw, 'ops', ['listen']);
+  const admin = section(raw, 'admin', ['tokenFile', 'gcGracePeriod']);
+  const adminTokenFile = overrides.adminTokenFile ?? optionalString(admin, 'tokenFile', 'admin');
   const log = section(raw, 'log', ['level']);
 
   const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
@@ -145,6 +150,10 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
       reloadIntervalMs: duration(auth, 'reloadInterval', 'auth', '2s'),
     },
     ...(cert && key ? { tls: { cert, key, reloadIntervalMs: duration(tls, 'reloadInterval', 'tls', '10s') } } : {}),
+    admin: {
+      ...(adminTokenFile ? { tokenFile: adminTokenFile } : {}),
+      gcGracePeriodMs: duration(admin, 'gcGracePeriod', 'admin', '1h'),
+    },
     ops: opsListen ? { listen: opsListen } : {},
     log: { level: overrides.logLevel ?? optionalString(log, 'level', 'log') ?? 'info' },
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),

@@ -10,6 +10,8 @@ import { RepositoryStore } from './content/repository-store.ts';
 import { UploadStore } from './content/upload-store.ts';
 import type { Services } from './http/context.ts';
 import { buildRegistryApp } from './http/app.ts';
+import { registerAdminRoutes } from './http/admin.ts';
+import { GarbageCollector } from './gc/collector.ts';
 import { registerOpsRoutes } from './ops/health.ts';
 import { RegistryMetrics } from './ops/metrics.ts';
 import { openFilesystemDriver } from './storage/filesystem.ts';
@@ -59,6 +61,14 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
     logger,
     ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
   });
+  const collector = new GarbageCollector(services.blobs, services.repositories, services.uploads);
+  if (config.admin.tokenFile) {
+    registerAdminRoutes(app, services, collector, {
+      tokenFile: config.admin.tokenFile,
+      defaultGracePeriodMs: config.admin.gcGracePeriodMs,
+      uploadMaxAgeMs: config.storage.uploadPurgeAgeMs,
+    });
+  }
   let accepting = false;
   const opsState = { ready: () => accepting };
   let opsApp: FastifyInstance | undefined;

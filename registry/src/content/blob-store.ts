@@ -4,12 +4,21 @@ import type { Readable } from 'node:stream';
 import type { ByteRange, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { paths } from './paths.ts';
+import { GcGuard } from '../gc/guard.ts';
 
 export class BlobStore {
   private readonly driver: StorageDriver;
+  /** coordination with an online garbage collection (see gc/guard.ts) */
+  readonly guard: GcGuard;
 
-  constructor(driver: StorageDriver) {
+  constructor(driver: StorageDriver, guard = new GcGuard()) {
     this.driver = driver;
+    this.guard = guard;
+  }
+
+  /** Call before relying on a blob's existence: keeps a running garbage collection from removing it. */
+  protect(digest: ParsedDigest): Promise<void> {
+    return this.guard.protect(digest.value);
   }
 
   /** size in bytes, or null when the blob is not stored */
@@ -18,8 +27,9 @@ export class BlobStore {
     return info && !info.isDirectory ? info.size : null;
   }
 
-  async modifiedAt(digest: ParsedDigest): Promise<Date | null> {
-    return (await this.driver.stat(paths.blob(digest)))?.modifiedAt ?? null;
+  async stat(digest: ParsedDigest): Promise<{ size: number; modifiedAt: Date } | null> {
+    const info = await this.driver.stat(paths.blob(digest));
+    return info && !info.isDirectory ? { size: info.size, modifiedAt: info.modifiedAt } : null;
   }
 
   reader(digest: ParsedDigest, range?: ByteRange): Promise<Readable> {

@@ -89,6 +89,7 @@ export class ManifestService {
         digest: target.digest.value,
       });
     }
+    await this.blobs.protect(digest);
     await this.assertReferencesExist(repository, references.blobs, references.manifests);
 
     await this.blobs.putContent(body, digest);
@@ -144,6 +145,7 @@ export class ManifestService {
   private async assertReferencesExist(repository: string, blobs: string[], manifests: string[]): Promise<void> {
     const missing = async (value: string, isManifest: boolean): Promise<string | null> => {
       const digest = tryParseDigest(value)!;
+      await this.blobs.protect(digest);
       const present = isManifest
         ? await this.repositories.hasManifest(repository, digest)
         : (await this.repositories.isBlobLinked(repository, digest)) && (await this.blobs.size(digest)) !== null;

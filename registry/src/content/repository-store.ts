@@ -192,8 +192,9 @@ export class RepositoryStore {
 
   // ---- catalog
 
-  async listRepositories(): Promise<string[]> {
-    if (!this.catalog || Date.now() - this.catalog.loadedAt > CATALOG_TTL_MS) {
+  /** Sorted repository names; `fresh` walks storage now instead of trusting the cached walk (for GC). */
+  async listRepositories(options: { fresh?: boolean } = {}): Promise<string[]> {
+    if (options.fresh || !this.catalog || Date.now() - this.catalog.loadedAt > CATALOG_TTL_MS) {
       const names = new Set<string>();
       await this.walkRepositories('', names);
       this.catalog = { names, sorted: null, loadedAt: Date.now() };

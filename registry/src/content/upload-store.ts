@@ -87,6 +87,7 @@ export class UploadStore {
           digest: digest.value,
         });
       }
+      await this.blobs.protect(digest);
       if ((await this.blobs.size(digest)) === null) await this.blobs.commitFile(paths.uploadData(id), digest);
       await this.driver.delete(paths.upload(id));
       this.sessions.delete(id);

@@ -6,6 +6,7 @@ import type { ByteRange } from '../../storage/driver.ts';
 import type { RouteContext, RouteGroupHandlers } from '../context.ts';
 
 async function linkedBlobSize({ services, name }: RouteContext, digest: ParsedDigest): Promise<number> {
+  await services.blobs.protect(digest);
   const [linked, size] = await Promise.all([
     services.repositories.isBlobLinked(name, digest),
     services.blobs.size(digest),

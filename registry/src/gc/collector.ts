@@ -1,0 +1,123 @@
+// Mark and sweep over the global blob store, online. Mark: every manifest record of every repository, with the
+// blobs it references (config, layers) and its own content; index children and referrers are records too, so
+// they are reached the same way. Sweep: every stored blob not marked, older than the grace period and not
+// protected by a request during the run (gc/guard.ts), is deleted, with the repository links pointing at it.
+import type { BlobStore } from '../content/blob-store.ts';
+import type { RepositoryStore } from '../content/repository-store.ts';
+import type { UploadStore } from '../content/upload-store.ts';
+import type { ParsedDigest } from '../oci/digest.ts';
+
+export interface GcOptions {
+  /** blobs modified more recently than this are kept even when unreferenced */
+  gracePeriodMs: number;
+  /** upload sessions idle for longer are removed */
+  uploadMaxAgeMs: number;
+  dryRun?: boolean;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  startedAt: string;
+  durationMs: number;
+  repositories: number;
+  manifests: number;
+  blobsMarked: number;
+  blobsScanned: number;
+  blobsDeleted: number;
+  bytesFreed: number;
+  keptYoung: number;
+  keptProtected: number;
+  linksRemoved: number;
+  uploadsPurged: number;
+}
+
+export class GarbageCollector {
+  private readonly blobs: BlobStore;
+  private readonly repositories: RepositoryStore;
+  private readonly uploads: UploadStore;
+
+  constructor(blobs: BlobStore, repositories: RepositoryStore, uploads: UploadStore) {
+    this.blobs = blobs;
+    this.repositories = repositories;
+    this.uploads = uploads;
+  }
+
+  get running(): boolean {
+    return this.blobs.guard.active;
+  }
+
+  async collect(options: GcOptions): Promise<GcReport> {
+    const guard = this.blobs.guard;
+    guard.begin();
+    const started = Date.now();
+    try {
+      const report: GcReport = {
+        dryRun: !!options.dryRun, startedAt: new Date(started).toISOString(), durationMs: 0, repositories: 0,
+        manifests: 0, blobsMarked: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, keptYoung: 0,
+        keptProtected: 0, linksRemoved: 0, uploadsPurged: 0,
+      };
+      const { marked, links } = await this.mark(report);
+      report.blobsMarked = marked.size;
+      const deleted = new Set<string>();
+      for await (const digest of this.blobs.digests()) {
+        report.blobsScanned++;
+        if (marked.has(digest.value)) continue;
+        await this.sweep(digest, started, options, report, deleted);
+      }
+      for (const [repository, digest] of links) {
+        if (!deleted.has(digest.value)) continue;
+        if (!options.dryRun) await this.repositories.unlinkBlob(repository, digest);
+        report.linksRemoved++;
+      }
+      if (!options.dryRun) report.uploadsPurged = await this.uploads.purgeStale(options.uploadMaxAgeMs);
+      report.durationMs = Date.now() - started;
+      return report;
+    } finally {
+      guard.end();
+    }
+  }
+
+  private async mark(report: GcReport): Promise<{ marked: Set<string>; links: Array<[string, ParsedDigest]> }> {
+    const marked = new Set<string>();
+    const links: Array<[string, ParsedDigest]> = [];
+    for (const repository of await this.repositories.listRepositories({ fresh: true })) {
+      report.repositories++;
+      for (const digest of await this.repositories.manifestDigests(repository)) {
+        const record = await this.repositories.getManifest(repository, digest);
+        if (!record) continue;
+        report.manifests++;
+        marked.add(digest.value);
+        for (const blob of record.blobs) marked.add(blob);
+        for (const child of record.manifests) marked.add(child);
+      }
+      for (const digest of await this.repositories.linkedBlobs(repository)) {
+        if (!marked.has(digest.value)) links.push([repository, digest]);
+      }
+    }
+    return { marked, links };
+  }
+
+  private async sweep(digest: ParsedDigest, started: number, options: GcOptions, report: GcReport, deleted: Set<string>): Promise<void> {
+    const info = await this.blobs.stat(digest);
+    if (!info) return;
+    const { size, modifiedAt } = info;
+    if (started - modifiedAt.getTime() < options.gracePeriodMs) {
+      report.keptYoung++;
+      return;
+    }
+    if (options.dryRun) {
+      report.blobsDeleted++;
+      report.bytesFreed += size;
+      deleted.add(digest.value);
+      return;
+    }
+    const removed = await this.blobs.guard.deleteUnlessProtected(digest.value, () => this.blobs.delete(digest));
+    if (!removed) {
+      report.keptProtected++;
+      return;
+    }
+    report.blobsDeleted++;
+    report.bytesFreed += size;
+    deleted.add(digest.value);
+  }
+}
