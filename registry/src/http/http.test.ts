@@ -19,7 +19,9 @@ describe('router', () => {
     assert.deepEqual(matchRoute('/v2/a/blobs/uploads/123'), { group: 'uploads', name: 'a', uuid: '123' });
     assert.deepEqual(matchRoute(`/v2/a/referrers/${digest}`), { group: 'referrers', name: 'a', digest });
     assert.equal(matchRoute('/v3/a'), null);
-    assert.equal(matchRoute('/v2/%E0%A4%A'), null);
+    assert.equal(matchRoute('/v2/a/manifests/%E0%A4%A'), null);
+    assert.deepEqual(matchRoute('/v2/a/blobs/uploads/..%2F..%2Fetc'), { group: 'uploads', name: 'a', uuid: '../../etc' });
+    assert.deepEqual(matchRoute('/v2/..%2Fx/tags/list'), { group: 'tags', name: '../x' });
   });
 });
 

@@ -20,21 +20,24 @@ const ROUTES: Array<{ group: RouteGroup; pattern: RegExp; params: Array<'name' |
   { group: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, params: ['name', 'digest'] },
 ];
 
+/**
+ * Matches the path as sent, then decodes each parameter: an encoded `/` or `..` stays inside its parameter,
+ * where name, digest and session-id validation reject it, instead of changing which route matches.
+ */
 export function matchRoute(pathname: string): RouteMatch | null {
-  let path: string;
-  try {
-    path = decodeURIComponent(pathname);
-  } catch {
-    return null;
-  }
   for (const route of ROUTES) {
-    const match = route.pattern.exec(path);
+    const match = route.pattern.exec(pathname);
     if (!match) continue;
     const result: RouteMatch = { group: route.group };
-    route.params.forEach((param, i) => {
+    for (const [i, param] of route.params.entries()) {
       const value = match[i + 1];
-      if (value) result[param] = value;
-    });
+      if (!value) continue;
+      try {
+        result[param] = decodeURIComponent(value);
+      } catch {
+        return null;
+      }
+    }
     return result;
   }
   return null;

@@ -15,7 +15,8 @@ export const referrerRoutes: RouteGroupHandlers = {
         manifests = manifests.filter((descriptor) => descriptor.artifactType === artifactType);
         reply.header('OCI-Filters-Applied', 'artifactType');
       }
-      reply.type(MediaTypes.ociIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+      // a Buffer, so fastify does not append a charset to the OCI media type
+      reply.type(MediaTypes.ociIndex).send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests })));
     },
   },
 };
