@@ -12,11 +12,11 @@ import { clientFor } from '../support/http.ts';
 import { makeTestCertificate } from '../support/tls.ts';
 import { pushImage, randomBlob, OCI_MANIFEST } from '../support/oci.ts';
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000, intervalMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
@@ -50,13 +50,16 @@ describe('registry operations', () => {
   });
 
   it('picks up a changed password from the htpasswd file: the new works, the old is refused', async () => {
-    const registry = await startRegistry({ users: [{ name: 'dev', password: 'old-password' }] });
+    // a short reload interval, and polling slower than it, so the failed attempts stay under the lockout limit
+    const config = join(mkdtempSync(join(tmpdir(), 'regop-cfg-')), 'registry.yaml');
+    writeFileSync(config, 'auth:\n  reloadInterval: 200ms\n');
+    const registry = await startRegistry({ users: [{ name: 'dev', password: 'old-password' }], extraArgs: ['--config', config] });
     const client = clientFor(registry);
     try {
       assert.equal((await client.send('GET', '/v2/', { user: { name: 'dev', password: 'old-password' } })).status, 200);
       writeFileSync(join(registry.workDir, 'htpasswd'), `dev:${bcrypt.hashSync('new-password', 5)}\n`);
       await waitFor('the new password', async () =>
-        (await client.send('GET', '/v2/', { user: { name: 'dev', password: 'new-password' } })).status === 200);
+        (await client.send('GET', '/v2/', { user: { name: 'dev', password: 'new-password' } })).status === 200, 10_000, 500);
       assert.equal((await client.send('GET', '/v2/', { user: { name: 'dev', password: 'old-password' } })).status, 401);
     } finally {
       await client.close();

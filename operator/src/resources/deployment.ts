@@ -8,6 +8,8 @@ import { API_PORT, childMetadata, childNames, commonLabels, OPS_PORT, selectorLa
 
 export const INPUTS_HASH_ANNOTATION = 'regop.dev/inputs-hash';
 export const RUN_AS_USER = 10001;
+/** the image's layout (Dockerfile and test/image/build.sh): the app under /app, node on the PATH */
+export const REGISTRY_COMMAND = ['node', '/app/dist/registry/src/cli.js'];
 
 export interface DeploymentInputs {
   image: string;
@@ -60,7 +62,8 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
               ...(registry.spec.imagePullPolicy ?? inputs.imagePullPolicy
                 ? { imagePullPolicy: registry.spec.imagePullPolicy ?? inputs.imagePullPolicy }
                 : {}),
-              args: ['registry', 'serve', '--config', `${MOUNTS.config}/registry.yaml`],
+              command: REGISTRY_COMMAND,
+              args: ['serve', '--config', `${MOUNTS.config}/registry.yaml`],
               ports: [
                 { name: 'api', containerPort: API_PORT, protocol: 'TCP' },
                 { name: 'ops', containerPort: OPS_PORT, protocol: 'TCP' },

@@ -72,10 +72,13 @@ export function childMetadata(registry: Registry, name: string, owned = true) {
   };
 }
 
-/** Names the serving certificate must hold: the Service's DNS names, the ingress host and any extra names. */
+/**
+ * Names the serving certificate must hold: the Service's DNS names, the ingress host and any extra names, plus
+ * localhost so that `kubectl port-forward` works with the same CA.
+ */
 export function serviceHostnames(registry: Registry): string[] {
   const { name, namespace } = registry.metadata;
-  const names = [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
+  const names = [name, `${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, 'localhost', '127.0.0.1'];
   if (registry.spec.ingress?.host) names.push(registry.spec.ingress.host);
   for (const extra of registry.spec.tls?.dnsNames ?? []) if (!names.includes(extra)) names.push(extra);
   return names;

@@ -110,7 +110,7 @@ describe('service, claim, ingress and certificate builders', () => {
   });
 
   it('names the Service DNS names and the ingress host in the certificate and URL', () => {
-    assert.deepEqual(serviceHostnames(registry()), ['team', 'team.apps', 'team.apps.svc', 'team.apps.svc.cluster.local']);
+    assert.deepEqual(serviceHostnames(registry()), ['team', 'team.apps', 'team.apps.svc', 'team.apps.svc.cluster.local', 'localhost', '127.0.0.1']);
     assert.equal(registryUrl(registry()), 'https://team.apps.svc');
     assert.equal(registryHost(registry({ service: { port: 5443 } })), 'team.apps.svc:5443');
     assert.equal(registryUrl(registry({ ingress: { host: 'reg.example.test' } })), 'https://reg.example.test');

@@ -101,7 +101,8 @@ export class GarbageCollector {
     const info = await this.blobs.stat(digest);
     if (!info) return;
     const { size, modifiedAt } = info;
-    if (started - modifiedAt.getTime() < options.gracePeriodMs) {
+    const lastUsed = Math.max(modifiedAt.getTime(), this.blobs.guard.lastTouched(digest.value) ?? 0);
+    if (started - lastUsed < options.gracePeriodMs) {
       report.keptYoung++;
       return;
     }

@@ -7,11 +7,19 @@
 // check-and-delete in the sweeper is synchronous up to the point where the deletion starts, and protect() waits
 // for a deletion already under way, so the existence check after it sees the truth: either the blob survives,
 // or it is gone and the client gets BLOB_UNKNOWN / MANIFEST_BLOB_UNKNOWN and uploads it again (as Harbor does).
-// Blobs younger than the grace period are never swept, which also covers writers in other processes.
+//
+// Protection lasts for one run; a client that checked a blob just *before* a run starts relies on the grace
+// period instead: blobs modified, or touched through this process (an existing blob uploaded again, HEAD, mount),
+// within the grace period are never swept. Touches are kept in memory, so they cost no disk write; the file's
+// mtime covers writers in other processes.
+const MAX_TOUCHES = 200_000;
+
 export class GcGuard {
   private running = false;
   private readonly protectedDigests = new Set<string>();
   private readonly deleting = new Map<string, Promise<void>>();
+  /** digest → last touch (ms), oldest first */
+  private readonly touches = new Map<string, number>();
 
   get active(): boolean {
     return this.running;
@@ -29,11 +37,19 @@ export class GcGuard {
   }
 
   /** Marks a digest as about to be referenced; resolves once no deletion of it is in flight. */
-  async protect(digest: string): Promise<void> {
+  async protect(digest: string, now = Date.now()): Promise<void> {
+    this.touches.delete(digest);
+    this.touches.set(digest, now);
+    if (this.touches.size > MAX_TOUCHES) this.touches.delete(this.touches.keys().next().value!);
     if (!this.running) return;
     this.protectedDigests.add(digest);
     const inFlight = this.deleting.get(digest);
     if (inFlight) await inFlight;
+  }
+
+  /** when the digest was last protected (touched) through this process, if it still remembers */
+  lastTouched(digest: string): number | undefined {
+    return this.touches.get(digest);
   }
 
   /** Deletes unless the digest was protected; the decision and the start of the deletion are not interleaved. */
