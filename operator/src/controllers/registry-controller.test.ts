@@ -45,7 +45,7 @@ describe('Registry controller', () => {
   it('creates every child of a minimal Registry and reports progress, then Ready', async () => {
     client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
     const outcome = await controller.reconcile(`${NS}/team`);
-    for (const [kind, name] of [['Secret', 'team-user-alice'], ['Secret', 'team-auth'], ['Secret', 'team-tls'], ['Secret', 'team-ca'], ['Secret', 'team-ca-key'], ['ConfigMap', 'team-config'], ['PersistentVolumeClaim', 'team-data'], ['Service', 'team']]) {
+    for (const [kind, name] of [['Secret', 'team-user-alice'], ['Secret', 'team-auth'], ['Secret', 'team-tls'], ['Secret', 'team-ca'], ['Secret', 'team-ca-key'], ['Secret', 'team-admin'], ['ConfigMap', 'team-config'], ['PersistentVolumeClaim', 'team-data'], ['Service', 'team']]) {
       assert.ok(await get('v1', kind!, name!), `${kind} ${name} missing`);
     }
     assert.equal((await deployment())!.spec!.template.spec!.containers[0]!.image, 'regop:dev');

@@ -9,7 +9,7 @@ import {
 } from '../certs/certificates.ts';
 import { isNotFound, type ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
-import { buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
+import { buildAdminTokenSecret, buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
 import { buildCertificate } from '../resources/certificate.ts';
 import { childNames, PULLER_USER, serviceHostnames } from '../resources/names.ts';
 import { buildCaCertSecret, buildCaKeySecret, buildServingSecret } from '../resources/tls-secret.ts';
@@ -162,9 +162,16 @@ async function resolveCertManager(client: ClusterClient, registry: Registry): Pr
   return { servingSecretName: names.tls, certPem: pair.certPem, ...(caPem ? { caPem, caSecretName: names.tls } : {}) };
 }
 
+async function resolveAdminToken(client: ClusterClient, registry: Registry, inputs: RegistryInputs): Promise<void> {
+  const name = childNames(registry.metadata.name).admin;
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name });
+  inputs.secrets.push(buildAdminTokenSecret(registry, decode(existing, 'token') ?? generatePassword()));
+}
+
 export async function resolveInputs(client: ClusterClient, registry: Registry, events: EventSink, now = new Date()): Promise<RegistryInputs> {
   const inputs: RegistryInputs = { users: [], secrets: [] };
   await resolveUsers(client, registry, inputs, events);
+  await resolveAdminToken(client, registry, inputs);
   switch (registry.spec.tls?.mode ?? 'SelfSigned') {
     case 'SelfSigned':
       inputs.tls = await resolveSelfSigned(client, registry, inputs, events, now);

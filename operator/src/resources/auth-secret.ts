@@ -63,6 +63,17 @@ export function buildAuthSecret(registry: Registry, entries: HtpasswdEntry[]): V
   };
 }
 
+/** The maintenance API's bearer token; the registry re-reads it on every admin call, so no rollout is needed. */
+export function buildAdminTokenSecret(registry: Registry, token: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMetadata(registry, childNames(registry.metadata.name).admin),
+    type: 'Opaque',
+    stringData: { token },
+  };
+}
+
 /** A Secret the operator owns holding a generated password (for users without passwordSecretRef). */
 export function buildGeneratedPasswordSecret(registry: Registry, secretName: string, user: string, password: string): V1Secret {
   return {

@@ -23,6 +23,8 @@ export function childNames(registryName: string) {
     caCert: `${registryName}-ca`,
     claim: `${registryName}-data`,
     puller: `${registryName}-puller`,
+    /** bearer token of the registry's maintenance API, shared with RetentionPolicy Jobs */
+    admin: `${registryName}-admin`,
     ingress: registryName,
     certificate: registryName,
     /** in each pullSecret namespace: the dockerconfigjson Secret and the CA ConfigMap */

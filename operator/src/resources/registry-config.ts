@@ -8,6 +8,7 @@ export const MOUNTS = {
   config: '/etc/regop/config',
   auth: '/etc/regop/auth',
   tls: '/etc/regop/tls',
+  admin: '/etc/regop/admin',
   data: '/var/lib/regop',
   tmp: '/tmp',
 };
@@ -22,6 +23,7 @@ export function registryConfigText(registry: Registry): string {
       anonymousPull: registry.spec.auth?.anonymousPull ?? false,
     },
     ...(tlsEnabled(registry) ? { tls: { cert: `${MOUNTS.tls}/tls.crt`, key: `${MOUNTS.tls}/tls.key` } } : {}),
+    admin: { tokenFile: `${MOUNTS.admin}/token` },
     ops: { listen: `0.0.0.0:${OPS_PORT}` },
   });
 }

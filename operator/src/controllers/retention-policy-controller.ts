@@ -1,0 +1,186 @@
+// Reconciles a RetentionPolicy into a CronJob in its Registry's namespace and reports each run: the Job's
+// container writes a JSON summary as its termination message, which lands in the pod's status.
+import type { KubernetesObject, V1CronJob, V1Job, V1Pod } from '@kubernetes/client-node';
+import { CronExpressionParser } from 'cron-parser';
+import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
+import {
+  RETENTION_POLICY_KIND, type RetentionPlanEntry, type RetentionPolicy, type RetentionPolicyStatus, type RetentionRunSummary,
+} from '../api/v1alpha1/retention-policy.ts';
+import type { ClusterClient, ObjectKey } from '../kube/cluster-client.ts';
+import type { EventSink } from '../kube/event-sink.ts';
+import { registryUrl } from '../resources/names.ts';
+import {
+  buildRetentionCronJob, buildRulesConfigMap, RETENTION_CONTAINER, RETENTION_POLICY_LABEL,
+} from '../resources/retention-cronjob.ts';
+import { sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import type { ReconcileOutcome } from './registry-controller.ts';
+
+const MISSING_REGISTRY_RETRY_MS = 30_000;
+const RUNNING_POLL_MS = 5_000;
+const RESYNC_MS = 60_000;
+export const MAX_PLAN_ENTRIES = 50;
+
+export interface RetentionPolicyControllerOptions {
+  client: ClusterClient;
+  events: EventSink;
+  defaultImage: string;
+  defaultImagePullPolicy?: string;
+  now?: () => Date;
+}
+
+interface RunSummary {
+  dryRun?: boolean;
+  tagsDeleted?: number;
+  manifestsDeleted?: number;
+  plan?: RetentionPlanEntry[];
+  planTruncated?: boolean;
+  gc?: { blobsDeleted?: number; bytesFreed?: number };
+  error?: string;
+}
+
+function policyKey(namespace: string, name: string): ObjectKey {
+  return { apiVersion: API_VERSION, kind: RETENTION_POLICY_KIND, namespace, name };
+}
+
+export function nextRun(schedule: string, timeZone: string | undefined, now: Date): string | undefined {
+  try {
+    return CronExpressionParser.parse(schedule, { currentDate: now, tz: timeZone ?? 'UTC' }).next().toDate().toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+function isoTime(value: Date | string | undefined): string | undefined {
+  return value === undefined ? undefined : new Date(value).toISOString();
+}
+
+export class RetentionPolicyController {
+  private readonly client: ClusterClient;
+  private readonly events: EventSink;
+  private readonly defaultImage: string;
+  private readonly defaultImagePullPolicy: string | undefined;
+  private readonly now: () => Date;
+
+  constructor(options: RetentionPolicyControllerOptions) {
+    this.client = options.client;
+    this.events = options.events;
+    this.defaultImage = options.defaultImage;
+    this.defaultImagePullPolicy = options.defaultImagePullPolicy;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileOutcome> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const policy = await this.client.get<RetentionPolicy & KubernetesObject>(policyKey(namespace, name));
+    if (!policy || policy.metadata.deletionTimestamp) return;
+
+    const schedule = nextRun(policy.spec.schedule, policy.spec.timeZone, this.now());
+    if (!schedule) {
+      return this.report(policy, {}, [{ type: 'Ready', status: 'False', reason: 'InvalidSchedule', message: `schedule ${JSON.stringify(policy.spec.schedule)} or timeZone is not valid` }], 'InvalidSchedule');
+    }
+    const registry = await this.client.get<Registry & KubernetesObject>({ apiVersion: API_VERSION, kind: REGISTRY_KIND, namespace, name: policy.spec.registryRef.name });
+    if (!registry) {
+      await this.report(policy, {}, [{ type: 'Ready', status: 'False', reason: 'RegistryNotFound', message: `Registry ${policy.spec.registryRef.name} not found in ${namespace}` }], 'RegistryNotFound');
+      return { requeueAfterMs: MISSING_REGISTRY_RETRY_MS };
+    }
+    if ((registry.spec.tls?.mode ?? 'SelfSigned') !== 'Disabled' && !registry.status?.caSecretName) {
+      await this.report(policy, {}, [{ type: 'Ready', status: 'False', reason: 'RegistryNotReady', message: `waiting for Registry ${registry.metadata.name} to publish its CA` }]);
+      return { requeueAfterMs: MISSING_REGISTRY_RETRY_MS };
+    }
+
+    await this.client.apply(buildRulesConfigMap(policy));
+    await this.client.apply(buildRetentionCronJob(policy, registry, {
+      image: registry.spec.image ?? this.defaultImage,
+      ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
+      ...(registry.status?.caSecretName ? { caSecretName: registry.status.caSecretName } : {}),
+      registryUrl: inClusterUrl(registry),
+    }) as V1CronJob & KubernetesObject);
+
+    const lastRun = await this.latestRun(policy);
+    const fields: Partial<RetentionPolicyStatus> = { nextRun: schedule };
+    if (lastRun) {
+      fields.lastRun = lastRun.summary;
+      if (lastRun.result) {
+        const r = lastRun.result;
+        Object.assign(fields, {
+          tagsDeleted: r.dryRun ? 0 : r.tagsDeleted ?? 0,
+          manifestsDeleted: r.dryRun ? 0 : r.manifestsDeleted ?? 0,
+          blobsDeleted: r.dryRun ? 0 : r.gc?.blobsDeleted ?? 0,
+          bytesFreed: r.dryRun ? 0 : r.gc?.bytesFreed ?? 0,
+        });
+        if (r.dryRun && r.plan) {
+          fields.plan = r.plan.slice(0, MAX_PLAN_ENTRIES);
+          fields.planTruncated = !!r.planTruncated || r.plan.length > MAX_PLAN_ENTRIES;
+        }
+      }
+      this.announce(policy, lastRun.summary, lastRun.result);
+    }
+    const suspended = policy.spec.suspend === true;
+    await this.report(policy, fields, [
+      { type: 'Ready', status: 'True', reason: suspended ? 'Suspended' : 'Scheduled', message: suspended ? 'the CronJob is suspended' : `next run at ${schedule}` },
+    ]);
+    return { requeueAfterMs: lastRun?.summary.result === 'Running' ? RUNNING_POLL_MS : RESYNC_MS };
+  }
+
+  /** The newest Job of this policy and, once it finished, the summary its container left. */
+  private async latestRun(policy: RetentionPolicy): Promise<{ summary: RetentionRunSummary; result?: RunSummary } | null> {
+    const jobs = await this.client.list<V1Job & KubernetesObject>('batch/v1', 'Job', policy.metadata.namespace, `${RETENTION_POLICY_LABEL}=${policy.metadata.name}`);
+    if (jobs.length === 0) return null;
+    const job = jobs.sort((a, b) => new Date(b.metadata!.creationTimestamp!).getTime() - new Date(a.metadata!.creationTimestamp!).getTime())[0]!;
+    const succeeded = (job.status?.succeeded ?? 0) > 0;
+    const failed = (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
+    const summary: RetentionRunSummary = {
+      jobName: job.metadata!.name!,
+      result: succeeded ? 'Succeeded' : failed ? 'Failed' : 'Running',
+      ...(job.status?.startTime ? { startTime: isoTime(job.status.startTime)! } : {}),
+      ...(job.status?.completionTime ? { completionTime: isoTime(job.status.completionTime)! } : {}),
+    };
+    if (summary.result === 'Running') return { summary };
+    const pods = await this.client.list<V1Pod & KubernetesObject>('v1', 'Pod', policy.metadata.namespace, `job-name=${job.metadata!.name}`);
+    const messages = pods
+      .sort((a, b) => new Date(b.metadata!.creationTimestamp!).getTime() - new Date(a.metadata!.creationTimestamp!).getTime())
+      .map((pod) => pod.status?.containerStatuses?.find((c) => c.name === RETENTION_CONTAINER)?.state?.terminated?.message)
+      .filter((message): message is string => !!message);
+    let result: RunSummary | undefined;
+    try {
+      result = messages[0] ? JSON.parse(messages[0]) as RunSummary : undefined;
+    } catch {
+      result = undefined;
+    }
+    if (result?.error) summary.message = result.error.slice(0, 500);
+    else if (failed && !summary.message) summary.message = 'the retention Job failed; see its pod logs';
+    return { summary, ...(result ? { result } : {}) };
+  }
+
+  /** one Event per finished Job: the Job name is remembered in status.lastRun */
+  private announce(policy: RetentionPolicy, summary: RetentionRunSummary, result: RunSummary | undefined): void {
+    if (summary.result === 'Running') return;
+    const previous = policy.status?.lastRun;
+    if (previous?.jobName === summary.jobName && previous.result === summary.result) return;
+    if (summary.result === 'Failed') {
+      this.events.warning(policy, 'RunFailed', `retention Job ${summary.jobName} failed${summary.message ? `: ${summary.message}` : ''}`);
+      return;
+    }
+    const r = result ?? {};
+    const what = r.dryRun
+      ? `dry run: would delete ${(r.plan ?? []).reduce((n, e) => n + e.deleteTags.length, 0)} tags`
+      : `deleted ${r.tagsDeleted ?? 0} tags, ${r.manifestsDeleted ?? 0} manifests, ${r.gc?.blobsDeleted ?? 0} blobs (${r.gc?.bytesFreed ?? 0} bytes)`;
+    this.events.normal(policy, 'RunSucceeded', `retention Job ${summary.jobName}: ${what}`);
+  }
+
+  private async report(policy: RetentionPolicy, fields: Partial<RetentionPolicyStatus>, updates: ConditionUpdate[], warning?: string): Promise<void> {
+    if (warning) this.events.warning(policy, warning, updates[0]!.message);
+    const now = this.now();
+    let conditions = policy.status?.conditions;
+    for (const update of updates) conditions = setCondition(conditions, update, policy.metadata.generation, now);
+    const next: RetentionPolicyStatus = { ...policy.status, ...fields, observedGeneration: policy.metadata.generation ?? 0, conditions: conditions ?? [] };
+    if (sameStatus(next, policy.status)) return;
+    await this.client.patchStatus(policyKey(policy.metadata.namespace, policy.metadata.name), next);
+  }
+}
+
+/** The Service's cluster address with its port: the Job runs in the Registry's namespace. */
+function inClusterUrl(registry: Registry): string {
+  const scheme = registryUrl(registry).startsWith('https') ? 'https' : 'http';
+  return `${scheme}://${registry.metadata.name}.${registry.metadata.namespace}.svc:${registry.spec.service?.port ?? 443}`;
+}

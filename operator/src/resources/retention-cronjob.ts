@@ -1,0 +1,114 @@
+// A RetentionPolicy's children: its rules as a ConfigMap, and the CronJob that runs
+// `regop-registry retention` against the Registry's maintenance API (the registry does the work in-process,
+// where it can coordinate GC with uploads in flight; the Job only asks and reports).
+import type { V1ConfigMap, V1CronJob, V1OwnerReference } from '@kubernetes/client-node';
+import { API_VERSION } from '../api/v1alpha1/registry.ts';
+import type { Registry } from '../api/v1alpha1/registry.ts';
+import { RETENTION_POLICY_KIND, type RetentionPolicy } from '../api/v1alpha1/retention-policy.ts';
+import { REGISTRY_COMMAND, RUN_AS_USER } from './deployment.ts';
+import { childNames, tlsEnabled } from './names.ts';
+
+export const RETENTION_POLICY_LABEL = 'regop.dev/retention-policy';
+export const RETENTION_CONTAINER = 'retention';
+
+export function retentionNames(policyName: string) {
+  return { cronJob: `${policyName}-retention`, rules: `${policyName}-retention-rules` };
+}
+
+function policyOwner(policy: RetentionPolicy): V1OwnerReference {
+  return { apiVersion: API_VERSION, kind: RETENTION_POLICY_KIND, name: policy.metadata.name, uid: policy.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+}
+
+function labels(policy: RetentionPolicy): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'regop-retention',
+    'app.kubernetes.io/instance': policy.metadata.name,
+    'app.kubernetes.io/managed-by': 'regop',
+    [RETENTION_POLICY_LABEL]: policy.metadata.name,
+  };
+}
+
+export function buildRulesConfigMap(policy: RetentionPolicy): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: retentionNames(policy.metadata.name).rules, namespace: policy.metadata.namespace, labels: labels(policy), ownerReferences: [policyOwner(policy)] },
+    data: { 'rules.json': JSON.stringify(policy.spec.rules, null, 2) },
+  };
+}
+
+export interface CronJobInputs {
+  image: string;
+  imagePullPolicy?: string;
+  /** the Secret with the registry's CA (ca.crt), when it serves TLS */
+  caSecretName?: string;
+  /** in-cluster address of the registry's API, e.g. https://team.apps.svc:443 */
+  registryUrl: string;
+}
+
+export function buildRetentionCronJob(policy: RetentionPolicy, registry: Registry, inputs: CronJobInputs): V1CronJob {
+  const names = retentionNames(policy.metadata.name);
+  const spec = policy.spec;
+  const gc = spec.gc ?? {};
+  const tls = tlsEnabled(registry) && inputs.caSecretName;
+  const args = [
+    'retention',
+    '--server', inputs.registryUrl,
+    '--token-file', '/etc/regop/admin/token',
+    '--policy', '/etc/regop/rules/rules.json',
+    '--termination-log', '/dev/termination-log',
+    ...(tls ? ['--ca-file', '/etc/regop/ca/ca.crt'] : []),
+    ...(spec.dryRun ? ['--dry-run'] : []),
+    ...((gc.enabled ?? true) ? ['--gc', '--grace-period', gc.gracePeriod ?? '1h'] : []),
+  ];
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: { name: names.cronJob, namespace: policy.metadata.namespace, labels: labels(policy), ownerReferences: [policyOwner(policy)] },
+    spec: {
+      schedule: spec.schedule,
+      ...(spec.timeZone ? { timeZone: spec.timeZone } : {}),
+      suspend: spec.suspend ?? false,
+      // two runs at once would only race each other's deletions
+      concurrencyPolicy: 'Forbid',
+      successfulJobsHistoryLimit: spec.successfulJobsHistoryLimit ?? 3,
+      failedJobsHistoryLimit: spec.failedJobsHistoryLimit ?? 3,
+      startingDeadlineSeconds: 300,
+      jobTemplate: {
+        metadata: { labels: labels(policy) },
+        spec: {
+          backoffLimit: 1,
+          activeDeadlineSeconds: 3600,
+          template: {
+            metadata: { labels: labels(policy) },
+            spec: {
+              restartPolicy: 'Never',
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              securityContext: { runAsNonRoot: true, runAsUser: RUN_AS_USER, runAsGroup: RUN_AS_USER, seccompProfile: { type: 'RuntimeDefault' } },
+              containers: [{
+                name: RETENTION_CONTAINER,
+                image: inputs.image,
+                ...(inputs.imagePullPolicy ? { imagePullPolicy: inputs.imagePullPolicy } : {}),
+                command: REGISTRY_COMMAND,
+                args,
+                terminationMessagePolicy: 'File',
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                volumeMounts: [
+                  { name: 'admin', mountPath: '/etc/regop/admin', readOnly: true },
+                  { name: 'rules', mountPath: '/etc/regop/rules', readOnly: true },
+                  ...(tls ? [{ name: 'ca', mountPath: '/etc/regop/ca', readOnly: true }] : []),
+                ],
+              }],
+              volumes: [
+                { name: 'admin', secret: { secretName: childNames(registry.metadata.name).admin } },
+                { name: 'rules', configMap: { name: names.rules } },
+                ...(tls ? [{ name: 'ca', secret: { secretName: inputs.caSecretName!, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] : []),
+              ],
+            },
+          },
+        },
+      },
+    },
+  };
+}
