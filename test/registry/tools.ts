@@ -1,6 +1,6 @@
 // Running the real client tools (installed by test/tools/install.sh) from tests, with isolated config dirs.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,6 +15,8 @@ export function tool(name: string): string {
 export interface RunResult {
   code: number;
   stdout: string;
+  /** stdout as bytes, for binary output */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -30,7 +32,9 @@ export interface RunOptions {
 /** A HOME of its own, so no tool reads or writes the machine's config (auth files, caches, policies). */
 export function isolatedHome(): Record<string, string> {
   const home = mkdtempSync(join(tmpdir(), 'regop-home-'));
-  for (const dir of ['.config', '.cache', '.local/share', 'run']) mkdirSync(join(home, dir), { recursive: true });
+  for (const dir of ['.config', '.cache', '.local/share', 'run', '.docker']) mkdirSync(join(home, dir), { recursive: true });
+  // buildah insists that a configured auth file exists
+  writeFileSync(join(home, '.docker', 'config.json'), '{}');
   return {
     HOME: home,
     XDG_CONFIG_HOME: join(home, '.config'),
@@ -38,7 +42,6 @@ export function isolatedHome(): Record<string, string> {
     XDG_DATA_HOME: join(home, '.local/share'),
     XDG_RUNTIME_DIR: join(home, 'run'),
     DOCKER_CONFIG: join(home, '.docker'),
-    REGISTRY_AUTH_FILE: join(home, 'auth.json'),
     HELM_CONFIG_HOME: join(home, '.config/helm'),
     HELM_CACHE_HOME: join(home, '.cache/helm'),
     HELM_DATA_HOME: join(home, '.local/share/helm'),
@@ -53,9 +56,9 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
     child.on('error', (error) => {
@@ -64,7 +67,9 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      const result = { code: code ?? -1, stdout, stderr };
+      const stdoutBytes = Buffer.concat(out);
+      const stdout = stdoutBytes.toString('utf8');
+      const result = { code: code ?? -1, stdout, stdoutBytes, stderr };
       if (code !== 0 && !options.allowFailure) {
         reject(new Error(`${command} ${args.join(' ')} exited ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
       } else {
