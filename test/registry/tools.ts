@@ -1,5 +1,5 @@
 // Running the real client tools (installed by test/tools/install.sh) from tests, with isolated config dirs.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ export function isolatedHome(): Record<string, string> {
   for (const dir of ['.config', '.cache', '.local/share', 'run', '.docker']) mkdirSync(join(home, dir), { recursive: true });
   // buildah insists that a configured auth file exists
   writeFileSync(join(home, '.docker', 'config.json'), '{}');
+  writeFileSync(join(home, 'auth.json'), '{}');
   return {
     HOME: home,
     XDG_CONFIG_HOME: join(home, '.config'),
@@ -42,6 +43,8 @@ export function isolatedHome(): Record<string, string> {
     XDG_DATA_HOME: join(home, '.local/share'),
     XDG_RUNTIME_DIR: join(home, 'run'),
     DOCKER_CONFIG: join(home, '.docker'),
+    // podman, buildah and skopeo (as root they would otherwise use /run/containers/0/auth.json)
+    REGISTRY_AUTH_FILE: join(home, 'auth.json'),
     HELM_CONFIG_HOME: join(home, '.config/helm'),
     HELM_CACHE_HOME: join(home, '.cache/helm'),
     HELM_DATA_HOME: join(home, '.local/share/helm'),
@@ -60,10 +63,18 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);
-    child.on('error', (error) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 300_000);
+    child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(error);
+      if (error.code === 'ENOENT') {
+        reject(new Error(`${command}: not found in ${TOOLS_BIN} nor on the PATH; run test/tools/install.sh`));
+      } else {
+        reject(error);
+      }
     });
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -71,7 +82,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       const stdout = stdoutBytes.toString('utf8');
       const result = { code: code ?? -1, stdout, stdoutBytes, stderr };
       if (code !== 0 && !options.allowFailure) {
-        reject(new Error(`${command} ${args.join(' ')} exited ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+        const how = timedOut ? `was killed after ${options.timeoutMs ?? 300_000} ms` : `exited ${code}`;
+        reject(new Error(`${command} ${args.join(' ')} ${how}\n--- stdout\n${stdout.slice(-8000)}\n--- stderr\n${stderr.slice(-8000)}`));
       } else {
         resolve(result);
       }
@@ -80,4 +92,21 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
   });
 }
 
-export { execFile };
+/**
+ * Runs a test body; when it fails, the registry's log tail is added to the error, so a failing client run shows the
+ * command, its output (from run) and what the server saw.
+ */
+export async function withRegistryLogs<T>(registry: { logs(): string }, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    const logs = `\n--- registry log (tail)\n${registry.logs().slice(-12_000)}`;
+    if (error instanceof Error) {
+      const stack = error.stack ?? ''; // read first: V8 formats it lazily, from the message at that time
+      error.message += logs;
+      error.stack = `${stack}${logs}`;
+      throw error;
+    }
+    throw new Error(`${String(error)}${logs}`);
+  }
+}
