@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The end-to-end suite on kind, for machines with Docker: create the cluster from kind-config.yaml, build the
+# image with Docker, load it into kind, install the chart and run the same e2e tests as on the local cluster.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
+  echo "kind.sh needs a running Docker engine (none found); on this kind of machine use npm test, which runs the e2e suite on the local cluster" >&2
+  exit 1
+fi
+for tool in kind helm; do command -v "$tool" >/dev/null || { echo "kind.sh needs $tool on the PATH" >&2; exit 1; }; done
+
+cluster=regop-e2e
+kind get clusters | grep -qx "$cluster" || kind create cluster --config kind-config.yaml --wait 120s
+export KUBECONFIG="$root/.kind-kubeconfig"
+kind get kubeconfig --name "$cluster" > "$KUBECONFIG"
+
+docker build -t regop:dev .
+kind load docker-image regop:dev --name "$cluster"
+
+export REGOP_IMAGE=regop:dev REGOP_E2E_CLUSTER=kind
+node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
