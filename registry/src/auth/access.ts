@@ -1,13 +1,13 @@
-// Per-user access rules: repository globs × actions, from a YAML (or JSON) file.
+// Per-user access rules from a YAML (or JSON) file: repository globs × actions. Globs are compiled once per load.
 import picomatch from 'picomatch';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 
 export type Action = 'pull' | 'push' | 'delete';
 export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
 
 interface CompiledRule {
   matches: (repository: string) => boolean;
-  actions: Set<Action>;
+  actions: ReadonlySet<Action>;
 }
 
 export interface AccessRules {
@@ -16,41 +16,94 @@ export interface AccessRules {
   users: Map<string, CompiledRule[]>;
 }
 
-function fail(message: string): never {
-  throw new Error(`access rules: ${message}`);
+class AccessRulesError extends Error {
+  constructor(message: string) {
+    super(`access rules: ${message}`);
+    this.name = 'AccessRulesError';
+  }
 }
 
+function fail(message: string): never {
+  throw new AccessRulesError(message);
+}
+
+/** Throws naming the wrong entry (`users[1].rules[0].actions`); YAML syntax errors give only line and column. */
 export function parseAccessRules(text: string): AccessRules {
-  const document = (parseYaml(text) ?? {}) as unknown;
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) fail('the file must hold a mapping');
-  const { anonymousPull = false, users = [] } = document as { anonymousPull?: unknown; users?: unknown };
+  const document = readYaml(text) ?? {};
+  const top = mapping(document, 'the file', ['anonymousPull', 'users']);
+  const anonymousPull = top.anonymousPull ?? false;
   if (typeof anonymousPull !== 'boolean') fail('anonymousPull must be true or false');
-  if (!Array.isArray(users)) fail('users must be a list');
-  const compiled = new Map<string, CompiledRule[]>();
-  users.forEach((entry: unknown, i) => {
+  const users = new Map<string, CompiledRule[]>();
+  list(top.users ?? [], 'users').forEach((entry, i) => {
     const where = `users[${i}]`;
-    if (typeof entry !== 'object' || entry === null) fail(`${where} must be a mapping`);
-    const { user, rules = [] } = entry as { user?: unknown; rules?: unknown };
+    const { user, rules = [] } = mapping(entry, where, ['user', 'rules']);
     if (typeof user !== 'string' || user === '') fail(`${where}.user is missing`);
-    if (!Array.isArray(rules)) fail(`${where}.rules must be a list`);
-    const list = compiled.get(user) ?? [];
-    rules.forEach((rule: unknown, j) => {
-      const at = `${where}.rules[${j}]`;
-      const { repositories, actions } = (rule ?? {}) as { repositories?: unknown; actions?: unknown };
-      if (!Array.isArray(repositories) || repositories.length === 0 || repositories.some((r) => typeof r !== 'string' || r === '')) {
-        fail(`${at}.repositories must be a non-empty list of globs`);
-      }
-      if (!Array.isArray(actions) || actions.length === 0) fail(`${at}.actions must be a non-empty list`);
-      for (const action of actions) {
-        if (!ACTIONS.includes(action as Action)) fail(`${at}.actions: unknown action ${JSON.stringify(action)} (pull, push, delete)`);
-      }
-      list.push({ matches: picomatch(repositories as string[]), actions: new Set(actions as Action[]) });
-    });
-    compiled.set(user, list);
+    // a user listed twice gets the rules of both entries
+    const compiled = users.get(user) ?? [];
+    list(rules, `${where}.rules`).forEach((rule, j) => compiled.push(compileRule(rule, `${where}.rules[${j}]`)));
+    users.set(user, compiled);
   });
-  return { anonymousPull, users: compiled };
+  return { anonymousPull, users };
 }
 
 export function allows(rules: AccessRules, user: string, repository: string, action: Action): boolean {
   return (rules.users.get(user) ?? []).some((rule) => rule.actions.has(action) && rule.matches(repository));
+}
+
+function compileRule(rule: unknown, where: string): CompiledRule {
+  const { repositories, actions } = mapping(rule, where, ['repositories', 'actions']);
+  const globs = list(repositories, `${where}.repositories`);
+  if (globs.length === 0) fail(`${where}.repositories is empty`);
+  globs.forEach((glob, k) => {
+    if (typeof glob !== 'string' || glob === '') fail(`${where}.repositories[${k}] must be a non-empty string`);
+    // picomatch ORs a list, so ["team-a/**", "!team-a/secret"] would grant every other repository
+    if (glob.startsWith('!')) fail(`${where}.repositories[${k}]: negated globs are not supported`);
+  });
+  const granted = list(actions, `${where}.actions`);
+  if (granted.length === 0) fail(`${where}.actions is empty`);
+  granted.forEach((action, k) => {
+    if (!ACTIONS.includes(action as Action)) {
+      fail(`${where}.actions[${k}]: unknown action ${quote(action)} (allowed: ${ACTIONS.join(', ')})`);
+    }
+  });
+  let matches: (repository: string) => boolean;
+  try {
+    matches = picomatch(globs as string[]);
+  } catch {
+    fail(`${where}.repositories holds an invalid glob`);
+  }
+  return { matches, actions: new Set(granted as Action[]) };
+}
+
+function readYaml(text: string): unknown {
+  try {
+    // warnings would go to the console quoting the source; errors still throw
+    return parseYaml(text, { logLevel: 'error' });
+  } catch (error) {
+    // the yaml package quotes the offending source lines in its message; report only where and what kind
+    if (error instanceof YAMLError) {
+      const at = error.linePos?.[0];
+      fail(`not valid YAML or JSON (${error.code}${at ? ` at line ${at.line}, column ${at.col}` : ''})`);
+    }
+    fail('not valid YAML or JSON');
+  }
+}
+
+function mapping(value: unknown, where: string, keys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${where} must be a mapping`);
+  for (const key of Object.keys(value)) {
+    // a misspelt key would otherwise silently grant nothing (or everything is denied without a hint)
+    if (!keys.includes(key)) fail(`${where}: unknown key ${quote(key)} (allowed: ${keys.join(', ')})`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function list(value: unknown, where: string): unknown[] {
+  if (!Array.isArray(value)) fail(`${where} must be a list`);
+  return value;
+}
+
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

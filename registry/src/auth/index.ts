@@ -52,10 +52,15 @@ export class Authenticator {
     });
   }
 
+  /** Reads the files once (throwing when one is missing or invalid), then polls them for changes. */
   static async create(options: AuthOptions, logger: Logger): Promise<Authenticator> {
     const intervalMs = options.reloadIntervalMs ?? 2000;
-    const reportUnsupported = (file: HtpasswdFile) => {
-      for (const user of file.unsupported) logger.warn({ user }, 'htpasswd entry is not bcrypt; that user cannot log in');
+    // names users, never their hashes
+    const reportEntries = (file: HtpasswdFile) => {
+      for (const user of file.unsupported) {
+        logger.warn({ user }, 'htpasswd entry is not bcrypt ($2y$, $2a$, $2b$; use htpasswd -B); that user cannot log in');
+      }
+      for (const user of file.duplicates) logger.warn({ user }, 'htpasswd lists the user again; the first entry counts');
     };
     const htpasswd = options.htpasswdFile
       ? await WatchedFile.open({
@@ -64,54 +69,70 @@ export class Authenticator {
         intervalMs,
         onReload: (file) => {
           logger.info({ users: file.users.size }, 'htpasswd reloaded');
-          reportUnsupported(file);
+          reportEntries(file);
         },
-        onError: (error) => logger.error({ reason: error.message }, 'htpasswd reload failed; keeping the previous users'),
+        onError: (error) => logger.error({ reason: error.message }, 'htpasswd not reloaded; keeping the previous users'),
       })
       : undefined;
-    if (htpasswd) reportUnsupported(htpasswd.value);
+    if (htpasswd) reportEntries(htpasswd.value);
     const access = options.accessFile
       ? await WatchedFile.open({
         path: options.accessFile,
         parse: parseAccessRules,
         intervalMs,
-        onReload: () => logger.info('access rules reloaded'),
-        onError: (error) => logger.error({ reason: error.message }, 'access rules reload failed; keeping the previous rules'),
+        onReload: (rules) => logger.info({ users: rules.users.size }, 'access rules reloaded'),
+        onError: (error) => logger.error({ reason: error.message }, 'access rules not reloaded; keeping the previous rules'),
+      }).catch((error: unknown) => {
+        htpasswd?.close();
+        throw error;
       })
       : undefined;
+    if (access && !htpasswd) logger.warn('an access file without an htpasswd file has no effect: the registry is open');
     return new Authenticator(options, htpasswd, access);
   }
 
   challenge(): string {
-    return `Basic realm="${this.realm}"`;
+    return `Basic realm="${this.realm.replace(/["\\]/g, '\\$&')}"`;
   }
 
   private unauthorized(message: string) {
     return registryError(ErrorCodes.UNAUTHORIZED, message, null, { 'WWW-Authenticate': this.challenge() });
   }
 
+  private tooManyRequests(message: string, waitMs: number) {
+    return registryError(ErrorCodes.TOOMANYREQUESTS, message, null, {
+      'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))),
+    });
+  }
+
   async authenticate(authorization: string | undefined, clientAddress: string): Promise<Principal> {
     if (!this.htpasswd) return ANONYMOUS;
     if (!authorization) return ANONYMOUS;
     const lockedFor = this.limiter.lockedFor(clientAddress);
-    if (lockedFor > 0) {
-      throw registryError(ErrorCodes.TOOMANYREQUESTS, 'too many failed logins; try again later', null, {
-        'Retry-After': String(Math.ceil(lockedFor / 1000)),
-      });
-    }
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
-    const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
-    const separator = decoded.indexOf(':');
-    if (separator <= 0) {
+    if (lockedFor > 0) throw this.tooManyRequests('too many failed logins; try again later', lockedFor);
+    const credentials = parseBasic(authorization);
+    if (!credentials) {
       this.limiter.recordFailure(clientAddress);
       throw this.unauthorized('malformed credentials');
     }
-    const user = decoded.slice(0, separator);
-    const password = decoded.slice(separator + 1);
-    const hash = this.htpasswd.value.users.get(user);
-    if (!hash || !(await this.verifier.verify(user, password, hash))) {
-      this.limiter.recordFailure(clientAddress);
-      throw this.unauthorized('invalid username or password');
+    const { user, password } = credentials;
+    const file = this.htpasswd.value;
+    const hash = file.users.get(user);
+    if (hash && this.verifier.remembers(user, password, hash)) {
+      this.limiter.recordSuccess(clientAddress);
+      return { user };
+    }
+    if (!this.limiter.begin(clientAddress)) throw this.tooManyRequests('too many login attempts at once; try again later', 1000);
+    try {
+      const ok = hash
+        ? await this.verifier.verify(user, password, hash)
+        : await this.verifier.decoy(password, file.decoyCost);
+      if (!ok) {
+        this.limiter.recordFailure(clientAddress);
+        throw this.unauthorized('invalid username or password');
+      }
+    } finally {
+      this.limiter.end(clientAddress);
     }
     this.limiter.recordSuccess(clientAddress);
     return { user };
@@ -144,4 +165,13 @@ export class Authenticator {
     this.htpasswd?.close();
     this.access?.close();
   }
+}
+
+function parseBasic(authorization: string): { user: string; password: string } | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(authorization);
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const separator = decoded.indexOf(':');
+  if (separator <= 0) return undefined;
+  return { user: decoded.slice(0, separator), password: decoded.slice(separator + 1) };
 }

@@ -1,6 +1,6 @@
 // A file whose parsed content is kept current. Kubernetes updates a mounted Secret by swapping a symlink, which
-// inotify on the file misses, so the file is polled and compared by content hash. A file that fails to parse
-// keeps the last good value (and the error is reported without the file's content).
+// inotify on the file misses, so the file is polled and compared by content hash. A file that cannot be read or
+// parsed keeps the last good value. parse() must throw messages that do not quote the file: they are logged.
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 
@@ -9,13 +9,18 @@ export interface WatchedFileOptions<T> {
   parse(text: string): T;
   intervalMs: number;
   onReload?(value: T): void;
+  /** called once per distinct problem, not on every poll while it lasts */
   onError?(error: Error): void;
 }
 
 export class WatchedFile<T> {
   private current: T;
   private fingerprint: string;
+  private rejected: string | undefined;
+  private unreadable: string | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private closed = false;
   private readonly options: WatchedFileOptions<T>;
 
   private constructor(options: WatchedFileOptions<T>, value: T, fingerprint: string) {
@@ -24,12 +29,11 @@ export class WatchedFile<T> {
     this.fingerprint = fingerprint;
   }
 
-  /** Reads and parses the file once (failing loudly), then polls it. */
+  /** Reads and parses the file once, throwing if that fails (a bad start should be loud), then polls it. */
   static async open<T>(options: WatchedFileOptions<T>): Promise<WatchedFile<T>> {
     const text = await readFile(options.path, 'utf8');
     const watched = new WatchedFile(options, options.parse(text), fingerprintOf(text));
-    watched.timer = setInterval(() => void watched.poll(), options.intervalMs);
-    watched.timer.unref();
+    watched.schedule();
     return watched;
   }
 
@@ -37,27 +41,56 @@ export class WatchedFile<T> {
     return this.current;
   }
 
-  async poll(): Promise<void> {
+  /** Checks the file now; concurrent calls share one check. */
+  poll(): Promise<void> {
+    this.polling ??= this.check().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  // a timeout re-armed after each check, not an interval: a slow read never overlaps the next one
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.poll().finally(() => this.schedule()), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
     let text: string;
     try {
       text = await readFile(this.options.path, 'utf8');
     } catch (error) {
-      this.options.onError?.(new Error(`cannot read ${this.options.path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`));
+      const problem = `cannot read ${this.options.path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+      if (problem !== this.unreadable) this.report(problem);
+      this.unreadable = problem;
       return;
     }
+    this.unreadable = undefined;
     const fingerprint = fingerprintOf(text);
-    if (fingerprint === this.fingerprint) return;
+    // a broken version is parsed and reported once, not on every poll until someone fixes it
+    if (fingerprint === this.fingerprint || fingerprint === this.rejected) return;
+    let value: T;
     try {
-      this.current = this.options.parse(text);
-      this.fingerprint = fingerprint;
-      this.options.onReload?.(this.current);
+      value = this.options.parse(text);
     } catch (error) {
-      this.options.onError?.(new Error(`${this.options.path} not reloaded: ${(error as Error).message}`));
+      this.rejected = fingerprint;
+      this.report(`${this.options.path} not reloaded: ${(error as Error).message}`);
+      return;
     }
+    if (this.closed) return;
+    this.current = value;
+    this.fingerprint = fingerprint;
+    this.options.onReload?.(value);
   }
 
-  close(): void {
-    clearInterval(this.timer);
+  private report(message: string): void {
+    if (!this.closed) this.options.onError?.(new Error(message));
   }
 }
 
