@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
-# The project's test command (`npm test`): typecheck, then every test file in one node:test run, so the last
-# line is the runner's summary. Needs the client tools from test/tools/install.sh.
-set -euo pipefail
+# The project's test command (`npm test`): typecheck, then every test: unit tests, the registry against real
+# clients and the OCI conformance suite, and the end-to-end suites on a real cluster. Without KUBECONFIG the
+# local cluster is used, brought up first if needed (and taken down again at the end if this run started it).
+# The last line sums up the whole run.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -f test/tools/env.sh ]; then source test/tools/env.sh; fi
+logs=$(mktemp -d)
+status=0
 
 echo "== typecheck"
-tsc -p tsconfig.json --noEmit
+tsc -p tsconfig.json --noEmit || exit 1
+
+teardown=0
+if [ -z "${KUBECONFIG:-}" ]; then
+  source test/cluster/versions.sh
+  if ! (source test/cluster/processes.sh && cluster_healthy) 2>/dev/null; then
+    echo "== local cluster"
+    bash test/cluster/up.sh || exit 1
+    teardown=1
+  fi
+  echo "== image under test, into the cluster"
+  bash test/image/build.sh || exit 1
+fi
 
 files=(
   'registry/src/**/*.test.ts'
   'operator/src/**/*.test.ts'
-  'test/unit/**/*.test.ts'
   'test/registry/**/*.test.ts'
+  'test/e2e/cluster/*.test.ts'
+  'test/e2e/operator/*.test.ts'
 )
 echo "== tests"
-exec node --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout=1200000 "${files[@]}"
+node --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-1}" --test-timeout=1200000 "${files[@]}" 2>&1 | tee "$logs/main.log"
+status=${PIPESTATUS[0]}
+
+if ((teardown)); then
+  echo "== cluster:down"
+  node --test --test-reporter=spec test/e2e/teardown/*.test.ts 2>&1 | tee "$logs/teardown.log"
+  ((PIPESTATUS[0] == 0)) || status=1
+fi
+
+sum() { grep -hE "^ℹ $1 [0-9]+$" "$logs"/*.log | awk '{n += $3} END {print n + 0}'; }
+echo "regop: $(sum pass) passed, $(sum fail) failed"
+exit "$status"
