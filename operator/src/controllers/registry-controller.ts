@@ -9,7 +9,7 @@ import type { EventSink } from '../kube/event-sink.ts';
 import { buildAuthSecret, hashesFor, parseHtpasswd } from '../resources/auth-secret.ts';
 import { buildDeployment } from '../resources/deployment.ts';
 import { buildIngress } from '../resources/ingress.ts';
-import { childNames, PULLER_USER, registryHost, registryUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { childNames, PULLER_USER, pullSecretHosts, registryUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildService } from '../resources/service.ts';
@@ -158,8 +158,7 @@ export class RegistryController {
         this.events.warning(registry, 'PullSecretNamespaceMissing', `namespace ${namespace} does not exist; no pull Secret copied there`);
         continue;
       }
-      const hosts = [registryHost(registry)];
-      await this.client.apply(buildPullSecret(registry, namespace, PULLER_USER, inputs.pullerPassword!, hosts));
+      await this.client.apply(buildPullSecret(registry, namespace, PULLER_USER, inputs.pullerPassword!, pullSecretHosts(registry)));
       if (inputs.tls?.caPem) await this.client.apply(buildCaBundle(registry, namespace, inputs.tls.caPem));
     }
     await this.deleteCopies(registry, (namespace) => !wanted.has(namespace));

@@ -100,6 +100,17 @@ export function registryUrl(registry: Registry): string {
   return `${scheme}://${host}${port === defaultPort ? '' : `:${port}`}`;
 }
 
+/**
+ * The hosts a pull Secret holds credentials for: the Service's name, and for a NodePort Service the loopback
+ * addresses a node's own container runtime pulls through (single-node clusters such as kind and the local one).
+ */
+export function pullSecretHosts(registry: Registry): string[] {
+  const hosts = [registryHost(registry)];
+  const service = registry.spec.service;
+  if (service?.type === 'NodePort' && service.nodePort) hosts.push(`127.0.0.1:${service.nodePort}`, `localhost:${service.nodePort}`);
+  return hosts;
+}
+
 /** host[:port] as registry clients want it (docker login, image references) */
 export function registryHost(registry: Registry): string {
   return registryUrl(registry).replace(/^https?:\/\//, '');

@@ -7,7 +7,7 @@ import { buildAuthSecret, hashesFor, parseHtpasswd } from './auth-secret.ts';
 import { buildCertificate } from './certificate.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from './deployment.ts';
 import { buildIngress } from './ingress.ts';
-import { PULLER_USER, registryHost, registryUrl, serviceHostnames } from './names.ts';
+import { PULLER_USER, pullSecretHosts, registryHost, registryUrl, serviceHostnames } from './names.ts';
 import { buildCaBundle, buildPullSecret } from './pull-secret.ts';
 import { buildConfigMap } from './registry-config.ts';
 import { buildService } from './service.ts';
@@ -114,6 +114,8 @@ describe('service, claim, ingress and certificate builders', () => {
     assert.equal(registryUrl(registry()), 'https://team.apps.svc');
     assert.equal(registryHost(registry({ service: { port: 5443 } })), 'team.apps.svc:5443');
     assert.equal(registryUrl(registry({ ingress: { host: 'reg.example.test' } })), 'https://reg.example.test');
+    assert.deepEqual(pullSecretHosts(registry({ service: { type: 'NodePort', nodePort: 30500 } })), ['team.apps.svc', '127.0.0.1:30500', 'localhost:30500']);
+    assert.deepEqual(pullSecretHosts(registry()), ['team.apps.svc']);
   });
 });
 

@@ -4,12 +4,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, IMAGE, kubectl, KUBECONFIG, waitFor } from '../../support/kube.ts';
 import { isolatedHome, run } from '../../registry/tools.ts';
 
 const RELEASE = 'regop';
+const cacheDir = process.env.REGOP_CACHE ?? join(homedir(), '.cache', 'regop');
 const OPERATOR_NS = 'regop-system';
 const NODE_PORT = 30500;
 const HOST = `127.0.0.1:${NODE_PORT}`;
@@ -214,6 +215,49 @@ spec:
     }
     assert.deepEqual(leaders, [holder]);
     await kubectl(['-n', OPERATOR_NS, 'scale', 'deployment', `${RELEASE}`, '--replicas=1']);
+  });
+
+  it('lets a pod in a pullSecret namespace pull an image from the registry', { skip: process.env.REGOP_E2E_CLUSTER === 'kind' ? 'kind nodes need the CA in their containerd config' : false }, async () => {
+    // a runnable image: the local cluster's busybox, pushed by alice with skopeo
+    const busybox = join(cacheDir, 'images', 'busybox-1.35.tar');
+    await run('skopeo', ['copy', '--dest-cert-dir', certDir, '--dest-creds', 'alice:alice-second-pw',
+      `docker-archive:${busybox}`, `docker://${HOST}/team/busybox:1`], { env });
+    // the node's container runtime trusts the registry's CA, as an admin would configure it
+    const trust = join(cacheDir, 'cluster', 'containerd', 'certs.d', HOST);
+    mkdirSync(trust, { recursive: true });
+    writeFileSync(join(trust, 'ca.crt'), await secretValue(ns, 'team-ca', 'ca.crt'));
+    writeFileSync(join(trust, 'hosts.toml'), `server = "https://${HOST}"\n[host."https://${HOST}"]\n  ca = "${join(trust, 'ca.crt')}"\n`);
+    const web = await createNamespace('e2e-web');
+    try {
+      await kubectl(['-n', ns, 'patch', 'registry', 'team', '--type', 'merge', '-p', JSON.stringify({ spec: { pullSecret: { namespaces: [web] } } })]);
+      const secret = await waitFor<any>('the pull Secret in the namespace', async () => await getJson(['-n', web, 'get', 'secret', 'team-pull']), 120_000, () => diagnostics(ns));
+      assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
+      assert.ok(await getJson(['-n', web, 'get', 'configmap', 'team-ca']), 'no CA bundle ConfigMap');
+      secretsSeen.add(JSON.parse(Buffer.from(secret.data['.dockerconfigjson'], 'base64').toString()).auths[HOST].password);
+      await apply(`
+apiVersion: v1
+kind: Pod
+metadata: { name: pulled }
+spec:
+  restartPolicy: Never
+  imagePullSecrets: [{ name: team-pull }]
+  containers:
+    - name: main
+      image: ${HOST}/team/busybox:1
+      imagePullPolicy: Always
+      command: ["/bin/sh", "-c", "ls /bin/busybox && echo pulled-from-regop"]
+`, web);
+      await waitFor('the pod to run from the pulled image', async () => {
+        const pod = await getJson(['-n', web, 'get', 'pod', 'pulled']);
+        return pod?.status?.phase === 'Succeeded';
+      }, 180_000, () => diagnostics(web));
+      assert.match((await kubectl(['-n', web, 'logs', 'pulled'])).stdout, /pulled-from-regop/);
+      // removing the namespace from the list removes the copies
+      await kubectl(['-n', ns, 'patch', 'registry', 'team', '--type', 'json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/pullSecret' }])]);
+      await waitFor('the pull Secret to be removed', async () => (await getJson(['-n', web, 'get', 'secret', 'team-pull'])) === null, 120_000, () => diagnostics(ns));
+    } finally {
+      await deleteNamespace(web);
+    }
   });
 
   it('removes the children of a deleted Registry and keeps its volume claim', async () => {
