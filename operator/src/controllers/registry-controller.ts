@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
-import type { ClusterClient, ObjectKey } from '../kube/cluster-client.ts';
-import type { EventSink } from '../kube/event-sink.ts';
+import type { ObjectKey } from '../kube/cluster-client.ts';
+import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
 import { buildAuthSecret, hashesFor, parseHtpasswd } from '../resources/auth-secret.ts';
 import { buildDeployment } from '../resources/deployment.ts';
 import { buildIngress } from '../resources/ingress.ts';
@@ -23,16 +23,7 @@ export const RESYNC_MS = 60_000;
 const PROGRESS_POLL_MS = 5_000;
 const DEGRADED_RETRY_MS = 30_000;
 
-export interface RegistryControllerOptions {
-  client: ClusterClient;
-  events: EventSink;
-  /** the image the registry pods run unless spec.image says otherwise (the operator's own) */
-  defaultImage: string;
-  defaultImagePullPolicy?: string;
-  now?: () => Date;
-}
-
-export type ReconcileOutcome = void | { requeueAfterMs: number };
+export type { ReconcileOutcome } from './dependencies.ts';
 
 const SECRET = { apiVersion: 'v1', kind: 'Secret' };
 const CONFIG_MAP = { apiVersion: 'v1', kind: 'ConfigMap' };
@@ -62,21 +53,7 @@ function isPermanentApiError(error: unknown): boolean {
   return code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429;
 }
 
-export class RegistryController {
-  private readonly client: ClusterClient;
-  private readonly events: EventSink;
-  private readonly defaultImage: string;
-  private readonly defaultImagePullPolicy: string | undefined;
-  private readonly now: () => Date;
-
-  constructor(options: RegistryControllerOptions) {
-    this.client = options.client;
-    this.events = options.events;
-    this.defaultImage = options.defaultImage;
-    this.defaultImagePullPolicy = options.defaultImagePullPolicy;
-    this.now = options.now ?? (() => new Date());
-  }
-
+export class RegistryController extends KindReconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = key.split('/') as [string, string];
     const registry = await this.client.get<Registry & KubernetesObject>(registryKey(namespace, name));

@@ -6,27 +6,19 @@ import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/regis
 import {
   RETENTION_POLICY_KIND, type RetentionPlanEntry, type RetentionPolicy, type RetentionPolicyStatus, type RetentionRunSummary,
 } from '../api/v1alpha1/retention-policy.ts';
-import type { ClusterClient, ObjectKey } from '../kube/cluster-client.ts';
-import type { EventSink } from '../kube/event-sink.ts';
+import type { ObjectKey } from '../kube/cluster-client.ts';
 import { registryUrl } from '../resources/names.ts';
 import {
   buildRetentionCronJob, buildRulesConfigMap, RETENTION_CONTAINER, RETENTION_POLICY_LABEL,
 } from '../resources/retention-cronjob.ts';
 import { sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
-import type { ReconcileOutcome } from './registry-controller.ts';
+import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
 
 const MISSING_REGISTRY_RETRY_MS = 30_000;
 const RUNNING_POLL_MS = 5_000;
 const RESYNC_MS = 60_000;
 export const MAX_PLAN_ENTRIES = 50;
 
-export interface RetentionPolicyControllerOptions {
-  client: ClusterClient;
-  events: EventSink;
-  defaultImage: string;
-  defaultImagePullPolicy?: string;
-  now?: () => Date;
-}
 
 interface RunSummary {
   dryRun?: boolean;
@@ -54,21 +46,7 @@ function isoTime(value: Date | string | undefined): string | undefined {
   return value === undefined ? undefined : new Date(value).toISOString();
 }
 
-export class RetentionPolicyController {
-  private readonly client: ClusterClient;
-  private readonly events: EventSink;
-  private readonly defaultImage: string;
-  private readonly defaultImagePullPolicy: string | undefined;
-  private readonly now: () => Date;
-
-  constructor(options: RetentionPolicyControllerOptions) {
-    this.client = options.client;
-    this.events = options.events;
-    this.defaultImage = options.defaultImage;
-    this.defaultImagePullPolicy = options.defaultImagePullPolicy;
-    this.now = options.now ?? (() => new Date());
-  }
-
+export class RetentionPolicyController extends KindReconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {
     const [namespace, name] = key.split('/') as [string, string];
     const policy = await this.client.get<RetentionPolicy & KubernetesObject>(policyKey(namespace, name));

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apply, createNamespace, deleteNamespace, diagnostics, getJson, IMAGE, kubectl, KUBECONFIG, waitFor } from '../../support/kube.ts';
-import { isolatedHome, run } from '../../registry/tools.ts';
+import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor } from '../../support/kube.ts';
+import { installOperator, OPERATOR_NAMESPACE, RELEASE } from '../../support/operator.ts';
+import { run } from '../../registry/tools.ts';
 
-const RELEASE = 'regop';
+const OPERATOR_NS = OPERATOR_NAMESPACE;
 const cacheDir = process.env.REGOP_CACHE ?? join(homedir(), '.cache', 'regop');
-const OPERATOR_NS = 'regop-system';
 const NODE_PORT = 30500;
 const HOST = `127.0.0.1:${NODE_PORT}`;
 
@@ -58,11 +58,7 @@ async function buildImage(tag: string): Promise<void> {
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'regop-e2e-'));
   mkdirSync(join(work, 'tmp'));
-  env = { ...isolatedHome(), KUBECONFIG };
-  const [repository, tag] = IMAGE.split(':');
-  await run('helm', ['upgrade', '--install', RELEASE, 'charts/regop', '--namespace', OPERATOR_NS, '--create-namespace',
-    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag ?? 'dev'}`, '--set', 'image.pullPolicy=IfNotPresent',
-    '--wait', '--timeout', '180s'], { env, timeoutMs: 240_000 });
+  env = await installOperator();
   ns = await createNamespace('e2e-operator');
 });
 

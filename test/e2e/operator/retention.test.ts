@@ -2,10 +2,10 @@
 // the rules do not keep, garbage-collects their blobs, and reports the counts in status and an Event.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { apply, createNamespace, deleteNamespace, diagnostics, getJson, IMAGE, kubectl, KUBECONFIG, waitFor } from '../../support/kube.ts';
+import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor } from '../../support/kube.ts';
+import { installOperator } from '../../support/operator.ts';
 import { clientFor, type Client } from '../../support/http.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
-import { isolatedHome, run } from '../../registry/tools.ts';
 import type { RunningRegistry } from '../../support/registry.ts';
 
 const NODE_PORT = 30501;
@@ -29,10 +29,7 @@ async function runNow(policy: string, job: string): Promise<any> {
 }
 
 before(async () => {
-  const env = { ...isolatedHome(), KUBECONFIG };
-  const [repository, tag] = IMAGE.split(':');
-  await run('helm', ['upgrade', '--install', 'regop', 'charts/regop', '--namespace', 'regop-system', '--create-namespace',
-    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag ?? 'dev'}`, '--wait', '--timeout', '180s'], { env, timeoutMs: 240_000 });
+  await installOperator();
   ns = await createNamespace('e2e-retention');
   await apply(`
 apiVersion: regop.dev/v1alpha1

@@ -2,6 +2,7 @@
 import { ErrorCodes, registryError } from '../../errors.ts';
 import type { RouteContext, RouteGroupHandlers } from '../context.ts';
 import { readBoundedBody } from '../body.ts';
+import type { ResolvedManifest } from '../../content/manifest-service.ts';
 
 /**
  * Whether the client's Accept header admits the stored media type. No header, wildcards and plain JSON admit
@@ -32,30 +33,29 @@ function assertAcceptable(context: RouteContext, mediaType: string): void {
   }
 }
 
+function setManifestHeaders(context: RouteContext, manifest: ResolvedManifest): void {
+  assertAcceptable(context, manifest.mediaType);
+  context.reply
+    .type(manifest.mediaType)
+    .header('Docker-Content-Digest', manifest.digest.value)
+    .header('ETag', `"${manifest.digest.value}"`);
+}
+
 export const manifestRoutes: RouteGroupHandlers = {
   HEAD: {
     requires: ['pull'],
     async handle(context) {
       const resolved = await context.services.manifests.resolve(context.name, reference(context));
-      assertAcceptable(context, resolved.mediaType);
-      context.reply
-        .type(resolved.mediaType)
-        .header('Docker-Content-Digest', resolved.digest.value)
-        .header('ETag', `"${resolved.digest.value}"`)
-        .header('Content-Length', resolved.size)
-        .send();
+      setManifestHeaders(context, resolved);
+      context.reply.header('Content-Length', resolved.size).send();
     },
   },
   GET: {
     requires: ['pull'],
     async handle(context) {
       const manifest = await context.services.manifests.get(context.name, reference(context));
-      assertAcceptable(context, manifest.mediaType);
-      context.reply
-        .type(manifest.mediaType)
-        .header('Docker-Content-Digest', manifest.digest.value)
-        .header('ETag', `"${manifest.digest.value}"`)
-        .send(manifest.content);
+      setManifestHeaders(context, manifest);
+      context.reply.send(manifest.content);
     },
   },
   PUT: {

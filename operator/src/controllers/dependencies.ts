@@ -1,0 +1,33 @@
+// What every reconciler of one kind is built from: the API port, the Event sink, the image the registries run
+// unless their spec says otherwise, and a clock (injected, so status timestamps are testable).
+import type { ClusterClient } from '../kube/cluster-client.ts';
+import type { EventSink } from '../kube/event-sink.ts';
+
+export interface ControllerDependencies {
+  client: ClusterClient;
+  events: EventSink;
+  /** the operator's own image */
+  defaultImage: string;
+  defaultImagePullPolicy?: string;
+  now?: () => Date;
+}
+
+export type ReconcileOutcome = void | { requeueAfterMs: number };
+
+export abstract class KindReconciler {
+  protected readonly client: ClusterClient;
+  protected readonly events: EventSink;
+  protected readonly defaultImage: string;
+  protected readonly defaultImagePullPolicy: string | undefined;
+  protected readonly now: () => Date;
+
+  constructor(dependencies: ControllerDependencies) {
+    this.client = dependencies.client;
+    this.events = dependencies.events;
+    this.defaultImage = dependencies.defaultImage;
+    this.defaultImagePullPolicy = dependencies.defaultImagePullPolicy;
+    this.now = dependencies.now ?? (() => new Date());
+  }
+
+  abstract reconcile(key: string): Promise<ReconcileOutcome>;
+}
