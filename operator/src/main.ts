@@ -35,7 +35,18 @@ const custom = kubeConfig.makeApiClient(CustomObjectsApi);
 const client = new KubernetesClusterClient(kubeConfig, FIELD_MANAGER, { Registry: REGISTRY_PLURAL, RetentionPolicy: RETENTION_POLICY_PLURAL });
 const events = new EventRecorder(core, 'regop-operator', logger.child({ component: 'events' }));
 
-const registries = new RegistryController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+/** a registry's size, from the metrics on its Service's plain-HTTP ops port (reachable from inside the cluster) */
+async function storageUsage(namespace: string, name: string): Promise<number | null> {
+  try {
+    const response = await fetch(`http://${name}.${namespace}.svc:5001/metrics`, { signal: AbortSignal.timeout(1500) });
+    const match = /^regop_registry_storage_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(await response.text());
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });

@@ -19,6 +19,7 @@ import { readTlsFiles, watchTlsFiles } from './tls/reloader.ts';
 
 /** Pull times are kept in memory between flushes; retention reads them with minute precision at best. */
 const PULL_FLUSH_INTERVAL_MS = 30_000;
+const STORAGE_WALK_INTERVAL_MS = 10 * 60_000;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -62,6 +63,13 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
     ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
   });
   const collector = new GarbageCollector(services.blobs, services.repositories, services.uploads);
+  services.metrics.trackStorage(() => services.blobs.bytesStored);
+  const measure = () => services.blobs.measureStoredBytes()
+    .catch((error: unknown) => logger.error({ err: error }, 'measuring the store failed'));
+  void measure();
+  // writes by other replicas sharing the volume are only seen by a walk
+  const measureTimer = setInterval(() => void measure(), STORAGE_WALK_INTERVAL_MS);
+  measureTimer.unref();
   if (config.admin.tokenFile) {
     registerAdminRoutes(app, services, collector, {
       tokenFile: config.admin.tokenFile,
@@ -113,6 +121,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
       accepting = false;
       clearInterval(purgeTimer);
       clearInterval(flushTimer);
+      clearInterval(measureTimer);
       stopTlsWatch();
       // in-flight uploads finish; idle keep-alive sockets are closed; past the timeout the rest is cut
       const timeout = setTimeout(() => {

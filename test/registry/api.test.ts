@@ -366,6 +366,8 @@ describe('operations', () => {
     assert.equal((await client.send('GET', '/healthz', { user: null })).status, 200);
     const metrics = (await client.send('GET', '/metrics', { user: null })).body.toString();
     assert.match(metrics, /regop_registry_http_requests_total\{route="manifests",method="PUT",status="201"\}/);
+    const stored = Number(/^regop_registry_storage_bytes (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(stored > 1_000_000, `storage bytes ${stored}`);
     const logs = registry.logs();
     assert.match(logs, /"msg":"request"/);
     for (const secret of [admin.password, reader.password, pusher.password, Buffer.from(`${admin.name}:${admin.password}`).toString('base64')]) {

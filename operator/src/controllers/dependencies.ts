@@ -10,6 +10,8 @@ export interface ControllerDependencies {
   defaultImage: string;
   defaultImagePullPolicy?: string;
   now?: () => Date;
+  /** bytes a registry stores, from its metrics; null when it cannot be asked (e.g. the operator runs outside) */
+  storageUsage?: (namespace: string, name: string) => Promise<number | null>;
 }
 
 export type ReconcileOutcome = void | { requeueAfterMs: number };
@@ -20,6 +22,7 @@ export abstract class KindReconciler {
   protected readonly defaultImage: string;
   protected readonly defaultImagePullPolicy: string | undefined;
   protected readonly now: () => Date;
+  protected readonly storageUsage: (namespace: string, name: string) => Promise<number | null>;
 
   constructor(dependencies: ControllerDependencies) {
     this.client = dependencies.client;
@@ -27,6 +30,7 @@ export abstract class KindReconciler {
     this.defaultImage = dependencies.defaultImage;
     this.defaultImagePullPolicy = dependencies.defaultImagePullPolicy;
     this.now = dependencies.now ?? (() => new Date());
+    this.storageUsage = dependencies.storageUsage ?? (async () => null);
   }
 
   abstract reconcile(key: string): Promise<ReconcileOutcome>;

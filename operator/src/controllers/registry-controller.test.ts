@@ -39,7 +39,7 @@ describe('Registry controller', () => {
   beforeEach(() => {
     client = new FakeClusterClient();
     events = new RecordingEvents();
-    controller = new RegistryController({ client, events, defaultImage: 'regop:dev' });
+    controller = new RegistryController({ client, events, defaultImage: 'regop:dev', storageUsage: async () => 3 * 1024 * 1024 * 1024 + 512 * 1024 * 1024 });
   });
 
   it('creates every child of a minimal Registry and reports progress, then Ready', async () => {
@@ -59,6 +59,7 @@ describe('Registry controller', () => {
     await controller.reconcile(`${NS}/team`);
     assert.equal((await condition('Ready'))!.status, 'True');
     assert.equal((await condition('Degraded'))!.status, 'False');
+    assert.equal((await registry())!.status!.storageUsed, '3.5Gi');
     assert.ok(events.events.some((e) => e.reason === 'Ready'));
   });
 
@@ -144,5 +145,15 @@ describe('Registry controller', () => {
     const bob = Buffer.from((await get<V1Secret>('v1', 'Secret', 'team-user-bob'))!.data!.password!, 'base64').toString();
     const visible = JSON.stringify({ status: (await registry())!.status, events: events.events });
     for (const secret of ['very-secret-value', bob]) assert.ok(!visible.includes(secret));
+  });
+});
+
+describe('formatBytes', () => {
+  it('writes sizes as Kubernetes quantities', async () => {
+    const { formatBytes } = await import('./registry-controller.ts');
+    assert.equal(formatBytes(0), '0');
+    assert.equal(formatBytes(1023), '1023');
+    assert.equal(formatBytes(512 * 1024), '512Ki');
+    assert.equal(formatBytes(1536 * 1024 * 1024), '1.5Gi');
   });
 });

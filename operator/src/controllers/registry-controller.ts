@@ -47,6 +47,19 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** Kubernetes quantity style, to one decimal: 0, 512Ki, 1.5Gi */
+export function formatBytes(bytes: number): string {
+  const units = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const rounded = unit === 0 ? String(value) : value.toFixed(1).replace(/\.0$/, '');
+  return `${rounded}${units[unit]}`;
+}
+
 /** 4xx answers other than conflicts and throttling mean the desired object is invalid: retrying will not help. */
 function isPermanentApiError(error: unknown): boolean {
   const code = (error as { code?: number }).code;
@@ -200,9 +213,11 @@ export class RegistryController extends KindReconciler {
       ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
       : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
     const wasReady = findCondition(registry.status?.conditions, 'Ready')?.status === 'True';
+    const stored = ready > 0 ? await this.storageUsage(registry.metadata.namespace, registry.metadata.name) : null;
     await this.writeStatus(registry, {
       url: registryUrl(registry),
       readyReplicas: ready,
+      ...(stored !== null ? { storageUsed: formatBytes(stored) } : {}),
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
     }, conditions);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);

@@ -10,6 +10,11 @@ export class BlobStore {
   private readonly driver: StorageDriver;
   /** coordination with an online garbage collection (see gc/guard.ts) */
   readonly guard: GcGuard;
+  /**
+   * Bytes of all stored blobs, kept current by this process's writes and deletions after one walk of the store;
+   * null until that walk is done. Other replicas' writes are seen at the next walk.
+   */
+  private storedBytes: number | null = null;
 
   constructor(driver: StorageDriver, guard = new GcGuard()) {
     this.driver = driver;
@@ -45,15 +50,37 @@ export class BlobStore {
     if ((await this.size(digest)) === content.length) return;
     if (digestOf(content, digest.algorithm) !== digest.value) throw new Error('content does not match digest');
     await this.driver.putContent(paths.blob(digest), content);
+    this.account(content.length);
   }
 
   /** Moves a verified upload into place. Two uploads of one blob may race here: both renames carry equal bytes. */
   async commitFile(verifiedPath: string, digest: ParsedDigest): Promise<void> {
+    const size = (await this.driver.stat(verifiedPath))?.size ?? 0;
     await this.driver.move(verifiedPath, paths.blob(digest));
+    this.account(size);
   }
 
   async delete(digest: ParsedDigest): Promise<void> {
+    const size = await this.size(digest);
     await this.driver.delete(paths.blob(digest));
+    if (size !== null) this.account(-size);
+  }
+
+  /** bytes of all stored blobs, or null before the first walk (see measureStoredBytes) */
+  get bytesStored(): number | null {
+    return this.storedBytes;
+  }
+
+  /** Walks the store once to learn its size; later writes and deletions keep the figure current. */
+  async measureStoredBytes(): Promise<number> {
+    let total = 0;
+    for await (const digest of this.digests()) total += (await this.size(digest)) ?? 0;
+    this.storedBytes = total;
+    return total;
+  }
+
+  private account(delta: number): void {
+    if (this.storedBytes !== null) this.storedBytes = Math.max(0, this.storedBytes + delta);
   }
 
   /** Every stored digest, for garbage collection; walks the store in its fan-out order. */

@@ -1,6 +1,6 @@
 // Prometheus metrics of the registry, in a registry of their own (not prom-client's global one) so tests and
 // embedding never see each other's counters.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class RegistryMetrics {
   readonly registry = new Registry();
@@ -36,6 +36,19 @@ export class RegistryMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** exports the store's size, read when scraped; the operator shows it as status.storageUsed */
+  trackStorage(bytesStored: () => number | null): void {
+    new Gauge({
+      name: 'regop_registry_storage_bytes',
+      help: 'Bytes of all stored blobs (layers, configs and manifests)',
+      registers: [this.registry],
+      collect() {
+        const bytes = bytesStored();
+        if (bytes !== null) this.set(bytes);
+      },
+    });
   }
 
   requestFinished(route: string, method: string, status: number, seconds: number): void {

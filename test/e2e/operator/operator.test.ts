@@ -110,6 +110,13 @@ spec:
     await podman(['pull', '--cert-dir', certDir, `${HOST}/team/app:v1`]);
   });
 
+  it('reports the storage the registry uses in its status', async () => {
+    await waitFor('status.storageUsed', async () => {
+      const registry = await getJson(['-n', ns, 'get', 'registry', 'team']);
+      return /^\d+(\.\d)?(Ki|Mi|Gi)$/.test(registry?.status?.storageUsed ?? '') ? registry.status.storageUsed : null;
+    }, 150_000, () => diagnostics(ns));
+  });
+
   it('refuses a wrong password and a user without push rights', async () => {
     const wrong = await login('alice', 'not-her-password', true);
     assert.notEqual(wrong.code, 0);
