@@ -6,6 +6,10 @@ import type { BlobStore } from '../content/blob-store.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import type { UploadStore } from '../content/upload-store.ts';
 import type { ParsedDigest } from '../oci/digest.ts';
+import { forEachConcurrently } from './parallel.ts';
+
+/** filesystem calls in flight at once: a few per libuv thread-pool thread */
+const IO_CONCURRENCY = 16;
 
 export interface GcOptions {
   /** blobs modified more recently than this are kept even when unreferenced */
@@ -59,15 +63,16 @@ export class GarbageCollector {
       const { marked, links } = await this.mark(report);
       report.blobsMarked = marked.size;
       const deleted = new Set<string>();
+      const candidates: ParsedDigest[] = [];
       for await (const digest of this.blobs.digests()) {
         report.blobsScanned++;
-        if (marked.has(digest.value)) continue;
-        await this.sweep(digest, started, options, report, deleted);
+        if (!marked.has(digest.value)) candidates.push(digest);
       }
-      for (const [repository, digest] of links) {
-        if (!deleted.has(digest.value)) continue;
-        if (!options.dryRun) await this.repositories.unlinkBlob(repository, digest);
-        report.linksRemoved++;
+      await forEachConcurrently(candidates, IO_CONCURRENCY, (digest) => this.sweep(digest, started, options, report, deleted));
+      const deadLinks = links.filter(([, digest]) => deleted.has(digest.value));
+      report.linksRemoved = deadLinks.length;
+      if (!options.dryRun) {
+        await forEachConcurrently(deadLinks, IO_CONCURRENCY, ([repository, digest]) => this.repositories.unlinkBlob(repository, digest));
       }
       if (!options.dryRun) report.uploadsPurged = await this.uploads.purgeStale(options.uploadMaxAgeMs);
       report.durationMs = Date.now() - started;
@@ -82,14 +87,14 @@ export class GarbageCollector {
     const links: Array<[string, ParsedDigest]> = [];
     for (const repository of await this.repositories.listRepositories({ fresh: true })) {
       report.repositories++;
-      for (const digest of await this.repositories.manifestDigests(repository)) {
+      await forEachConcurrently(await this.repositories.manifestDigests(repository), IO_CONCURRENCY, async (digest) => {
         const record = await this.repositories.getManifest(repository, digest);
-        if (!record) continue;
+        if (!record) return;
         report.manifests++;
         marked.add(digest.value);
         for (const blob of record.blobs) marked.add(blob);
         for (const child of record.manifests) marked.add(child);
-      }
+      });
       for (const digest of await this.repositories.linkedBlobs(repository)) {
         if (!marked.has(digest.value)) links.push([repository, digest]);
       }
