@@ -10,6 +10,8 @@ import { makeTestCertificate } from './tls.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(projectRoot, 'registry', 'src', 'cli.ts');
+/** the compiled entry point, as the image runs it (after `npm run build`) */
+export const compiledCliPath = join(projectRoot, 'dist', 'registry', 'src', 'cli.js');
 
 export interface TestUser {
   name: string;
@@ -27,6 +29,8 @@ export interface StartOptions {
   extraArgs?: string[];
   env?: Record<string, string>;
   port?: number;
+  /** run the compiled JavaScript instead of the TypeScript sources (benchmarks: what production runs) */
+  compiled?: boolean;
 }
 
 export interface RunningRegistry {
@@ -62,7 +66,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
   const workDir = mkdtempSync(join(tmpdir(), 'regop-test-'));
   const storageDir = options.storageDir ?? join(workDir, 'storage');
   const port = options.port ?? (await freePort());
-  const args = [cliPath, 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storageDir];
+  const args = [options.compiled ? compiledCliPath : cliPath, 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storageDir];
   let caFile: string | undefined;
   let caPem: string | undefined;
   if (options.tls) {

@@ -1,0 +1,84 @@
+// GC over a store of many small blobs, most of them garbage: setup online, collection offline on a stopped server.
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BenchClient, runConcurrent } from './client.ts';
+import { pushBlob, pushConfig, manifest, putManifest, CONCURRENCY, type Metric, type Sizes } from './scenarios.ts';
+import {
+  startServer, runMeasured, ourGcCommand, distributionGcCommand, type ServerKind, type Mode,
+} from './servers.ts';
+import { sha256 } from './client.ts';
+
+const LAYERS_PER_MANIFEST = 10;
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log: (line: string) => void): Promise<Metric[]> {
+  const server = await startServer(kind, mode);
+  const client = new BenchClient(server, CONCURRENCY);
+  const deadline = Date.now() + sizes.scenarioSeconds * 1000 * 2;
+  try {
+    const repo = 'bench/gc';
+    const config = await pushConfig(client, repo);
+    const manifests = Math.floor(sizes.gcBlobs / LAYERS_PER_MANIFEST);
+    // Every manifest owns LAYERS_PER_MANIFEST unique 256-byte layers; one in ten manifests stays tagged.
+    const garbage: string[] = [];
+    const fill = await runConcurrent(manifests, CONCURRENCY, deadline, async (i) => {
+      const layers = [];
+      for (let j = 0; j < LAYERS_PER_MANIFEST; j++) {
+        const content = randomBytes(256);
+        layers.push({ mediaType: OCI_LAYER, digest: await pushBlob(client, repo, content), size: content.length });
+      }
+      const body = manifest(config, layers, `m${i}`);
+      if (i % 10 === 0) {
+        await putManifest(client, repo, `keep-${i}`, body);
+      } else {
+        const digest = sha256(body);
+        // Garbage manifests are pushed by digest, untagged, so deleting them leaves no tag behind on either server.
+        await putManifest(client, repo, digest, body);
+        garbage.push(digest);
+      }
+    });
+    const pushed = fill.latencies.length;
+    log(`    gc setup: ${pushed} manifests, ${pushed * LAYERS_PER_MANIFEST} blobs in ${(fill.elapsedMs / 1000).toFixed(1)}s`);
+    await runConcurrent(garbage.length, CONCURRENCY, deadline + 600_000, async (i) => {
+      await client.send('DELETE', `/v2/${repo}/manifests/${garbage[i]}`, { expect: [202] });
+    });
+    await client.close();
+    await server.stop();
+
+    const [command, args] = kind === 'ours' ? ourGcCommand(server.storageDir) : distributionGcCommand(server.configFile!);
+    const before = countFiles(server.storageDir);
+    const run = await runMeasured(command, args, sizes.scenarioSeconds * 1000 * 2);
+    if (!run.ok) {
+      const reason = `not available: gc exited ${run.exitCode}: ${run.outputTail.split('\n').slice(-3).join(' | ').slice(0, 300)}`;
+      return [
+        { scenario: 'gc', metric: 'offline time', unit: 's', better: 'lower', value: NaN, note: reason },
+        { scenario: 'gc', metric: 'offline peak RSS', unit: 'MiB', better: 'lower', value: NaN, note: reason },
+      ];
+    }
+    const after = countFiles(server.storageDir);
+    // Layouts differ, so files on disk before/after is the comparable evidence that GC really collected.
+    const note = `${pushed * LAYERS_PER_MANIFEST} blobs, ${garbage.length * LAYERS_PER_MANIFEST} garbage; files ${before}→${after}`;
+    return [
+      { scenario: 'gc', metric: 'offline time', unit: 's', better: 'lower', value: run.ms / 1000, note },
+      { scenario: 'gc', metric: 'offline peak RSS', unit: 'MiB', better: 'lower', value: run.peakRssKiB / 1024 },
+    ];
+  } finally {
+    await client.close().catch(() => {});
+    await server.stop();
+    server.cleanup();
+  }
+}
+
+function countFiles(dir: string): number {
+  let count = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const current = stack.pop()!;
+    for (const entry of readdirSync(current, { withFileTypes: true })) {
+      if (entry.isDirectory()) stack.push(join(current, entry.name));
+      else count++;
+    }
+  }
+  return count;
+}

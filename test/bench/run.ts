@@ -1,0 +1,154 @@
+// `npm run bench`: the same workload against our registry and CNCF distribution, one server at a time.
+import { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchClient, RepeatedBody } from './client.ts';
+import { scenarios, FULL, QUICK, CONCURRENCY, type Metric, type Context } from './scenarios.ts';
+import { gcScenario } from './gc.ts';
+import { startServer, distributionVersion, type Mode, type ServerKind } from './servers.ts';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ALL_MODES: Mode[] = ['tls+auth', 'plain'];
+const KINDS: ServerKind[] = ['ours', 'distribution'];
+const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc'];
+
+interface Row extends Metric { mode: Mode; server: ServerKind }
+
+const program = new Command()
+  .name('bench')
+  .description('Benchmark our registry against CNCF distribution on loopback')
+  .option('--quick', 'scaled-down sizes for a fast end-to-end run')
+  .option('--modes <list>', `comma-separated: ${ALL_MODES.join(',')}`, ALL_MODES.join(','))
+  .option('--only <list>', `comma-separated scenarios: ${SCENARIO_NAMES.join(',')}`)
+  .option('--servers <list>', 'comma-separated: ours,distribution', KINDS.join(','))
+  .option('--out <file>', 'results JSON (default .bench-results/bench-<timestamp>.json)')
+  .parse();
+
+const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; out?: string }>();
+
+function list<T extends string>(value: string, allowed: readonly string[], what: string): T[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) if (!allowed.includes(item)) throw new Error(`unknown ${what} "${item}"; choose from ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+const modes = list<Mode>(options.modes, ALL_MODES, 'mode');
+const selected = options.only ? list<string>(options.only, SCENARIO_NAMES, 'scenario') : SCENARIO_NAMES;
+const kinds = list<ServerKind>(options.servers, KINDS, 'server');
+const sizes = options.quick ? QUICK : FULL;
+const startedAt = new Date();
+const out = resolve(options.out ?? join(projectRoot, '.bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`));
+
+const header = {
+  startedAt: startedAt.toISOString(),
+  cores: availableParallelism(),
+  cpu: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  distribution: distributionVersion(),
+  quick: !!options.quick,
+  sizes,
+  concurrency: CONCURRENCY,
+  modes,
+  scenarios: selected,
+};
+const log = (line: string) => process.stderr.write(line + '\n');
+log(`regop bench — ${header.cores} cores (${header.cpu}), Node ${header.node}, ${header.distribution}`);
+log(`sizes: ${JSON.stringify(sizes)}; concurrency ${CONCURRENCY}; modes ${modes.join(', ')}`);
+
+const rows: Row[] = [];
+const errors: Array<{ mode: Mode; server: ServerKind; scenario: string; error: string }> = [];
+const body = new RepeatedBody();
+// Hash the big body before any server starts, so the client's hashing never overlaps a timed run.
+body.digest(sizes.bigMiB);
+
+function failed(mode: Mode, server: ServerKind, scenario: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  errors.push({ mode, server, scenario, error: message });
+  rows.push({ mode, server, scenario, metric: 'error', unit: '', better: 'lower', value: NaN, note: message.slice(0, 200) });
+  log(`    ${scenario} FAILED: ${message}`);
+}
+
+for (const mode of modes) {
+  for (const kind of kinds) {
+    const online = scenarios.filter((s) => selected.includes(s.name));
+    if (online.length > 0) {
+      log(`[${mode}] ${kind}: starting`);
+      const server = await startServer(kind, mode);
+      const client = new BenchClient(server, CONCURRENCY);
+      const ctx: Context = { client, server, sizes, body, state: new Map() };
+      try {
+        for (const scenario of online) {
+          log(`  ${scenario.name}: ${scenario.description}`);
+          try {
+            for (const metric of await scenario.run(ctx)) {
+              rows.push({ ...metric, mode, server: kind });
+              log(`    ${metric.scenario} ${metric.metric}: ${format(metric.value)} ${metric.unit}${metric.note ? ` (${metric.note})` : ''}`);
+            }
+          } catch (error) {
+            failed(mode, kind, scenario.name, error);
+          }
+        }
+      } finally {
+        await client.close().catch(() => {});
+        await server.stop();
+        server.cleanup();
+      }
+    }
+    if (selected.includes('gc')) {
+      log(`[${mode}] ${kind}: gc`);
+      try {
+        for (const metric of await gcScenario(kind, mode, sizes, log)) {
+          rows.push({ ...metric, mode, server: kind });
+          log(`    ${metric.scenario} ${metric.metric}: ${format(metric.value)} ${metric.unit}${metric.note ? ` (${metric.note})` : ''}`);
+        }
+      } catch (error) {
+        failed(mode, kind, 'gc', error);
+      }
+    }
+  }
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return '—';
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+interface TableRow {
+  mode: Mode; scenario: string; metric: string; unit: string; better: string;
+  ours: number; distribution: number; ratio: number; notes: string;
+}
+
+const table: TableRow[] = [];
+for (const row of rows) {
+  if (table.some((t) => t.mode === row.mode && t.scenario === row.scenario && t.metric === row.metric)) continue;
+  const find = (server: ServerKind) => rows.find((r) => r.mode === row.mode && r.scenario === row.scenario && r.metric === row.metric && r.server === server);
+  const ours = find('ours');
+  const dist = find('distribution');
+  const notes = [ours?.note && `ours: ${ours.note}`, dist?.note && `dist: ${dist.note}`].filter(Boolean).join('; ');
+  table.push({
+    mode: row.mode, scenario: row.scenario, metric: row.metric, unit: row.unit, better: row.better,
+    ours: ours?.value ?? NaN, distribution: dist?.value ?? NaN,
+    ratio: (ours?.value ?? NaN) / (dist?.value ?? NaN), notes,
+  });
+}
+
+const columns = ['mode', 'scenario', 'metric', 'unit', 'ours', 'distribution', 'ours/dist', 'better', 'notes'];
+const cells = table.map((t) => [
+  t.mode, t.scenario, t.metric, t.unit, format(t.ours), format(t.distribution),
+  Number.isFinite(t.ratio) ? `${t.ratio.toFixed(2)}×` : '—', `${t.better} is better`, t.notes,
+]);
+const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+const line = (r: string[]) => r.map((c, i) => (i >= 4 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+console.log(`\nregop bench — ${header.cores} cores, Node ${header.node}, ${header.distribution}${header.quick ? ' (quick)' : ''}`);
+console.log(line(columns));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const r of cells) console.log(line(r));
+
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify({ header, table, rows, errors }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+console.log(`\nresults: ${out}`);
+if (errors.length) console.log(`${errors.length} scenario(s) failed; see "errors" in the JSON.`);

@@ -1,0 +1,333 @@
+// The workload: the same scenarios, the same client code, against whichever server is running.
+import { randomBytes } from 'node:crypto';
+import { BenchClient, RepeatedBody, MiB, runConcurrent, percentile, sha256 } from './client.ts';
+import { sampleRss, readRssKiB, type BenchServer } from './servers.ts';
+
+export type Better = 'higher' | 'lower';
+export interface Metric { scenario: string; metric: string; unit: string; better: Better; value: number; note?: string }
+
+export interface Sizes {
+  bigMiB: number;
+  chunkMiB: number;
+  smallBlobs: number;
+  manifestOps: number;
+  headOps: number;
+  tags: number;
+  repos: number;
+  gcBlobs: number;
+  /** per-scenario time bound */
+  scenarioSeconds: number;
+}
+
+export const FULL: Sizes = {
+  bigMiB: 1024, chunkMiB: 8, smallBlobs: 1000, manifestOps: 5000, headOps: 5000,
+  tags: 10_000, repos: 1000, gcBlobs: 100_000, scenarioSeconds: 600,
+};
+export const QUICK: Sizes = {
+  bigMiB: 64, chunkMiB: 8, smallBlobs: 200, manifestOps: 500, headOps: 500,
+  tags: 500, repos: 100, gcBlobs: 5000, scenarioSeconds: 120,
+};
+
+export const CONCURRENCY = 16;
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+export interface Context {
+  client: BenchClient;
+  server: BenchServer;
+  sizes: Sizes;
+  body: RepeatedBody;
+  /** state shared between scenarios (e.g. the big blob big-pull reads) */
+  state: Map<string, unknown>;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  run(ctx: Context): Promise<Metric[]>;
+}
+
+export async function pushBlob(client: BenchClient, repo: string, content: Buffer, digest = sha256(content)): Promise<string> {
+  const start = await client.send('POST', `/v2/${repo}/blobs/uploads/`, { expect: [202] });
+  const location = client.pathOf(start.headers.location);
+  const sep = location.includes('?') ? '&' : '?';
+  await client.send('PUT', `${location}${sep}digest=${encodeURIComponent(digest)}`, {
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(content.length) },
+    body: content, expect: [201],
+  });
+  return digest;
+}
+
+interface Descriptor { mediaType: string; digest: string; size: number }
+export function manifest(config: Descriptor, layers: Descriptor[], annotation?: string): Buffer {
+  return Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers,
+    ...(annotation ? { annotations: { 'bench.regop/id': annotation } } : {}),
+  }));
+}
+
+export async function putManifest(client: BenchClient, repo: string, reference: string, content: Buffer): Promise<void> {
+  await client.send('PUT', `/v2/${repo}/manifests/${reference}`, {
+    headers: { 'content-type': OCI_MANIFEST }, body: content, expect: [201],
+  });
+}
+
+/** A config blob (and optional layers) pushed into `repo`, ready to be referenced by manifests. */
+export async function pushConfig(client: BenchClient, repo: string): Promise<Descriptor> {
+  const content = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+  const digest = await pushBlob(client, repo, content);
+  return { mediaType: OCI_CONFIG, digest, size: content.length };
+}
+
+function deadline(ctx: Context): number {
+  return Date.now() + ctx.sizes.scenarioSeconds * 1000;
+}
+
+function rateMetrics(scenario: string, unit: string, run: { latencies: number[]; elapsedMs: number }, target: number): Metric[] {
+  const done = run.latencies.length;
+  const note = done < target ? `time bound hit: ${done}/${target} done` : undefined;
+  const extra = note ? { note } : {};
+  return [
+    { scenario, metric: 'throughput', unit, better: 'higher', value: done / (run.elapsedMs / 1000), ...extra },
+    { scenario, metric: 'p50', unit: 'ms', better: 'lower', value: percentile(run.latencies, 50) },
+    { scenario, metric: 'p99', unit: 'ms', better: 'lower', value: percentile(run.latencies, 99) },
+  ];
+}
+
+async function ensureBigBlob(ctx: Context): Promise<string> {
+  const existing = ctx.state.get('bigDigest') as string | undefined;
+  if (existing) return existing;
+  const digest = await monolithicPush(ctx, 'bench/big');
+  ctx.state.set('bigDigest', digest);
+  return digest;
+}
+
+async function monolithicPush(ctx: Context, repo: string): Promise<string> {
+  const { client, body, sizes } = ctx;
+  const digest = body.digest(sizes.bigMiB);
+  const start = await client.send('POST', `/v2/${repo}/blobs/uploads/`, { expect: [202] });
+  const location = client.pathOf(start.headers.location);
+  const sep = location.includes('?') ? '&' : '?';
+  await client.send('PUT', `${location}${sep}digest=${encodeURIComponent(digest)}`, {
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(sizes.bigMiB * MiB) },
+    body: body.stream(sizes.bigMiB), expect: [201],
+  });
+  return digest;
+}
+
+/** Small-object fixture shared by the manifest and blob-head scenarios. */
+async function ensureManifests(ctx: Context): Promise<{ repo: string; tags: string[]; blobs: string[] }> {
+  const cached = ctx.state.get('manifests') as { repo: string; tags: string[]; blobs: string[] } | undefined;
+  if (cached) return cached;
+  const repo = 'bench/manifests';
+  const config = await pushConfig(ctx.client, repo);
+  const blobs: string[] = [];
+  for (let i = 0; i < 16; i++) blobs.push(await pushBlob(ctx.client, repo, randomBytes(4096)));
+  const fixture = { repo, tags: [] as string[], blobs, config };
+  ctx.state.set('manifests', fixture);
+  ctx.state.set('manifestConfig', config);
+  return fixture;
+}
+
+function layerOf(digest: string): Descriptor {
+  return { mediaType: OCI_LAYER, digest, size: 4096 };
+}
+
+async function manifestPut(ctx: Context): Promise<Metric[]> {
+  const fixture = await ensureManifests(ctx);
+  const config = ctx.state.get('manifestConfig') as Descriptor;
+  const count = ctx.sizes.manifestOps;
+  const run = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+    const tag = `t${i}`;
+    await putManifest(ctx.client, fixture.repo, tag, manifest(config, [layerOf(fixture.blobs[i % fixture.blobs.length]!)], tag));
+    fixture.tags.push(tag);
+  });
+  return rateMetrics('manifest-put', 'req/s', run, count);
+}
+
+async function ensureTagged(ctx: Context): Promise<{ repo: string; tags: string[] }> {
+  const fixture = await ensureManifests(ctx);
+  if (fixture.tags.length === 0) {
+    // manifest-put was not selected: make a few tags to read back, untimed.
+    const config = ctx.state.get('manifestConfig') as Descriptor;
+    for (let i = 0; i < 100; i++) {
+      await putManifest(ctx.client, fixture.repo, `t${i}`, manifest(config, [layerOf(fixture.blobs[i % fixture.blobs.length]!)], `t${i}`));
+      fixture.tags.push(`t${i}`);
+    }
+  }
+  return fixture;
+}
+
+function manifestRead(method: 'GET' | 'HEAD', scenario: string) {
+  return async (ctx: Context): Promise<Metric[]> => {
+    const fixture = await ensureTagged(ctx);
+    const count = ctx.sizes.manifestOps;
+    const run = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+      await ctx.client.send(method, `/v2/${fixture.repo}/manifests/${fixture.tags[i % fixture.tags.length]}`, {
+        headers: { accept: OCI_MANIFEST }, expect: [200],
+      });
+    });
+    return rateMetrics(scenario, 'req/s', run, count);
+  };
+}
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'big-push',
+    description: 'monolithic push of one big blob (POST + streamed PUT ?digest=), server RSS idle and peak',
+    async run(ctx) {
+      const idle = readRssKiB(ctx.server.pid) ?? NaN;
+      const sampler = sampleRss(ctx.server.pid);
+      const t0 = performance.now();
+      let digest: string;
+      try {
+        digest = await monolithicPush(ctx, 'bench/big');
+      } finally {
+        ctx.state.set('peakRssKiB', sampler.stop());
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      ctx.state.set('bigDigest', digest);
+      return [
+        { scenario: 'big-push', metric: 'throughput', unit: 'MiB/s', better: 'higher', value: ctx.sizes.bigMiB / seconds },
+        { scenario: 'rss', metric: 'idle', unit: 'MiB', better: 'lower', value: idle / 1024 },
+        { scenario: 'rss', metric: 'peak during big push', unit: 'MiB', better: 'lower', value: (ctx.state.get('peakRssKiB') as number) / 1024 },
+      ];
+    },
+  },
+  {
+    name: 'big-pull',
+    description: 'GET of the big blob, body discarded',
+    async run(ctx) {
+      const digest = await ensureBigBlob(ctx);
+      const t0 = performance.now();
+      await ctx.client.send('GET', `/v2/bench/big/blobs/${digest}`, { expect: [200], discard: true });
+      const seconds = (performance.now() - t0) / 1000;
+      return [{ scenario: 'big-pull', metric: 'throughput', unit: 'MiB/s', better: 'higher', value: ctx.sizes.bigMiB / seconds }];
+    },
+  },
+  {
+    name: 'chunked-push',
+    description: 'big blob pushed in PATCH chunks with Content-Range, closed by PUT ?digest=',
+    async run(ctx) {
+      const { client, sizes } = ctx;
+      // A different content from big-push, so neither server can short-cut an existing blob.
+      const block = Buffer.from(ctx.body.block);
+      block.writeUInt32BE(0xC0FFEE, 0);
+      const chunk = Buffer.concat(Array.from({ length: sizes.chunkMiB }, () => block));
+      const chunks = Math.ceil(sizes.bigMiB / sizes.chunkMiB);
+      const hash = (await import('node:crypto')).createHash('sha256');
+      for (let i = 0; i < chunks; i++) hash.update(chunk);
+      const digest = `sha256:${hash.digest('hex')}`;
+      const stop = deadline(ctx);
+      const t0 = performance.now();
+      const start = await client.send('POST', '/v2/bench/chunked/blobs/uploads/', { expect: [202] });
+      let location = client.pathOf(start.headers.location);
+      for (let i = 0; i < chunks; i++) {
+        if (Date.now() > stop) throw new Error(`time bound hit after ${i}/${chunks} chunks`);
+        const from = i * chunk.length;
+        const reply = await client.send('PATCH', location, {
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(chunk.length),
+            'content-range': `${from}-${from + chunk.length - 1}`,
+          },
+          body: chunk, expect: [202],
+        });
+        location = client.pathOf(reply.headers.location);
+      }
+      const sep = location.includes('?') ? '&' : '?';
+      await client.send('PUT', `${location}${sep}digest=${encodeURIComponent(digest)}`, {
+        headers: { 'content-length': '0' }, expect: [201],
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      return [{ scenario: 'chunked-push', metric: 'throughput', unit: 'MiB/s', better: 'higher', value: (chunks * sizes.chunkMiB) / seconds }];
+    },
+  },
+  {
+    name: 'small-push',
+    description: '4 KiB blobs, POST + PUT each, concurrency 16',
+    async run(ctx) {
+      const count = ctx.sizes.smallBlobs;
+      const contents = Array.from({ length: count }, () => randomBytes(4096));
+      const run = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+        await pushBlob(ctx.client, 'bench/small', contents[i]!);
+      });
+      return rateMetrics('small-push', 'blobs/s', run, count);
+    },
+  },
+  { name: 'manifest-put', description: 'manifest PUT by tag, concurrency 16', run: manifestPut },
+  { name: 'manifest-get', description: 'manifest GET by tag, concurrency 16', run: manifestRead('GET', 'manifest-get') },
+  { name: 'manifest-head', description: 'manifest HEAD by tag, concurrency 16', run: manifestRead('HEAD', 'manifest-head') },
+  {
+    name: 'blob-head',
+    description: 'blob HEAD, concurrency 16',
+    async run(ctx) {
+      const fixture = await ensureManifests(ctx);
+      const count = ctx.sizes.headOps;
+      const run = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+        await ctx.client.send('HEAD', `/v2/${fixture.repo}/blobs/${fixture.blobs[i % fixture.blobs.length]}`, { expect: [200] });
+      });
+      return rateMetrics('blob-head', 'req/s', run, count);
+    },
+  },
+  {
+    name: 'tags-list',
+    description: 'GET tags/list of a repository with many tags: full, and a paginated n=100 walk',
+    async run(ctx) {
+      const repo = 'bench/tags';
+      const config = await pushConfig(ctx.client, repo);
+      const body = manifest(config, []);
+      const count = ctx.sizes.tags;
+      const fill = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+        await putManifest(ctx.client, repo, `tag-${String(i).padStart(6, '0')}`, body);
+      });
+      const created = fill.latencies.length;
+      const full = await timedWalk(ctx.client, `/v2/${repo}/tags/list`, 'tags');
+      const paged = await timedWalk(ctx.client, `/v2/${repo}/tags/list?n=100`, 'tags');
+      return walkMetrics('tags-list', created, full, paged);
+    },
+  },
+  {
+    name: 'catalog',
+    description: 'GET /v2/_catalog over many repositories: full, and a paginated n=100 walk',
+    async run(ctx) {
+      const count = ctx.sizes.repos;
+      const fill = await runConcurrent(count, CONCURRENCY, deadline(ctx), async (i) => {
+        const repo = `bench-catalog/r${String(i).padStart(5, '0')}`;
+        const config = await pushConfig(ctx.client, repo);
+        await putManifest(ctx.client, repo, 'latest', manifest(config, []));
+      });
+      const created = fill.latencies.length;
+      const full = await timedWalk(ctx.client, '/v2/_catalog', 'repositories');
+      const paged = await timedWalk(ctx.client, '/v2/_catalog?n=100', 'repositories');
+      return walkMetrics('catalog', created, full, paged);
+    },
+  },
+];
+
+interface Walk { ms: number; pages: number; items: number }
+
+/** Follows Link rel="next" until the end (bounded), timing the whole walk. */
+async function timedWalk(client: BenchClient, first: string, field: string): Promise<Walk> {
+  const t0 = performance.now();
+  let path: string | undefined = first;
+  let pages = 0;
+  let items = 0;
+  while (path && pages < 100_000) {
+    const reply = await client.send('GET', path, { expect: [200] });
+    pages++;
+    items += (JSON.parse(reply.body.toString('utf8'))[field] ?? []).length;
+    const next = /<([^>]+)>;\s*rel="?next"?/.exec(reply.headers.link ?? '');
+    path = next ? client.pathOf(next[1]) : undefined;
+  }
+  return { ms: performance.now() - t0, pages, items };
+}
+
+function walkMetrics(scenario: string, created: number, full: Walk, paged: Walk): Metric[] {
+  const note = (w: Walk) => `${w.items}/${created} items in ${w.pages} page(s)`;
+  return [
+    { scenario, metric: 'full list', unit: 'ms', better: 'lower', value: full.ms, note: note(full) },
+    { scenario, metric: 'n=100 walk', unit: 'ms', better: 'lower', value: paged.ms, note: note(paged) },
+  ];
+}

@@ -1,0 +1,220 @@
+// Starts our registry and CNCF distribution with equivalent settings, one at a time, for the benchmark.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import bcrypt from 'bcryptjs';
+import { startRegistry, freePort, compiledCliPath } from '../support/registry.ts';
+import { makeTestCertificate, type TestCertificate } from '../support/tls.ts';
+
+export type ServerKind = 'ours' | 'distribution';
+export type Mode = 'tls+auth' | 'plain';
+
+export const BENCH_USER = { name: 'bench', password: 'bench-password' };
+export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+// The cost startRegistry uses for its htpasswd; distribution gets the same so auth costs the same per check.
+const BCRYPT_COST = 5;
+
+export interface BenchServer {
+  kind: ServerKind;
+  mode: Mode;
+  url: string;
+  pid: number;
+  caPem?: string;
+  storageDir: string;
+  /** distribution's config file, which its offline garbage-collect needs */
+  configFile?: string;
+  logs(): string;
+  stop(): Promise<void>;
+  /** removes the temp dirs; call after stop (and after any offline GC) */
+  cleanup(): void;
+}
+
+let certificate: TestCertificate | undefined;
+function cert(): TestCertificate {
+  // RSA key generation in forge is slow; one certificate serves every server of the run.
+  certificate ??= makeTestCertificate(['localhost', '127.0.0.1']);
+  return certificate;
+}
+
+export function distributionVersion(): string {
+  try {
+    return execFileSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' }).trim();
+  } catch (error) {
+    return `unavailable (${(error as Error).message})`;
+  }
+}
+
+export async function startServer(kind: ServerKind, mode: Mode): Promise<BenchServer> {
+  return kind === 'ours' ? startOurs(mode) : startDistribution(mode);
+}
+
+async function startOurs(mode: Mode): Promise<BenchServer> {
+  const secure = mode === 'tls+auth';
+  const registry = await startRegistry({
+    tls: secure,
+    ...(secure ? { users: [BENCH_USER] } : {}),
+    extraArgs: ['--log-level', 'warn'],
+    compiled: true,
+  });
+  // startRegistry spawns process.execPath itself (no shell, no npx), so this pid is the server's own.
+  const pid = registry.child.pid!;
+  let stopped = false;
+  return {
+    kind: 'ours', mode, url: registry.url, pid, storageDir: registry.storageDir,
+    ...(registry.caPem ? { caPem: registry.caPem } : {}),
+    logs: registry.logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // stop() would delete the storage we still want for offline GC; signal the child ourselves instead.
+      await new Promise<void>((resolve) => {
+        if (registry.child.exitCode !== null || registry.child.signalCode !== null) return resolve();
+        registry.child.once('exit', () => resolve());
+        registry.child.kill('SIGTERM');
+      });
+    },
+    cleanup: () => rmSync(registry.workDir, { recursive: true, force: true }),
+  };
+}
+
+async function startDistribution(mode: Mode): Promise<BenchServer> {
+  const secure = mode === 'tls+auth';
+  const workDir = mkdtempSync(join(tmpdir(), 'regop-bench-dist-'));
+  const storageDir = join(workDir, 'storage');
+  const port = await freePort();
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${storageDir}`,
+    '  delete:',
+    '    enabled: true',
+    // Debian's shipped default; left on because that is how distribution is normally run.
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+  ];
+  let caPem: string | undefined;
+  if (secure) {
+    const c = cert();
+    caPem = c.caPem;
+    writeFileSync(join(workDir, 'tls.crt'), c.certPem);
+    writeFileSync(join(workDir, 'tls.key'), c.keyPem, { mode: 0o600 });
+    lines.push('  tls:', `    certificate: ${join(workDir, 'tls.crt')}`, `    key: ${join(workDir, 'tls.key')}`);
+    writeFileSync(join(workDir, 'htpasswd'), `${BENCH_USER.name}:${bcrypt.hashSync(BENCH_USER.password, BCRYPT_COST)}\n`);
+    lines.push('auth:', '  htpasswd:', '    realm: bench', `    path: ${join(workDir, 'htpasswd')}`);
+  }
+  // The default catalog page cap (1000) would otherwise make "full catalog" a paginated one.
+  lines.push('catalog:', '  maxentries: 100000');
+  const configFile = join(workDir, 'config.yml');
+  writeFileSync(configFile, lines.join('\n') + '\n');
+
+  const child = spawn(DISTRIBUTION_BIN, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
+  child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
+  await waitForPort(child, port, () => output);
+  let stopped = false;
+  return {
+    kind: 'distribution', mode, url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid!,
+    storageDir, configFile, ...(caPem ? { caPem } : {}),
+    logs: () => output,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        // distribution drains connections on SIGTERM; do not wait forever for it.
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      });
+    },
+    cleanup: () => rmSync(workDir, { recursive: true, force: true }),
+  };
+}
+
+async function waitForPort(child: ChildProcess, port: number, logs: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs()}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`server did not listen on ${port} within 20s:\n${logs()}`);
+}
+
+/** Resident set size in KiB, or undefined once the process is gone. */
+export function readRssKiB(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RssSampler { stop(): number }
+
+/** Samples VmRSS every 50 ms; stop() returns the peak seen, in KiB. */
+export function sampleRss(pid: number): RssSampler {
+  let peak = readRssKiB(pid) ?? 0;
+  const timer = setInterval(() => {
+    const rss = readRssKiB(pid);
+    if (rss !== undefined && rss > peak) peak = rss;
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      const rss = readRssKiB(pid);
+      if (rss !== undefined && rss > peak) peak = rss;
+      return peak;
+    },
+  };
+}
+
+export interface OfflineRun { ok: boolean; ms: number; peakRssKiB: number; exitCode: number | null; outputTail: string }
+
+/** Runs an offline command (GC) and measures its wall time and peak RSS. */
+export async function runMeasured(command: string, args: string[], timeoutMs: number): Promise<OfflineRun> {
+  const started = performance.now();
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sampler = sampleRss(child.pid!);
+  let tail = '';
+  // distribution's GC prints a line per blob; keep only the end for the report.
+  const keep = (d: Buffer) => (tail = (tail + d).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const exitCode = await new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  clearTimeout(killer);
+  const ms = performance.now() - started;
+  const peakRssKiB = sampler.stop();
+  return { ok: exitCode === 0, ms, peakRssKiB, exitCode, outputTail: tail.trim() };
+}
+
+export function ourGcCommand(storageDir: string): [string, string[]] {
+  return [process.execPath, [compiledCliPath, 'gc', '--storage', storageDir, '--grace-period', '0s']];
+}
+
+export function distributionGcCommand(configFile: string): [string, string[]] {
+  return [DISTRIBUTION_BIN, ['garbage-collect', configFile]];
+}
