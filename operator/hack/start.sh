@@ -12,7 +12,8 @@ source test/cluster/versions.sh
 export PATH="$K8S_BIN:$PATH"
 
 namespace=regop-demo
-node_port=30500
+# 30500 and 30501 are the e2e suites' NodePorts
+node_port=30600
 if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ]; then
   echo "== no cluster configured: starting the local one"
   bash test/cluster/up.sh
@@ -44,6 +45,7 @@ spec:
 YAML
 kubectl wait -n "$namespace" registry/demo --for=condition=Ready --timeout=300s >/dev/null
 
+kubectl_cmd=$(command -v kubectl)
 certs="$root/.regop-demo/certs/127.0.0.1:$node_port"
 mkdir -p "$certs"
 kubectl get secret -n "$namespace" demo-ca -o jsonpath='{.data.ca\.crt}' | base64 -d > "$certs/ca.crt"
@@ -53,11 +55,11 @@ The demo registry is Ready.
   URL inside the cluster:  $(kubectl get registry -n "$namespace" demo -o jsonpath='{.status.url}')
   From this machine:       https://127.0.0.1:$node_port (NodePort; on kind it is published on 127.0.0.1 too)
   CA certificate:          $certs/ca.crt (from Secret $namespace/demo-ca)
-  Password of user admin:  kubectl get secret -n $namespace demo-user-admin -o jsonpath='{.data.password}' | base64 -d
+  Password of user admin:  $kubectl_cmd get secret -n $namespace demo-user-admin -o jsonpath='{.data.password}' | base64 -d
 
 Log in and push:
   export KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}
-  kubectl get secret -n $namespace demo-user-admin -o jsonpath='{.data.password}' | base64 -d \\
+  $kubectl_cmd get secret -n $namespace demo-user-admin -o jsonpath='{.data.password}' | base64 -d \\
     | podman login --cert-dir $certs -u admin --password-stdin 127.0.0.1:$node_port
   podman tag <some-image> 127.0.0.1:$node_port/demo/app:v1
   podman push --cert-dir $certs 127.0.0.1:$node_port/demo/app:v1
