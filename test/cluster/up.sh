@@ -4,7 +4,6 @@
 # cluster is left as it is. Prints the kubeconfig path last.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 source "$here/versions.sh"
 
 export PATH="$K8S_BIN:/usr/local/go/bin:$PATH"
@@ -86,9 +85,6 @@ start_process local-path-provisioner local-path-provisioner start --kubeconfig "
   --helper-image "docker.io/library/regop-busybox:$BUSYBOX_VERSION" --service-account-name local-path-provisioner-service-account
 wait_for "CoreDNS available" 180 kubectl --kubeconfig "$STATE/admin.kubeconfig" -n kube-system rollout status deployment/coredns --timeout=5s
 wait_for "DNS answers kubernetes.default" 60 dns_answers
-
-step "regop image"
-bash "$root/test/image/build.sh"
 
 step "ready in $((SECONDS - started))s"
 echo "$STATE/admin.kubeconfig"
