@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import bcrypt from 'bcryptjs';
-import { startRegistry, freePort, compiledCliPath } from '../support/registry.ts';
+import { startRegistry, freePort, compiledCliPath, waitForListening } from '../support/registry.ts';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.ts';
 
 export type ServerKind = 'ours' | 'distribution';
@@ -123,7 +123,7 @@ async function startDistribution(mode: Mode): Promise<BenchServer> {
   let output = '';
   child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
   child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));
-  await waitForPort(child, port, () => output);
+  await waitForListening(child, port, () => output);
   let stopped = false;
   return {
     kind: 'distribution', mode, url: `${secure ? 'https' : 'http'}://127.0.0.1:${port}`, pid: child.pid!,
@@ -142,21 +142,6 @@ async function startDistribution(mode: Mode): Promise<BenchServer> {
     },
     cleanup: () => rmSync(workDir, { recursive: true, force: true }),
   };
-}
-
-async function waitForPort(child: ChildProcess, port: number, logs: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs()}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`server did not listen on ${port} within 20s:\n${logs()}`);
 }
 
 /** Resident set size in KiB, or undefined once the process is gone. */

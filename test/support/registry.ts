@@ -100,7 +100,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
   const scheme = options.tls ? 'https' : 'http';
   const host = `127.0.0.1:${port}`;
   const url = `${scheme}://${host}`;
-  await waitForHealth(child, port, () => output);
+  await waitForListening(child, port, () => output);
 
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -121,10 +121,11 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
   };
 }
 
-async function waitForHealth(child: ChildProcess, port: number, logs: () => string): Promise<void> {
+/** Resolves once something listens on the port; fails early if the process exits. */
+export async function waitForListening(child: ChildProcess, port: number, logs: () => string): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}:\n${logs()}`);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs()}`);
     const up = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => { socket.destroy(); resolve(true); });
@@ -133,5 +134,5 @@ async function waitForHealth(child: ChildProcess, port: number, logs: () => stri
     if (up) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`registry did not listen on ${port} within 20s:\n${logs()}`);
+  throw new Error(`server did not listen on ${port} within 20s:\n${logs()}`);
 }

@@ -5,7 +5,8 @@ import type { V1Secret } from '@kubernetes/client-node';
 import bcrypt from 'bcryptjs';
 import { stringify } from 'yaml';
 import type { AccessRule, Registry } from '../api/v1alpha1/registry.ts';
-import { childMetadata, childNames, PULLER_USER } from './names.ts';
+import { childNames, PULLER_USER } from './names.ts';
+import { ownedSecret } from './secret.ts';
 
 export const BCRYPT_COST = 10;
 
@@ -54,33 +55,17 @@ export function accessRulesOf(registry: Registry): Array<{ user: string; rules: 
 export function buildAuthSecret(registry: Registry, entries: HtpasswdEntry[]): V1Secret {
   const htpasswd = [...entries].sort((a, b) => a.name.localeCompare(b.name)).map((e) => `${e.name}:${e.hash}`).join('\n');
   const access = stringify({ anonymousPull: registry.spec.auth?.anonymousPull ?? false, users: accessRulesOf(registry) });
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: childMetadata(registry, childNames(registry.metadata.name).auth),
-    type: 'Opaque',
-    stringData: { htpasswd: htpasswd + (htpasswd ? '\n' : ''), 'access.yaml': access },
-  };
+  return ownedSecret(registry, childNames(registry.metadata.name).auth, 'Opaque', {
+    htpasswd: htpasswd + (htpasswd ? '\n' : ''), 'access.yaml': access,
+  });
 }
 
 /** The maintenance API's bearer token; the registry re-reads it on every admin call, so no rollout is needed. */
 export function buildAdminTokenSecret(registry: Registry, token: string): V1Secret {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: childMetadata(registry, childNames(registry.metadata.name).admin),
-    type: 'Opaque',
-    stringData: { token },
-  };
+  return ownedSecret(registry, childNames(registry.metadata.name).admin, 'Opaque', { token });
 }
 
 /** A Secret the operator owns holding a generated password (for users without passwordSecretRef). */
 export function buildGeneratedPasswordSecret(registry: Registry, secretName: string, user: string, password: string): V1Secret {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: childMetadata(registry, secretName),
-    type: 'kubernetes.io/basic-auth',
-    stringData: { username: user, password },
-  };
+  return ownedSecret(registry, secretName, 'kubernetes.io/basic-auth', { username: user, password });
 }
