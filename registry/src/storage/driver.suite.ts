@@ -73,6 +73,37 @@ export function runDriverSuite(name: string, createDriver: () => Promise<Storage
       assert.equal((await driver.stat('u/data'))?.size ?? 0, 0);
     });
 
+    it('appends streams of many MiB, rolls a failed one back and moves the result byte for byte', async () => {
+      const driver = await createDriver();
+      // past the size at which a driver may start writing back in the background (filesystem: 16 MiB)
+      const block = Buffer.alloc(1024 * 1024, 7);
+      const blocks = (n: number) => Readable.from(Array.from({ length: n }, () => block));
+      assert.equal(await driver.append('big/data', blocks(20)), 20 * block.length);
+      const failing = new Readable({
+        read() {
+          let sent = 0;
+          while (sent++ < 24) this.push(block);
+          this.destroy(new Error('client went away'));
+        },
+      });
+      await assert.rejects(driver.append('big/data', failing), /client went away/);
+      assert.equal((await driver.stat('big/data'))?.size, 20 * block.length);
+      assert.equal(await driver.append('big/data', blocks(4), 4 * block.length), 24 * block.length);
+      await driver.move('big/data', 'blobs/big');
+      const content = await driver.getContent('blobs/big');
+      assert.equal(content.length, 24 * block.length);
+      assert.ok(content.every((byte) => byte === 7));
+    });
+
+    it('gives a stat version that changes when content is replaced', async () => {
+      const driver = await createDriver();
+      await driver.putContent('v', 'one');
+      const first = (await driver.stat('v'))!.version;
+      assert.equal((await driver.stat('v'))!.version, first);
+      await driver.putContent('v', 'two');
+      assert.notEqual((await driver.stat('v'))!.version, first);
+    });
+
     it('moves files into place, overwriting', async () => {
       const driver = await createDriver();
       await driver.putContent('from', 'payload');

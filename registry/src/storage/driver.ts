@@ -8,6 +8,11 @@ export interface FileInfo {
   size: number;
   modifiedAt: Date;
   isDirectory: boolean;
+  /**
+   * Changes whenever the content is replaced (an object store's ETag; inode, mtime and size on a filesystem), so a
+   * cached copy of small content can be revalidated with one stat instead of a read.
+   */
+  version: string;
 }
 
 export interface ByteRange {
@@ -22,8 +27,11 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo | null>;
   /** small content (metadata, manifests); throws PathNotFoundError */
   getContent(path: string): Promise<Buffer>;
-  /** writes a temporary file, fsyncs it and renames it into place: readers see the old content or the new */
-  putContent(path: string, content: Buffer | string): Promise<void>;
+  /**
+   * writes a temporary file, fsyncs it and renames it into place: readers see the old content or the new.
+   * `durable: false` skips the fsync, for bookkeeping a power cut may lose (an upload session is started again).
+   */
+  putContent(path: string, content: Buffer | string, options?: { durable?: boolean }): Promise<void>;
   /** streams a file or a byte range of it; throws PathNotFoundError */
   reader(path: string, range?: ByteRange): Promise<Readable>;
   /**
@@ -32,7 +40,10 @@ export interface StorageDriver {
    * rethrown (SizeMismatchError for a wrong length).
    */
   append(path: string, source: Readable, expectedLength?: number): Promise<number>;
-  /** durably renames a file into place (fsync of the file and of the target directory); overwrites */
+  /**
+   * durably renames a file into place (fsync of the file and of the target directory); overwrites. Appended files
+   * are written back to disk in the background as they grow, so this final fsync has little left to do.
+   */
   move(from: string, to: string): Promise<void>;
   /** names of the direct children of a directory; [] when it does not exist */
   list(path: string): Promise<string[]>;
