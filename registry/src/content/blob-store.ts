@@ -54,8 +54,7 @@ export class BlobStore {
   }
 
   /** Moves a verified upload into place. Two uploads of one blob may race here: both renames carry equal bytes. */
-  async commitFile(verifiedPath: string, digest: ParsedDigest): Promise<void> {
-    const size = (await this.driver.stat(verifiedPath))?.size ?? 0;
+  async commitFile(verifiedPath: string, digest: ParsedDigest, size: number): Promise<void> {
     await this.driver.move(verifiedPath, paths.blob(digest));
     this.account(size);
   }

@@ -6,6 +6,7 @@ import { PathNotFoundError } from '../storage/driver.ts';
 import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/manifest.ts';
 import { paths, REPOSITORIES_ROOT } from './paths.ts';
+import { ValidatedJsonCache } from './validated-cache.ts';
 
 export interface ManifestRecord {
   digest: string;
@@ -31,6 +32,9 @@ export interface PullTimes {
   manifests: Record<string, string>;
 }
 
+/** Tags and manifest records kept parsed in memory, of each kind (a few hundred bytes to a few KiB apiece). */
+const METADATA_CACHE_ENTRIES = 20_000;
+
 /** How long a catalog walk is trusted before writes by another replica are looked for again. */
 const CATALOG_TTL_MS = 10_000;
 
@@ -52,9 +56,13 @@ export class RepositoryStore {
   private readonly tagListCache = new Map<string, { modifiedAt: number; tags: string[] }>();
   private catalog: { names: Set<string>; sorted: string[] | null; loadedAt: number } | null = null;
   private readonly pendingPulls = new Map<string, PullTimes>();
+  private readonly tagFiles: ValidatedJsonCache<TagRecord>;
+  private readonly manifestRecords: ValidatedJsonCache<ManifestRecord>;
 
   constructor(driver: StorageDriver) {
     this.driver = driver;
+    this.tagFiles = new ValidatedJsonCache(driver, METADATA_CACHE_ENTRIES);
+    this.manifestRecords = new ValidatedJsonCache(driver, METADATA_CACHE_ENTRIES);
   }
 
   // ---- blob links: a blob is readable in a repository only once pushed or mounted there
@@ -80,11 +88,14 @@ export class RepositoryStore {
 
   async putManifest(repository: string, digest: ParsedDigest, record: ManifestRecord): Promise<void> {
     await this.driver.putContent(paths.manifestRecord(repository, digest), JSON.stringify(record));
+    this.manifestRecords.forget(paths.manifestRecord(repository, digest));
     this.noteRepository(repository);
   }
 
-  getManifest(repository: string, digest: ParsedDigest): Promise<ManifestRecord | null> {
-    return readJson<ManifestRecord>(this.driver, paths.manifestRecord(repository, digest));
+  /** `scan`: a pass over every record (GC, retention), read around the cache so it does not flush the hot ones */
+  getManifest(repository: string, digest: ParsedDigest, options: { scan?: boolean } = {}): Promise<ManifestRecord | null> {
+    const path = paths.manifestRecord(repository, digest);
+    return options.scan ? readJson<ManifestRecord>(this.driver, path) : this.manifestRecords.read(path);
   }
 
   async hasManifest(repository: string, digest: ParsedDigest): Promise<boolean> {
@@ -93,6 +104,7 @@ export class RepositoryStore {
 
   async deleteManifest(repository: string, digest: ParsedDigest): Promise<void> {
     await this.driver.delete(paths.manifestRecord(repository, digest));
+    this.manifestRecords.forget(paths.manifestRecord(repository, digest));
   }
 
   async manifestDigests(repository: string): Promise<ParsedDigest[]> {
@@ -102,12 +114,14 @@ export class RepositoryStore {
   // ---- tags
 
   getTag(repository: string, tag: string): Promise<TagRecord | null> {
-    return readJson<TagRecord>(this.driver, paths.tag(repository, tag));
+    return this.tagFiles.read(paths.tag(repository, tag));
   }
 
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
     const record: TagRecord = { digest, pushedAt: new Date().toISOString() };
     await this.driver.putContent(paths.tag(repository, tag), JSON.stringify(record));
+    // a version is only as fine as the filesystem's timestamps: our own writes never rely on it
+    this.tagFiles.forget(paths.tag(repository, tag));
     this.tagListCache.delete(repository);
     this.noteRepository(repository);
   }
@@ -115,6 +129,7 @@ export class RepositoryStore {
   async deleteTag(repository: string, tag: string): Promise<boolean> {
     const existed = (await this.driver.stat(paths.tag(repository, tag))) !== null;
     await this.driver.delete(paths.tag(repository, tag));
+    this.tagFiles.forget(paths.tag(repository, tag));
     this.tagListCache.delete(repository);
     return existed;
   }
@@ -182,7 +197,8 @@ export class RepositoryStore {
     this.pendingPulls.clear();
     for (const [repository, pending] of batch) {
       const merged = mergePullTimes(await this.storedPullTimes(repository), pending);
-      await this.driver.putContent(paths.pulls(repository), JSON.stringify(merged));
+      // last-pulled times are approximate anyway: a power cut may lose the latest flush
+      await this.driver.putContent(paths.pulls(repository), JSON.stringify(merged), { durable: false });
     }
   }
 

@@ -53,7 +53,7 @@ export class UploadStore {
   async create(repository: string): Promise<{ id: string; size: number }> {
     const id = randomUUID();
     const info: SessionInfo = { repository, startedAt: new Date().toISOString() };
-    await this.driver.putContent(paths.uploadInfo(id), JSON.stringify(info));
+    await this.driver.putContent(paths.uploadInfo(id), JSON.stringify(info), { durable: false });
     this.sessions.set(id, { info, size: 0, sha256: newHash('sha256') });
     return { id, size: 0 };
   }
@@ -88,7 +88,7 @@ export class UploadStore {
         });
       }
       await this.blobs.protect(digest);
-      if ((await this.blobs.size(digest)) === null) await this.blobs.commitFile(paths.uploadData(id), digest);
+      if ((await this.blobs.size(digest)) === null) await this.blobs.commitFile(paths.uploadData(id), digest, state.size);
       await this.driver.delete(paths.upload(id));
       this.sessions.delete(id);
       return { digest, size: state.size, startedAt: new Date(state.info.startedAt) };

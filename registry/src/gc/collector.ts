@@ -88,7 +88,7 @@ export class GarbageCollector {
     for (const repository of await this.repositories.listRepositories({ fresh: true })) {
       report.repositories++;
       await forEachConcurrently(await this.repositories.manifestDigests(repository), IO_CONCURRENCY, async (digest) => {
-        const record = await this.repositories.getManifest(repository, digest);
+        const record = await this.repositories.getManifest(repository, digest, { scan: true });
         if (!record) return;
         report.manifests++;
         marked.add(digest.value);

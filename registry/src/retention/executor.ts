@@ -29,7 +29,7 @@ export async function snapshotRepository(repositories: RepositoryStore, name: st
   }));
   const manifests = [];
   for (const digest of await repositories.manifestDigests(name)) {
-    const record = await repositories.getManifest(name, digest);
+    const record = await repositories.getManifest(name, digest, { scan: true });
     if (record) manifests.push({ digest: record.digest, children: record.manifests, ...(record.subject ? { subject: record.subject } : {}) });
   }
   return { name, tags, manifests };
