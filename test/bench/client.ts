@@ -40,7 +40,7 @@ export class BenchClient {
     discard?: boolean;
   }): Promise<Reply> {
     const headers: Record<string, string> = { ...options.headers };
-    if (this.auth) headers.authorization = this.auth;
+    if (this.auth && !headers.authorization) headers.authorization = this.auth;
     const request: Dispatcher.RequestOptions = { path, method: method as Dispatcher.HttpMethod, headers };
     if (options.body !== undefined) request.body = options.body;
     const response = await this.pool.request(request);
@@ -83,25 +83,40 @@ export function sha256(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-/** A big body made of one random 1 MiB block repeated: cheap to generate, digest computed once per size. */
+/**
+ * A big body made of one random 1 MiB block repeated: cheap to generate, digest computed once per size. Variant
+ * `v` changes the first block's first bytes, so repeated pushes are distinct blobs no server can short-cut.
+ */
 export class RepeatedBody {
   readonly block = randomBytes(MiB);
-  private readonly digests = new Map<number, string>();
+  private readonly digests = new Map<string, string>();
 
-  digest(mib: number): string {
-    let digest = this.digests.get(mib);
+  private firstBlock(variant: number): Buffer {
+    if (variant === 0) return this.block;
+    const first = Buffer.from(this.block);
+    first.writeUInt32BE(variant, 0);
+    return first;
+  }
+
+  digest(mib: number, variant = 0): string {
+    const key = `${mib}/${variant}`;
+    let digest = this.digests.get(key);
     if (!digest) {
-      const hash = createHash('sha256');
-      for (let i = 0; i < mib; i++) hash.update(this.block);
+      const hash = createHash('sha256').update(this.firstBlock(variant));
+      for (let i = 1; i < mib; i++) hash.update(this.block);
       digest = `sha256:${hash.digest('hex')}`;
-      this.digests.set(mib, digest);
+      this.digests.set(key, digest);
     }
     return digest;
   }
 
-  stream(mib: number): Readable {
+  stream(mib: number, variant = 0): Readable {
+    const first = this.firstBlock(variant);
     const block = this.block;
-    return Readable.from((function* () { for (let i = 0; i < mib; i++) yield block; })(), { objectMode: false });
+    return Readable.from((function* () {
+      yield first;
+      for (let i = 1; i < mib; i++) yield block;
+    })(), { objectMode: false });
   }
 }
 
@@ -121,6 +136,10 @@ export async function runConcurrent(count: number, concurrency: number, deadline
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return { latencies, elapsedMs: performance.now() - started };
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
 }
 
 export function percentile(values: number[], p: number): number {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import bcrypt from 'bcryptjs';
-import { startRegistry, freePort, compiledCliPath, waitForListening } from '../support/registry.ts';
+import { randomBytes } from 'node:crypto';
+import { startRegistry, freePort, waitForListening } from '../support/registry.ts';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.ts';
 
 export type ServerKind = 'ours' | 'distribution';
@@ -25,6 +26,8 @@ export interface BenchServer {
   storageDir: string;
   /** distribution's config file, which its offline garbage-collect needs */
   configFile?: string;
+  /** bearer token of our admin API, which runs garbage collection online */
+  adminToken?: string;
   logs(): string;
   stop(): Promise<void>;
   /** removes the temp dirs; call after stop (and after any offline GC) */
@@ -46,23 +49,33 @@ export function distributionVersion(): string {
   }
 }
 
+/** Which build of ours runs: this checkout's dist/ unless --ours names another build's cli.js. */
+let ourEntryPoint: string | undefined;
+export function useOurEntryPoint(path: string | undefined): void {
+  ourEntryPoint = path;
+}
+
 export async function startServer(kind: ServerKind, mode: Mode): Promise<BenchServer> {
   return kind === 'ours' ? startOurs(mode) : startDistribution(mode);
 }
 
 async function startOurs(mode: Mode): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
+  const adminDir = mkdtempSync(join(tmpdir(), 'regop-bench-admin-'));
+  const adminToken = randomBytes(24).toString('hex');
+  writeFileSync(join(adminDir, 'token'), adminToken, { mode: 0o600 });
   const registry = await startRegistry({
     tls: secure,
     ...(secure ? { users: [BENCH_USER] } : {}),
-    extraArgs: ['--log-level', 'warn'],
+    extraArgs: ['--log-level', 'warn', '--admin-token-file', join(adminDir, 'token')],
     compiled: true,
+    ...(ourEntryPoint ? { entryPoint: ourEntryPoint } : {}),
   });
   // startRegistry spawns process.execPath itself (no shell, no npx), so this pid is the server's own.
   const pid = registry.child.pid!;
   let stopped = false;
   return {
-    kind: 'ours', mode, url: registry.url, pid, storageDir: registry.storageDir,
+    kind: 'ours', mode, url: registry.url, pid, storageDir: registry.storageDir, adminToken,
     ...(registry.caPem ? { caPem: registry.caPem } : {}),
     logs: registry.logs,
     async stop() {
@@ -75,7 +88,10 @@ async function startOurs(mode: Mode): Promise<BenchServer> {
         registry.child.kill('SIGTERM');
       });
     },
-    cleanup: () => rmSync(registry.workDir, { recursive: true, force: true }),
+    cleanup: () => {
+      rmSync(registry.workDir, { recursive: true, force: true });
+      rmSync(adminDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -194,10 +210,6 @@ export async function runMeasured(command: string, args: string[], timeoutMs: nu
   const ms = performance.now() - started;
   const peakRssKiB = sampler.stop();
   return { ok: exitCode === 0, ms, peakRssKiB, exitCode, outputTail: tail.trim() };
-}
-
-export function ourGcCommand(storageDir: string): [string, string[]] {
-  return [process.execPath, [compiledCliPath, 'gc', '--storage', storageDir, '--grace-period', '0s']];
 }
 
 export function distributionGcCommand(configFile: string): [string, string[]] {

@@ -31,6 +31,8 @@ export interface StartOptions {
   port?: number;
   /** run the compiled JavaScript instead of the TypeScript sources (benchmarks: what production runs) */
   compiled?: boolean;
+  /** another build's cli.js (benchmarks: an older commit's, for a before/after comparison) */
+  entryPoint?: string;
 }
 
 export interface RunningRegistry {
@@ -66,7 +68,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
   const workDir = mkdtempSync(join(tmpdir(), 'regop-test-'));
   const storageDir = options.storageDir ?? join(workDir, 'storage');
   const port = options.port ?? (await freePort());
-  const args = [options.compiled ? compiledCliPath : cliPath, 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storageDir];
+  const args = [options.entryPoint ?? (options.compiled ? compiledCliPath : cliPath), 'serve', '--listen', `127.0.0.1:${port}`, '--storage', storageDir];
   let caFile: string | undefined;
   let caPem: string | undefined;
   if (options.tls) {
