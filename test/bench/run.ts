@@ -7,14 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { BenchClient, RepeatedBody } from './client.ts';
 import { scenarios, FULL, QUICK, CONCURRENCY, type Metric, type Context } from './scenarios.ts';
 import { gcScenario } from './gc.ts';
-import { startServer, distributionVersion, type Mode, type ServerKind } from './servers.ts';
+import { operatorScenario, ensureCluster, teardownCluster } from './operator.ts';
+import { startServer, distributionVersion, useOurEntryPoint, type Mode, type ServerKind } from './servers.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ALL_MODES: Mode[] = ['tls+auth', 'plain'];
 const KINDS: ServerKind[] = ['ours', 'distribution'];
-const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc'];
+const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc', 'operator'];
 
-interface Row extends Metric { mode: Mode; server: ServerKind }
+/** 'any': a figure the mode does not change (GC: the collection itself does no HTTP); 'cluster': the operator's */
+type RowMode = Mode | 'any' | 'cluster';
+interface Row extends Metric { mode: RowMode; server: ServerKind }
 
 const program = new Command()
   .name('bench')
@@ -24,9 +27,10 @@ const program = new Command()
   .option('--only <list>', `comma-separated scenarios: ${SCENARIO_NAMES.join(',')}`)
   .option('--servers <list>', 'comma-separated: ours,distribution', KINDS.join(','))
   .option('--out <file>', 'results JSON (default .bench-results/bench-<timestamp>.json)')
+  .option('--ours <cli.js>', "another build of our registry to run instead of this checkout's dist/ (e.g. an older commit's, for before/after)")
   .parse();
 
-const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; out?: string }>();
+const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; out?: string; ours?: string }>();
 
 function list<T extends string>(value: string, allowed: readonly string[], what: string): T[] {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -35,6 +39,7 @@ function list<T extends string>(value: string, allowed: readonly string[], what:
 }
 
 const modes = list<Mode>(options.modes, ALL_MODES, 'mode');
+if (options.ours) useOurEntryPoint(resolve(options.ours));
 const selected = options.only ? list<string>(options.only, SCENARIO_NAMES, 'scenario') : SCENARIO_NAMES;
 const kinds = list<ServerKind>(options.servers, KINDS, 'server');
 const sizes = options.quick ? QUICK : FULL;
@@ -47,6 +52,7 @@ const header = {
   cpu: cpus()[0]?.model ?? 'unknown',
   node: process.version,
   distribution: distributionVersion(),
+  ours: options.ours ? resolve(options.ours) : 'dist/ of this checkout',
   quick: !!options.quick,
   sizes,
   concurrency: CONCURRENCY,
@@ -58,12 +64,17 @@ log(`regop bench — ${header.cores} cores (${header.cpu}), Node ${header.node},
 log(`sizes: ${JSON.stringify(sizes)}; concurrency ${CONCURRENCY}; modes ${modes.join(', ')}`);
 
 const rows: Row[] = [];
-const errors: Array<{ mode: Mode; server: ServerKind; scenario: string; error: string }> = [];
+const errors: Array<{ mode: RowMode; server: ServerKind; scenario: string; error: string }> = [];
 const body = new RepeatedBody();
 // Hash the big body before any server starts, so the client's hashing never overlaps a timed run.
-body.digest(sizes.bigMiB);
+for (let variant = 1; variant <= sizes.samples; variant++) body.digest(sizes.bigMiB, variant);
 
-function failed(mode: Mode, server: ServerKind, scenario: string, error: unknown): void {
+function record(metric: Metric, mode: RowMode, server: ServerKind): void {
+  rows.push({ ...metric, mode, server });
+  log(`    ${metric.scenario} ${metric.metric}: ${format(metric.value)} ${metric.unit}${metric.note ? ` (${metric.note})` : ''}`);
+}
+
+function failed(mode: RowMode, server: ServerKind, scenario: string, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   errors.push({ mode, server, scenario, error: message });
   rows.push({ mode, server, scenario, metric: 'error', unit: '', better: 'lower', value: NaN, note: message.slice(0, 200) });
@@ -83,8 +94,7 @@ for (const mode of modes) {
           log(`  ${scenario.name}: ${scenario.description}`);
           try {
             for (const metric of await scenario.run(ctx)) {
-              rows.push({ ...metric, mode, server: kind });
-              log(`    ${metric.scenario} ${metric.metric}: ${format(metric.value)} ${metric.unit}${metric.note ? ` (${metric.note})` : ''}`);
+              record(metric, mode, kind);
             }
           } catch (error) {
             failed(mode, kind, scenario.name, error);
@@ -96,17 +106,38 @@ for (const mode of modes) {
         server.cleanup();
       }
     }
-    if (selected.includes('gc')) {
-      log(`[${mode}] ${kind}: gc`);
-      try {
-        for (const metric of await gcScenario(kind, mode, sizes, log)) {
-          rows.push({ ...metric, mode, server: kind });
-          log(`    ${metric.scenario} ${metric.metric}: ${format(metric.value)} ${metric.unit}${metric.note ? ` (${metric.note})` : ''}`);
-        }
-      } catch (error) {
-        failed(mode, kind, 'gc', error);
+  }
+}
+
+// The collection does no HTTP, so the mode would change only how long the setup takes (over 10 minutes for
+// distribution at full size): GC runs once per server, over plain HTTP when that mode is selected.
+if (selected.includes('gc')) {
+  const setupMode = modes.includes('plain') ? 'plain' : modes[0]!;
+  for (const kind of kinds) {
+    log(`[gc] ${kind}: setup over ${setupMode}`);
+    try {
+      for (const metric of await gcScenario(kind, setupMode, sizes, log)) {
+        record(metric, 'any', kind);
       }
+    } catch (error) {
+      failed('any', kind, 'gc', error);
     }
+  }
+}
+
+// The operator has no counterpart in distribution: absolute figures only.
+if (selected.includes('operator') && kinds.includes('ours')) {
+  log('[operator] on a real cluster');
+  let startedHere = false;
+  try {
+    startedHere = (await ensureCluster(log)).startedHere;
+    for (const metric of await operatorScenario(log, { registries: sizes.registries, timeoutSeconds: sizes.scenarioSeconds })) {
+      record(metric, 'cluster', 'ours');
+    }
+  } catch (error) {
+    failed('cluster', 'ours', 'operator', error);
+  } finally {
+    if (startedHere) await teardownCluster().catch((error: unknown) => failed('cluster', 'ours', 'cluster-down', error));
   }
 }
 
@@ -118,7 +149,7 @@ function format(value: number): string {
 }
 
 interface TableRow {
-  mode: Mode; scenario: string; metric: string; unit: string; better: string;
+  mode: RowMode; scenario: string; metric: string; unit: string; better: string;
   ours: number; distribution: number; ratio: number; notes: string;
 }
 
