@@ -14,6 +14,8 @@ export interface RegistryConfig {
     uploadPurgeIntervalMs: number;
     maxManifestBytes: number;
     manifestCacheBytes: number;
+    /** other registry processes write this storage too (replicas on one volume): cached metadata is revalidated */
+    shared: boolean;
   };
   auth: {
     htpasswd?: string;
@@ -109,7 +111,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
-  const storage = section(raw, 'storage', ['root', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes']);
+  const storage = section(raw, 'storage', ['root', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes', 'shared']);
   const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval']);
   const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
   const ops = section(raw, 'ops', ['listen']);
@@ -138,6 +140,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
       uploadPurgeIntervalMs: duration(storage, 'uploadPurgeInterval', 'storage', '1h'),
       maxManifestBytes: count(storage, 'maxManifestBytes', 'storage', 4 * 1024 * 1024),
       manifestCacheBytes: count(storage, 'manifestCacheBytes', 'storage', 64 * 1024 * 1024),
+      shared: boolean(storage, 'shared', 'storage', false),
     },
     auth: {
       ...(htpasswd ? { htpasswd } : {}),

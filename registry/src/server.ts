@@ -32,7 +32,7 @@ export interface RunningServer {
 export async function createServices(config: RegistryConfig, logger: Logger): Promise<Services> {
   const driver = await openFilesystemDriver(config.storage.root);
   const blobs = new BlobStore(driver);
-  const repositories = new RepositoryStore(driver);
+  const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
   return {
     blobs,
     repositories,

@@ -16,7 +16,8 @@ export const MOUNTS = {
 export function registryConfigText(registry: Registry): string {
   return stringify({
     listen: `0.0.0.0:${API_PORT}`,
-    storage: { root: MOUNTS.data },
+    // on a ReadWriteMany volume pods overlap (replicas, rolling updates): each must revalidate what it caches
+    storage: { root: MOUNTS.data, shared: registry.spec.storage?.accessMode === 'ReadWriteMany' },
     auth: {
       htpasswd: `${MOUNTS.auth}/htpasswd`,
       access: `${MOUNTS.auth}/access.yaml`,

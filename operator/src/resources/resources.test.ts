@@ -33,6 +33,13 @@ describe('registry config builder', () => {
     const off = parse(buildConfigMap(registry({ tls: { mode: 'Disabled' } })).data!['registry.yaml']!);
     assert.equal(off.tls, undefined);
   });
+
+  it('tells pods on a ReadWriteMany volume that they share the storage', () => {
+    const alone = parse(buildConfigMap(registry()).data!['registry.yaml']!);
+    assert.equal(alone.storage.shared, false);
+    const shared = parse(buildConfigMap(registry({ replicas: 2, storage: { accessMode: 'ReadWriteMany' } })).data!['registry.yaml']!);
+    assert.equal(shared.storage.shared, true);
+  });
 });
 
 describe('auth secret builder', () => {

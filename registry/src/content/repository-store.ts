@@ -6,7 +6,7 @@ import { PathNotFoundError } from '../storage/driver.ts';
 import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/manifest.ts';
 import { paths, REPOSITORIES_ROOT } from './paths.ts';
-import { ValidatedJsonCache } from './validated-cache.ts';
+import { MetadataCache } from './metadata-cache.ts';
 
 export interface ManifestRecord {
   digest: string;
@@ -56,13 +56,15 @@ export class RepositoryStore {
   private readonly tagListCache = new Map<string, { modifiedAt: number; tags: string[] }>();
   private catalog: { names: Set<string>; sorted: string[] | null; loadedAt: number } | null = null;
   private readonly pendingPulls = new Map<string, PullTimes>();
-  private readonly tagFiles: ValidatedJsonCache<TagRecord>;
-  private readonly manifestRecords: ValidatedJsonCache<ManifestRecord>;
+  private readonly tagFiles: MetadataCache<TagRecord>;
+  private readonly manifestRecords: MetadataCache<ManifestRecord>;
 
-  constructor(driver: StorageDriver) {
+  /** `shared`: replicas write the same storage (see MetadataCache) */
+  constructor(driver: StorageDriver, options: { shared?: boolean } = {}) {
     this.driver = driver;
-    this.tagFiles = new ValidatedJsonCache(driver, METADATA_CACHE_ENTRIES);
-    this.manifestRecords = new ValidatedJsonCache(driver, METADATA_CACHE_ENTRIES);
+    const cacheOptions = { maxEntries: METADATA_CACHE_ENTRIES, shared: options.shared ?? false };
+    this.tagFiles = new MetadataCache(driver, cacheOptions);
+    this.manifestRecords = new MetadataCache(driver, cacheOptions);
   }
 
   // ---- blob links: a blob is readable in a repository only once pushed or mounted there
@@ -120,7 +122,6 @@ export class RepositoryStore {
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
     const record: TagRecord = { digest, pushedAt: new Date().toISOString() };
     await this.driver.putContent(paths.tag(repository, tag), JSON.stringify(record));
-    // a version is only as fine as the filesystem's timestamps: our own writes never rely on it
     this.tagFiles.forget(paths.tag(repository, tag));
     this.tagListCache.delete(repository);
     this.noteRepository(repository);

@@ -1,0 +1,95 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FilesystemDriver } from '../storage/filesystem.ts';
+import { MetadataCache } from './metadata-cache.ts';
+
+/** a real filesystem driver that counts full reads and stats */
+function countingDriver(): { driver: FilesystemDriver; reads: () => number; stats: () => number } {
+  const driver = new FilesystemDriver(mkdtempSync(join(tmpdir(), 'regop-cache-')));
+  let reads = 0;
+  let stats = 0;
+  const getContent = driver.getContent.bind(driver);
+  const stat = driver.stat.bind(driver);
+  driver.getContent = (path: string) => {
+    reads++;
+    return getContent(path);
+  };
+  driver.stat = (path: string) => {
+    stats++;
+    return stat(path);
+  };
+  return { driver, reads: () => reads, stats: () => stats };
+}
+
+describe('MetadataCache on storage shared with other writers', () => {
+  it('serves an unchanged file from memory and rereads one another replica replaced', async () => {
+    const { driver, reads } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: true });
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.equal(reads(), 1);
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
+    assert.equal(reads(), 2);
+  });
+
+  it('answers null once another replica deleted the file, even when it was cached', async () => {
+    const { driver } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: true });
+    await driver.putContent('tags/old', JSON.stringify({ digest: 'a' }));
+    await cache.read('tags/old');
+    await driver.delete('tags/old');
+    assert.equal(await cache.read('tags/old'), null);
+    assert.equal(await cache.read('tags/never'), null);
+  });
+});
+
+describe('MetadataCache on storage this process alone writes', () => {
+  it('answers hits without touching the storage and sees its own writes once they forget the entry', async () => {
+    const { driver, reads, stats } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.equal(reads(), 1);
+    assert.equal(stats(), 0);
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    cache.forget('tags/latest');
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
+    await driver.delete('tags/latest');
+    cache.forget('tags/latest');
+    assert.equal(await cache.read('tags/latest'), null);
+  });
+
+  it('does not keep what a read overlapping a write returned: it may be the replaced content', async () => {
+    const { driver, reads } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    const overlapping = cache.read('tags/latest');
+    // the write lands and forgets while the read is still under way
+    cache.forget('tags/latest');
+    assert.deepEqual(await overlapping, { digest: 'a' });
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
+    assert.equal(reads(), 2);
+  });
+
+  it('keeps at most its number of entries, dropping the least recently used', async () => {
+    const { driver, reads } = countingDriver();
+    const cache = new MetadataCache<number>(driver, { maxEntries: 2, shared: false });
+    for (const name of ['a', 'b', 'c']) await driver.putContent(name, '1');
+    await cache.read('a');
+    await cache.read('b');
+    await cache.read('a');
+    await cache.read('c');
+    assert.equal(reads(), 3);
+    await cache.read('a');
+    assert.equal(reads(), 3, 'a was used recently and stays');
+    await cache.read('b');
+    assert.equal(reads(), 4, 'b was the least recently used and was dropped');
+  });
+});
