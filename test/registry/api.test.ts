@@ -115,6 +115,33 @@ describe('blob uploads', () => {
     assert.equal(bad.status, 416);
   });
 
+  it('serves multi-MiB blobs byte for byte to concurrent pulls, also after a client hung up mid-download', async () => {
+    // larger than the sender's 1 MiB read buffers, with a short last one; buffers are reused across responses
+    const blobs = [randomBlob(5 * 1024 * 1024 + 12_345), randomBlob(3 * 1024 * 1024 + 7)];
+    for (const content of blobs) await pushBlob(client, 'blobs/large', content);
+    await new Promise<void>((resolve, reject) => {
+      const req = httpsRequest({
+        host: '127.0.0.1', port: registry.port, path: `/v2/blobs/large/blobs/${blobs[0]!.digest}`, ca: registry.caPem,
+        servername: 'localhost', headers: { authorization: `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}` },
+      }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (error) => (req.destroyed ? resolve() : reject(error)));
+      req.end();
+    });
+    const pulls = await Promise.all([...blobs, ...blobs, ...blobs].map(async (content) => {
+      const response = await client.send('GET', `/v2/blobs/large/blobs/${content.digest}`);
+      return { expected: content.digest, got: sha256(response.body), status: response.status };
+    }));
+    for (const pull of pulls) assert.deepEqual(pull, { expected: pull.expected, got: pull.expected, status: 200 });
+    const tail = await client.send('GET', `/v2/blobs/large/blobs/${blobs[0]!.digest}`, { headers: { range: 'bytes=1048570-2097160' } });
+    assert.equal(tail.status, 206);
+    assert.ok(tail.body.equals(blobs[0]!.content.subarray(1_048_570, 2_097_161)));
+  });
+
   it('uploads in chunks and reports progress with Range', async () => {
     const content = randomBlob(300_000);
     const start = await client.send('POST', '/v2/blobs/chunked/blobs/uploads/');

@@ -1,7 +1,6 @@
 // The global content-addressed blob store. A blob becomes visible only by an atomic rename of a file whose
 // digest was verified, so no reader can ever see partial or corrupt content under a digest.
-import type { Readable } from 'node:stream';
-import type { ByteRange, StorageDriver } from '../storage/driver.ts';
+import type { FileReader, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { paths } from './paths.ts';
 import { GcGuard } from '../gc/guard.ts';
@@ -37,8 +36,9 @@ export class BlobStore {
     return info && !info.isDirectory ? { size: info.size, modifiedAt: info.modifiedAt } : null;
   }
 
-  reader(digest: ParsedDigest, range?: ByteRange): Promise<Readable> {
-    return this.driver.reader(paths.blob(digest), range);
+  /** for sending a blob to a client; throws PathNotFoundError */
+  open(digest: ParsedDigest): Promise<FileReader> {
+    return this.driver.open(paths.blob(digest));
   }
 
   getContent(digest: ParsedDigest): Promise<Buffer> {

@@ -32,6 +32,7 @@ export function runDriverSuite(name: string, createDriver: () => Promise<Storage
       assert.equal(await driver.stat('a/b'), null);
       await assert.rejects(driver.getContent('a/b'), PathNotFoundError);
       await assert.rejects(driver.reader('a/b'), PathNotFoundError);
+      await assert.rejects(driver.open('a/b'), PathNotFoundError);
       assert.deepEqual(await driver.list('a'), []);
     });
 
@@ -51,6 +52,23 @@ export function runDriverSuite(name: string, createDriver: () => Promise<Storage
       await driver.putContent('f', '0123456789');
       assert.equal((await readAll(await driver.reader('f'))).toString(), '0123456789');
       assert.equal((await readAll(await driver.reader('f', { start: 2, end: 5 }))).toString(), '2345');
+    });
+
+    it('reads at any position into a caller\'s buffer', async () => {
+      const driver = await createDriver();
+      await driver.putContent('f', '0123456789');
+      const file = await driver.open('f');
+      try {
+        assert.equal(file.size, 10);
+        const buffer = Buffer.alloc(4, '-');
+        assert.equal(await file.read(buffer, 6, 4), 4);
+        assert.equal(buffer.toString(), '6789');
+        assert.equal(await file.read(buffer, 8, 4), 2, 'a short read at the end');
+        assert.equal(buffer.subarray(0, 2).toString(), '89');
+        assert.equal(await file.read(buffer, 10, 4), 0);
+      } finally {
+        await file.close();
+      }
     });
 
     it('appends streams and returns the new size', async () => {

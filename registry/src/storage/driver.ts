@@ -22,6 +22,14 @@ export interface ByteRange {
   end: number;
 }
 
+/** Random access to one file's bytes, for a sender that reads into buffers it reuses (see http/file-sender.ts). */
+export interface FileReader {
+  readonly size: number;
+  /** reads up to `length` bytes at `position` into the start of `buffer`; 0 at the end of the file */
+  read(buffer: Buffer, position: number, length: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface StorageDriver {
   /** null when nothing is at the path */
   stat(path: string): Promise<FileInfo | null>;
@@ -34,6 +42,8 @@ export interface StorageDriver {
   putContent(path: string, content: Buffer | string, options?: { durable?: boolean }): Promise<void>;
   /** streams a file or a byte range of it; throws PathNotFoundError */
   reader(path: string, range?: ByteRange): Promise<Readable>;
+  /** opens a file for random-access reads (large content sent to clients); throws PathNotFoundError */
+  open(path: string): Promise<FileReader>;
   /**
    * Appends everything `source` yields to the file (created if absent) and returns the new size. All or nothing:
    * when the source fails, or its length differs from `expectedLength`, the file is truncated back and the error

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  InvalidPathError, PathNotFoundError, SizeMismatchError,
+  InvalidPathError, PathNotFoundError, SizeMismatchError, type FileReader,
   type ByteRange, type FileInfo, type StorageDriver,
 } from './driver.ts';
 
@@ -160,6 +160,24 @@ export class FilesystemDriver implements StorageDriver {
       highWaterMark: STREAM_BUFFER_BYTES,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  async open(path: string): Promise<FileReader> {
+    const handle = await open(this.resolve(path), 'r').catch((error: unknown) => {
+      if (isMissing(error)) throw new PathNotFoundError(path);
+      throw error;
+    });
+    try {
+      const { size } = await handle.stat();
+      return {
+        size,
+        read: async (buffer, position, length) => (await handle.read(buffer, 0, length, position)).bytesRead,
+        close: () => handle.close(),
+      };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   async append(path: string, source: Readable, expectedLength?: number): Promise<number> {

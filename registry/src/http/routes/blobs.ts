@@ -4,6 +4,7 @@ import { ErrorCodes, registryError } from '../../errors.ts';
 import { parseDigest, type ParsedDigest } from '../../oci/digest.ts';
 import type { ByteRange } from '../../storage/driver.ts';
 import type { RouteContext, RouteGroupHandlers } from '../context.ts';
+import { sendFile } from '../file-sender.ts';
 
 async function linkedBlobSize({ services, name }: RouteContext, digest: ParsedDigest): Promise<number> {
   await services.blobs.protect(digest);
@@ -73,7 +74,7 @@ export const blobRoutes: RouteGroupHandlers = {
         reply.header('Content-Length', size);
       }
       if (size === 0) return reply.send('');
-      reply.send(await services.blobs.reader(digest, range ?? undefined));
+      await sendFile(reply, await services.blobs.open(digest), range ?? { start: 0, end: size - 1 });
     },
   },
   DELETE: {
