@@ -1,6 +1,12 @@
 // One HTTP client for both servers: an undici Pool with keep-alive, so neither side pays for connection setup.
+// Big downloads go through curl instead: a Node client allocates and parses every chunk in JavaScript and tops
+// out below what either server sends, so it would measure itself.
 import { Pool, type Dispatcher } from 'undici';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { BenchServer } from './servers.ts';
 import { BENCH_USER } from './servers.ts';
@@ -15,9 +21,18 @@ export class BenchClient {
   readonly origin: string;
   private readonly pool: Pool;
   private readonly auth: string | undefined;
+  /** curl's arguments for TLS and credentials, and the directory of its CA file */
+  private readonly curlArgs: string[] = [];
+  private readonly curlDir: string | undefined;
 
   constructor(server: BenchServer, connections = 16) {
     this.origin = server.url;
+    if (server.caPem) {
+      this.curlDir = mkdtempSync(join(tmpdir(), 'regop-bench-curl-'));
+      writeFileSync(join(this.curlDir, 'ca.pem'), server.caPem);
+      this.curlArgs.push('--cacert', join(this.curlDir, 'ca.pem'));
+    }
+    if (server.mode === 'tls+auth') this.curlArgs.push('--user', `${BENCH_USER.name}:${BENCH_USER.password}`);
     this.pool = new Pool(server.url, {
       connections,
       keepAliveTimeout: 60_000,
@@ -70,8 +85,25 @@ export class BenchClient {
     return url.pathname + url.search;
   }
 
+  /** GET with curl, the body discarded: the transfer's seconds as curl timed them (no process start-up). */
+  download(path: string, expectedBytes: number): Promise<number> {
+    const args = ['--silent', '--show-error', '--output', '/dev/null', '--write-out', '%{http_code} %{size_download} %{time_total}',
+      ...this.curlArgs, new URL(path, this.origin).href];
+    return new Promise((resolve, reject) => {
+      execFile('curl', args, { timeout: 600_000 }, (error, stdout, stderr) => {
+        const [status, bytes, seconds] = stdout.trim().split(' ');
+        if (error || status !== '200' || Number(bytes) !== expectedBytes) {
+          reject(new RequestFailed(`curl GET ${path}: status ${status}, ${bytes}/${expectedBytes} bytes ${stderr.trim()} ${error?.message ?? ''}`));
+        } else {
+          resolve(Number(seconds));
+        }
+      });
+    });
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
+    if (this.curlDir) rmSync(this.curlDir, { recursive: true, force: true });
   }
 }
 

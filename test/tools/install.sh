@@ -29,7 +29,7 @@ started=$SECONDS
 step() { printf '== [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
 
 # ---- apt packages, only the missing ones
-apt_packages=(skopeo podman buildah docker-registry apache2-utils jq uidmap fuse-overlayfs runc)
+apt_packages=(skopeo podman buildah docker-registry apache2-utils jq uidmap fuse-overlayfs runc curl)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
