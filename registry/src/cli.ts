@@ -8,8 +8,6 @@ import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { startServer } from './server.ts';
 
-const THREAD_POOL_SIZE = 16;
-
 const program = new Command('regop-registry')
   .description('An OCI Distribution v1.1 registry with htpasswd auth and TLS')
   .showHelpAfterError();
@@ -29,10 +27,6 @@ program
   .option('--admin-token-file <file>', 'enables the maintenance API (/admin/v1/gc, /admin/v1/retention) for this bearer token')
   .option('--log-level <level>', 'pino log level')
   .action(async (options: Record<string, string | boolean | undefined>) => {
-    // Every filesystem call runs on libuv's thread pool, 4 threads by default: with 16 concurrent uploads each
-    // waiting on an fsync, the rest of the server's file work would queue behind them. Read when the pool
-    // starts, i.e. at the first asynchronous filesystem call, which comes later than this line.
-    process.env.UV_THREADPOOL_SIZE ??= String(THREAD_POOL_SIZE);
     let config;
     try {
       config = loadConfig(options.config as string | undefined, {
