@@ -88,7 +88,13 @@ export class UploadStore {
         });
       }
       await this.blobs.protect(digest);
-      if ((await this.blobs.size(digest)) === null) await this.blobs.commitFile(paths.uploadData(id), digest, state.size);
+      if ((await this.blobs.size(digest)) === null) {
+        await this.blobs.commitFile(paths.uploadData(id), digest, state.size);
+      } else {
+        await this.driver.delete(paths.uploadData(id));
+      }
+      // file by file, which costs a few system calls; a recursive delete walks the directory first
+      await this.driver.delete(paths.uploadInfo(id));
       await this.driver.delete(paths.upload(id));
       this.sessions.delete(id);
       return { digest, size: state.size, startedAt: new Date(state.info.startedAt) };

@@ -136,9 +136,16 @@ export function runDriverSuite(name: string, createDriver: () => Promise<Storage
       const driver = await createDriver();
       await driver.putContent('d/one', '1');
       await driver.putContent('d/sub/two', '2');
+      await driver.delete('d/one');
+      assert.equal(await driver.stat('d/one'), null);
+      assert.ok(await driver.stat('d/sub/two'), 'a file deletion leaves its neighbours');
       await driver.delete('d');
       assert.equal(await driver.stat('d'), null);
       await driver.delete('d');
+      await driver.putContent('e/gone', '1');
+      await driver.delete('e/gone');
+      await driver.delete('e');
+      assert.equal(await driver.stat('e'), null, 'an empty directory is deleted too');
     });
 
     it('refuses paths that escape the root', async () => {

@@ -1,6 +1,6 @@
 // Filesystem implementation of the storage driver.
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
@@ -182,8 +182,12 @@ export class FilesystemDriver implements StorageDriver {
 
   async append(path: string, source: Readable, expectedLength?: number): Promise<number> {
     const file = this.resolve(path);
-    await mkdir(dirname(file), { recursive: true });
-    const handle = await open(file, 'a');
+    const handle = await open(file, 'a').catch(async (error: unknown) => {
+      // the first chunk of an upload whose directory is not there yet; later ones find it
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(dirname(file), { recursive: true });
+      return open(file, 'a');
+    });
     const startSize = (await handle.stat()).size;
     let dirty = 0;
     const sink = new AppendSink(handle, (bytes) => {
@@ -269,7 +273,24 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(path: string): Promise<void> {
-    await rm(this.resolve(path), { recursive: true, force: true });
+    const target = this.resolve(path);
+    // One system call for a file or an empty directory (most deletions); a recursive walk only for the rest.
+    try {
+      await unlink(target);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (isMissing(error)) return;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw error;
+    }
+    try {
+      await rmdir(target);
+    } catch (error) {
+      if (isMissing(error)) return;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      await rm(target, { recursive: true, force: true });
+    }
   }
 }
 
