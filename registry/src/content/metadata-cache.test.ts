@@ -37,6 +37,15 @@ describe('MetadataCache on storage shared with other writers', () => {
     assert.equal(reads(), 2);
   });
 
+  it('does not serve even its own writes from memory: another replica may write right after', async () => {
+    const { driver, reads } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: true });
+    await cache.write('tags/latest', { digest: 'a' }, () => driver.putContent('tags/latest', JSON.stringify({ digest: 'a' })));
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
+    assert.equal(reads(), 1);
+  });
+
   it('answers null once another replica deleted the file, even when it was cached', async () => {
     const { driver } = countingDriver();
     const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: true });
@@ -49,7 +58,7 @@ describe('MetadataCache on storage shared with other writers', () => {
 });
 
 describe('MetadataCache on storage this process alone writes', () => {
-  it('answers hits without touching the storage and sees its own writes once they forget the entry', async () => {
+  it('answers hits without touching the storage and serves its own writes from memory', async () => {
     const { driver, reads, stats } = countingDriver();
     const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
     await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
@@ -57,25 +66,45 @@ describe('MetadataCache on storage this process alone writes', () => {
     assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
     assert.equal(reads(), 1);
     assert.equal(stats(), 0);
-    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
-    cache.forget('tags/latest');
+    await cache.write('tags/latest', { digest: 'b' }, () => driver.putContent('tags/latest', JSON.stringify({ digest: 'b' })));
     assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
-    await driver.delete('tags/latest');
-    cache.forget('tags/latest');
+    assert.equal(reads(), 1, 'the written value came from memory');
+    await cache.write('tags/latest', null, () => driver.delete('tags/latest'));
     assert.equal(await cache.read('tags/latest'), null);
   });
 
   it('does not keep what a read overlapping a write returned: it may be the replaced content', async () => {
-    const { driver, reads } = countingDriver();
+    const { driver } = countingDriver();
     const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
     await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
     const overlapping = cache.read('tags/latest');
-    // the write lands and forgets while the read is still under way
-    cache.forget('tags/latest');
-    assert.deepEqual(await overlapping, { digest: 'a' });
-    await driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    // a write lands while the read is still under way
+    await cache.write('tags/latest', { digest: 'b' }, () => driver.putContent('tags/latest', JSON.stringify({ digest: 'b' })));
+    await overlapping;
     assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
-    assert.equal(reads(), 2);
+  });
+
+  it('ends with the content of the write that reached the storage last when writes of one path race', async () => {
+    const { driver } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
+    const slowFirst = cache.write('tags/latest', { digest: 'a' }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    });
+    const fastSecond = cache.write('tags/latest', { digest: 'b' }, () => driver.putContent('tags/latest', JSON.stringify({ digest: 'b' })));
+    await Promise.all([slowFirst, fastSecond]);
+    const onDisk = JSON.parse((await driver.getContent('tags/latest')).toString());
+    assert.deepEqual(await cache.read('tags/latest'), onDisk);
+  });
+
+  it('keeps nothing of a write that failed: the file may or may not have changed', async () => {
+    const { driver, reads } = countingDriver();
+    const cache = new MetadataCache<{ digest: string }>(driver, { maxEntries: 10, shared: false });
+    await driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    await cache.read('tags/latest');
+    await assert.rejects(cache.write('tags/latest', { digest: 'b' }, async () => { throw new Error('disk full'); }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.equal(reads(), 2, 'read again from the storage');
   });
 
   it('keeps at most its number of entries, dropping the least recently used', async () => {

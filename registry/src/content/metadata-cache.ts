@@ -1,9 +1,10 @@
 // Small metadata files (tag → digest, manifest records) kept parsed in memory. A read costs several filesystem
 // calls, a stat one, a memory lookup none. When this process is the only writer of the storage, its own writes
-// forget what they replace and memory is the truth; when replicas share the volume, any of them may replace a file
+// go through write() and memory is the truth; when replicas share the volume, any of them may replace a file
 // at any time, so a cached value is used only while one stat shows the file's version (FileInfo.version) unchanged.
 import type { StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError } from '../storage/driver.ts';
+import { KeyedLock } from './keyed-lock.ts';
 
 export interface MetadataCacheOptions {
   maxEntries: number;
@@ -17,8 +18,10 @@ export class MetadataCache<T> {
   private readonly shared: boolean;
   /** path → the parsed content and the version it was read at; oldest use first */
   private readonly entries = new Map<string, { version: string; value: T }>();
-  /** counts forget() calls: a read that overlapped a write must not cache what it read, it may be the old content */
+  /** counts writes: a read that overlapped one must not cache what it read, it may be the old content */
   private writes = 0;
+  /** writes of one path, one at a time, so memory ends up with the content that reached the storage last */
+  private readonly writeLock = new KeyedLock();
 
   constructor(driver: StorageDriver, options: MetadataCacheOptions) {
     this.driver = driver;
@@ -44,10 +47,21 @@ export class MetadataCache<T> {
     return this.load(path, info.version);
   }
 
-  /** called by every write and delete of this process, once the file is replaced or gone */
-  forget(path: string): void {
-    this.writes++;
-    this.entries.delete(path);
+  /**
+   * Every write and delete of this process goes through here: `change` replaces or deletes the file, and memory
+   * then holds `value` (null: nothing), so a push is served from memory at once. With shared storage memory holds
+   * nothing either: the next read revalidates, another replica may have written meanwhile.
+   */
+  async write(path: string, value: T | null, change: () => Promise<void>): Promise<void> {
+    await this.writeLock.run(path, async () => {
+      try {
+        await change();
+      } finally {
+        this.writes++;
+        this.entries.delete(path);
+      }
+      if (value !== null && !this.shared) this.store(path, '', value);
+    });
   }
 
   /** the cached entry, marked as most recently used */
@@ -70,9 +84,12 @@ export class MetadataCache<T> {
       throw error;
     }
     const value = JSON.parse(content.toString('utf8')) as T;
-    if (this.writes !== writesBefore) return value;
+    if (this.writes === writesBefore) this.store(path, version, value);
+    return value;
+  }
+
+  private store(path: string, version: string, value: T): void {
     this.entries.set(path, { version, value });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    return value;
   }
 }

@@ -89,8 +89,8 @@ export class RepositoryStore {
   // ---- manifests
 
   async putManifest(repository: string, digest: ParsedDigest, record: ManifestRecord): Promise<void> {
-    await this.driver.putContent(paths.manifestRecord(repository, digest), JSON.stringify(record));
-    this.manifestRecords.forget(paths.manifestRecord(repository, digest));
+    const path = paths.manifestRecord(repository, digest);
+    await this.manifestRecords.write(path, record, () => this.driver.putContent(path, JSON.stringify(record)));
     this.noteRepository(repository);
   }
 
@@ -105,8 +105,8 @@ export class RepositoryStore {
   }
 
   async deleteManifest(repository: string, digest: ParsedDigest): Promise<void> {
-    await this.driver.delete(paths.manifestRecord(repository, digest));
-    this.manifestRecords.forget(paths.manifestRecord(repository, digest));
+    const path = paths.manifestRecord(repository, digest);
+    await this.manifestRecords.write(path, null, () => this.driver.delete(path));
   }
 
   async manifestDigests(repository: string): Promise<ParsedDigest[]> {
@@ -121,16 +121,19 @@ export class RepositoryStore {
 
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
     const record: TagRecord = { digest, pushedAt: new Date().toISOString() };
-    await this.driver.putContent(paths.tag(repository, tag), JSON.stringify(record));
-    this.tagFiles.forget(paths.tag(repository, tag));
+    const path = paths.tag(repository, tag);
+    await this.tagFiles.write(path, record, () => this.driver.putContent(path, JSON.stringify(record)));
     this.tagListCache.delete(repository);
     this.noteRepository(repository);
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const existed = (await this.driver.stat(paths.tag(repository, tag))) !== null;
-    await this.driver.delete(paths.tag(repository, tag));
-    this.tagFiles.forget(paths.tag(repository, tag));
+    const path = paths.tag(repository, tag);
+    let existed = false;
+    await this.tagFiles.write(path, null, async () => {
+      existed = (await this.driver.stat(path)) !== null;
+      await this.driver.delete(path);
+    });
     this.tagListCache.delete(repository);
     return existed;
   }
