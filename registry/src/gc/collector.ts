@@ -63,12 +63,11 @@ export class GarbageCollector {
       const { marked, links } = await this.mark(report);
       report.blobsMarked = marked.size;
       const deleted = new Set<string>();
-      const candidates: ParsedDigest[] = [];
-      for await (const digest of this.blobs.digests()) {
+      // swept while the store is walked: a list of every candidate would be most of the store in memory
+      await forEachConcurrently(this.blobs.digests(), IO_CONCURRENCY, async (digest) => {
         report.blobsScanned++;
-        if (!marked.has(digest.value)) candidates.push(digest);
-      }
-      await forEachConcurrently(candidates, IO_CONCURRENCY, (digest) => this.sweep(digest, started, options, report, deleted));
+        if (!marked.has(digest.value)) await this.sweep(digest, started, options, report, deleted);
+      });
       const deadLinks = links.filter(([, digest]) => deleted.has(digest.value));
       report.linksRemoved = deadLinks.length;
       if (!options.dryRun) {
