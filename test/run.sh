@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The project's test command (`npm test`): typecheck, then every test: unit tests, the registry against real
-# clients and the OCI conformance suite, and the end-to-end suites on a real cluster. Without KUBECONFIG the
-# local cluster is used, brought up first if needed (and taken down again at the end if this run started it).
+# The project's test command (`npm test`): installs (or finds cached) the client tools, typechecks, then runs
+# every test: unit tests, the registry against real clients and the OCI conformance suite, and the end-to-end
+# suites on a real cluster. Without KUBECONFIG the local cluster is used, brought up first if needed (and taken
+# down again at the end if this run started it). On a fresh clone `npm ci && npm test` is all it takes.
 # The last line sums up the whole run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if [ -f test/tools/env.sh ]; then source test/tools/env.sh; fi
 logs=$(mktemp -d)
 status=0
+
+echo "== client tools (test/tools/install.sh)"
+bash test/tools/install.sh || exit 1
+source test/tools/env.sh
 
 echo "== typecheck"
 tsc -p tsconfig.json --noEmit || exit 1
@@ -28,6 +32,7 @@ files=(
   'registry/src/**/*.test.ts'
   'operator/src/**/*.test.ts'
   'test/registry/**/*.test.ts'
+  'test/project/*.test.ts'
   'test/e2e/cluster/*.test.ts'
   'test/e2e/operator/*.test.ts'
 )

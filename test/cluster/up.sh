@@ -24,7 +24,7 @@ if [ -d "$STATE" ]; then
 fi
 
 step "host packages (containerd, runc, CNI plugins, iptables, conntrack, openssl)"
-packages=(containerd runc containernetworking-plugins iptables conntrack socat openssl ethtool gcc libc6-dev buildah busybox-static)
+packages=(containerd runc containernetworking-plugins iptables conntrack socat openssl ethtool gcc libc6-dev buildah busybox-static curl)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -2,7 +2,7 @@
 # Installs every client tool the registry tests and benchmarks need, idempotently:
 #   apt:  skopeo, podman, buildah, docker-registry (CNCF distribution, for side-by-side runs), apache2-utils, jq,
 #         and what podman/buildah need as root with a private vfs store (uidmap, fuse-overlayfs, runc)
-#   Go:   oras, crane, regctl, helm and the OCI distribution-spec conformance suite, pinned, built once into
+#   Go:   oras, crane, regctl, helm, actionlint and the OCI distribution-spec conformance suite, pinned, built once into
 #         ~/.cache/regop/tools/<tool>-<version>/ and linked from ~/.cache/regop/tools/bin (see test/tools/env.sh).
 # A warm run (everything present) only checks and relinks: a few seconds.
 set -euo pipefail
@@ -11,6 +11,7 @@ ORAS_VERSION=v1.3.6
 CRANE_VERSION=v0.22.1
 REGCTL_VERSION=v0.11.7
 HELM_VERSION=v3.21.4
+ACTIONLINT_VERSION=v1.7.12
 # The conformance suite (github.com/opencontainers/distribution-spec/conformance) is its own Go module and has
 # no release tags of its own: the v1.1.x repository tags do not version it, and the module proxy serves no
 # version of it at the v1.1.1 commit. This pin is the suite on main, which tests distribution-spec 1.1
@@ -66,6 +67,8 @@ go_tool oras "$ORAS_VERSION" oras.land/oras/cmd/oras
 go_tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane
 go_tool regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
 go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+# checks the GitHub workflow that runs the e2e suite on kind (test/project/workflows.test.ts)
+go_tool actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint
 
 conformance_dir="$TOOLS/conformance-$CONFORMANCE_VERSION"
 if [ -x "$conformance_dir/conformance" ]; then
