@@ -10,7 +10,7 @@ import { RETENTION_POLICY_PLURAL, type RetentionPolicy } from './api/v1alpha1/re
 import { RegistryController } from './controllers/registry-controller.ts';
 import { RetentionPolicyController } from './controllers/retention-policy-controller.ts';
 import { KubernetesClusterClient } from './kube/kubernetes-cluster-client.ts';
-import { FIELD_MANAGER, REGISTRY_LABEL } from './resources/names.ts';
+import { FIELD_MANAGER, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
 import { RETENTION_POLICY_LABEL } from './resources/retention-cronjob.ts';
 import { Controller } from './runtime/controller.ts';
 import { EventRecorder } from './runtime/events.ts';
@@ -38,7 +38,7 @@ const events = new EventRecorder(core, 'regop-operator', logger.child({ componen
 /** a registry's size, from the metrics on its Service's plain-HTTP ops port (reachable from inside the cluster) */
 async function storageUsage(namespace: string, name: string): Promise<number | null> {
   try {
-    const response = await fetch(`http://${name}.${namespace}.svc:5001/metrics`, { signal: AbortSignal.timeout(1500) });
+    const response = await fetch(`http://${name}.${namespace}.svc:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
     const match = /^regop_registry_storage_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(await response.text());
     return match ? Number(match[1]) : null;
   } catch {
@@ -46,7 +46,18 @@ async function storageUsage(namespace: string, name: string): Promise<number | n
   }
 }
 
-const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+/** one registry pod's metrics, straight from its ops port (the Service would answer for any one pod) */
+async function podMetrics(pod: { ip: string }): Promise<string | null> {
+  const host = pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip;
+  try {
+    const response = await fetch(`http://${host}:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
+    return response.ok ? await response.text() : null;
+  } catch {
+    return null;
+  }
+}
+
+const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, podMetrics, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });

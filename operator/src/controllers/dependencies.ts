@@ -12,6 +12,8 @@ export interface ControllerDependencies {
   now?: () => Date;
   /** bytes a registry stores, from its metrics; null when it cannot be asked (e.g. the operator runs outside) */
   storageUsage?: (namespace: string, name: string) => Promise<number | null>;
+  /** a registry pod's Prometheus metrics text from its ops port; null when it cannot be asked */
+  podMetrics?: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
 }
 
 export type ReconcileOutcome = void | { requeueAfterMs: number };
@@ -23,6 +25,7 @@ export abstract class KindReconciler {
   protected readonly defaultImagePullPolicy: string | undefined;
   protected readonly now: () => Date;
   protected readonly storageUsage: (namespace: string, name: string) => Promise<number | null>;
+  protected readonly podMetrics: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
 
   constructor(dependencies: ControllerDependencies) {
     this.client = dependencies.client;
@@ -31,6 +34,7 @@ export abstract class KindReconciler {
     this.defaultImagePullPolicy = dependencies.defaultImagePullPolicy;
     this.now = dependencies.now ?? (() => new Date());
     this.storageUsage = dependencies.storageUsage ?? (async () => null);
+    this.podMetrics = dependencies.podMetrics ?? (async () => null);
   }
 
   abstract reconcile(key: string): Promise<ReconcileOutcome>;

@@ -5,6 +5,7 @@ import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
+import { RENEW_CERTIFICATE_ANNOTATION } from '../resources/tls-secret.ts';
 import { PULL_SECRET_FINALIZER, RegistryController } from './registry-controller.ts';
 
 interface RecordedEvent { type: string; reason: string; message: string }
@@ -76,15 +77,95 @@ describe('Registry controller', () => {
     assert.ok(!events.events.some((e) => e.reason === 'RollingOut'));
   });
 
-  it('rolls the pods when a referenced password changes', async () => {
+  it('changes users, passwords, pull-secret namespaces and the certificate without touching the pod template', async () => {
+    client.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'web' } });
     client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'first-pass' } } as V1Secret);
-    client.put(registryObject({ auth: { users: [{ name: 'alice', passwordSecretRef: { name: 'alice-pw' } }] } }));
+    const spec: RegistrySpec = { auth: { users: [{ name: 'alice', passwordSecretRef: { name: 'alice-pw' } }] } };
+    client.put(registryObject(spec));
+    await controller.reconcile(`${NS}/team`);
+    const template = (await deployment())!.spec!.template;
+    const auth = async () => (await get<V1Secret>('v1', 'Secret', 'team-auth'))!.data!;
+    const cert = async () => (await get<V1Secret>('v1', 'Secret', 'team-tls'))!.data!['tls.crt'];
+    const authBefore = await auth();
+    const certBefore = await cert();
+
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'second-pass' } } as V1Secret);
+    await controller.reconcile(`${NS}/team`);
+    const rotated = await auth();
+    assert.notEqual(rotated.htpasswd, authBefore.htpasswd, 'the new password did not reach the auth Secret');
+    assert.ok(events.events.some((e) => e.reason === 'CredentialsUpdated'));
+
+    const current = (await registry())!;
+    client.put({ ...current, metadata: { ...current.metadata, generation: 2 }, spec: { auth: { anonymousPull: true, users: [...spec.auth!.users!, { name: 'bob' }] }, pullSecret: { namespaces: ['web'] } } });
+    await controller.reconcile(`${NS}/team`);
+    const grown = Buffer.from((await auth())['access.yaml']!, 'base64').toString();
+    assert.match(grown, /user: bob/);
+    assert.match(grown, /anonymousPull: true/, 'anonymous pull belongs in the reloaded access file');
+
+    const annotated = (await registry())!;
+    client.put({ ...annotated, metadata: { ...annotated.metadata, annotations: { [RENEW_CERTIFICATE_ANNOTATION]: '2024-05-01T10:00:00Z' } } });
+    await controller.reconcile(`${NS}/team`);
+    assert.notEqual(await cert(), certBefore, 'the renewal request did not issue a certificate');
+
+    assert.deepEqual((await deployment())!.spec!.template, template, 'the pod template changed, which restarts the pods');
+    assert.ok(!events.events.some((e) => e.reason === 'RollingOut'));
+  });
+
+  it('answers one certificate renewal request once', async () => {
+    client.put({ ...registryObject({}), metadata: { ...registryObject({}).metadata, annotations: { [RENEW_CERTIFICATE_ANNOTATION]: 'first' } } });
+    await controller.reconcile(`${NS}/team`);
+    const cert = async () => (await get<V1Secret>('v1', 'Secret', 'team-tls'))!.data!['tls.crt'];
+    const issued = await cert();
+    await controller.reconcile(`${NS}/team`);
+    assert.equal(await cert(), issued);
+    assert.equal(events.events.filter((e) => e.reason === 'CertificateIssued').length, 1);
+  });
+
+  it('rolls the pods when the registry config changes', async () => {
+    client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
     await controller.reconcile(`${NS}/team`);
     const before = (await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION];
-    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'second-pass' } } as V1Secret);
+    const current = (await registry())!;
+    client.put({ ...current, spec: { ...current.spec, storage: { accessMode: 'ReadWriteMany' } } });
     await controller.reconcile(`${NS}/team`);
     assert.notEqual((await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION], before);
     assert.ok(events.events.some((e) => e.reason === 'RollingOut'));
+  });
+
+  it('reports a pod serving stale users (an auth file failed to load) as Degraded with a Warning, and clears it', async () => {
+    const gauge: Record<string, string> = { htpasswd: '0', access: '0' };
+    const asked: string[] = [];
+    controller = new RegistryController({
+      client, events, defaultImage: 'regop:dev',
+      podMetrics: async (pod) => {
+        asked.push(`${pod.name}@${pod.ip}`);
+        return Object.entries(gauge).map(([file, value]) => `regop_registry_auth_reload_failed{file="${file}"} ${value}`).join('\n');
+      },
+    });
+    client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
+    const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };
+    client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'team-abc', namespace: NS, labels }, status: { phase: 'Running', podIP: '10.0.0.7' } } as KubernetesObject);
+    client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'other-xyz', namespace: NS, labels: { ...labels, 'app.kubernetes.io/instance': 'other' } }, status: { phase: 'Running', podIP: '10.0.0.8' } } as KubernetesObject);
+    await controller.reconcile(`${NS}/team`);
+    await markDeploymentReady();
+    await controller.reconcile(`${NS}/team`);
+    assert.equal((await condition('Degraded'))!.status, 'False');
+    assert.deepEqual([...new Set(asked)], ['team-abc@10.0.0.7'], 'asked a pod of another registry');
+
+    gauge.htpasswd = '1';
+    const outcome = await controller.reconcile(`${NS}/team`);
+    const degraded = (await condition('Degraded'))!;
+    assert.equal(degraded.status, 'True');
+    assert.equal(degraded.reason, 'AuthReloadFailed');
+    assert.match(degraded.message!, /team-abc \(htpasswd\)/);
+    assert.equal((await condition('Ready'))!.status, 'True', 'the registry still serves');
+    assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'AuthReloadFailed'));
+    assert.deepEqual(outcome, { requeueAfterMs: 30000 });
+
+    gauge.htpasswd = '0';
+    await controller.reconcile(`${NS}/team`);
+    assert.equal((await condition('Degraded'))!.status, 'False');
+    assert.ok(events.events.some((e) => e.type === 'Normal' && e.reason === 'AuthReloaded'));
   });
 
   it('reports a missing password Secret as Degraded with an Event and leaves the running registry alone', async () => {

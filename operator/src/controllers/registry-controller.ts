@@ -2,19 +2,20 @@
 // Ingress and pull Secrets in other namespaces; then reports Ready / Progressing / Degraded. Level-triggered and
 // idempotent: every pass computes the whole desired state and applies it with server-side apply.
 import { createHash } from 'node:crypto';
-import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
 import type { ObjectKey } from '../kube/cluster-client.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
 import { buildAuthSecret, hashesFor, parseHtpasswd } from '../resources/auth-secret.ts';
-import { buildDeployment } from '../resources/deployment.ts';
+import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { buildIngress } from '../resources/ingress.ts';
-import { childNames, PULLER_USER, pullSecretHosts, registryUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { childNames, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildService } from '../resources/service.ts';
 import { buildClaim } from '../resources/storage-claim.ts';
 import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import { describeAuthReloadFailures, failedAuthFiles, scrapablePods, type AuthReloadFailure } from '../status/registry-metrics.ts';
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
 
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
@@ -22,6 +23,8 @@ export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
 export const RESYNC_MS = 60_000;
 const PROGRESS_POLL_MS = 5_000;
 const DEGRADED_RETRY_MS = 30_000;
+/** Degraded reason while a registry pod serves stale users or rules because an auth file failed to load */
+export const AUTH_RELOAD_FAILED = 'AuthReloadFailed';
 
 export type { ReconcileOutcome } from './dependencies.ts';
 
@@ -58,6 +61,14 @@ export function formatBytes(bytes: number): string {
   }
   const rounded = unit === 0 ? String(value) : value.toFixed(1).replace(/\.0$/, '');
   return `${rounded}${units[unit]}`;
+}
+
+/** whether the auth Secret about to be applied differs from the stored one (whose data is base64) */
+function authChanged(stored: V1Secret, wanted: V1Secret): boolean {
+  const storedData = stored.data ?? {};
+  const wantedData = wanted.stringData ?? {};
+  const keys = new Set([...Object.keys(storedData), ...Object.keys(wantedData)]);
+  return [...keys].some((key) => Buffer.from(storedData[key] ?? '', 'base64').toString() !== (wantedData[key] ?? ''));
 }
 
 /** 4xx answers other than conflicts and throttling mean the desired object is invalid: retrying will not help. */
@@ -114,13 +125,8 @@ export class RegistryController extends KindReconciler {
     const claim = buildClaim(registry);
     if (claim) await this.client.apply(claim);
 
-    const inputsHash = createHash('sha256')
-      .update(configMap.data!['registry.yaml']!)
-      .update(authSecret.stringData!.htpasswd!)
-      .update(authSecret.stringData!['access.yaml']!)
-      .update(inputs.tls?.certPem ?? '')
-      .digest('hex')
-      .slice(0, 16);
+    // only what needs a restart; credentials and certificates reach running pods through their Secret volumes
+    const inputsHash = createHash('sha256').update(configMap.data!['registry.yaml']!).digest('hex').slice(0, 16);
     const previous = await this.client.get<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.deployment });
     const deployment = await this.client.apply(buildDeployment(registry, {
       image: registry.spec.image ?? this.defaultImage,
@@ -128,9 +134,12 @@ export class RegistryController extends KindReconciler {
       inputsHash,
       ...(inputs.tls ? { tlsSecretName: inputs.tls.servingSecretName } : {}),
     }));
-    const previousHash = previous?.spec?.template?.metadata?.annotations?.['regop.dev/inputs-hash'];
+    const previousHash = previous?.spec?.template?.metadata?.annotations?.[INPUTS_HASH_ANNOTATION];
     if (previous && previousHash !== inputsHash) {
-      this.events.normal(registry, 'RollingOut', 'configuration, credentials or certificate changed: rolling out the registry');
+      this.events.normal(registry, 'RollingOut', 'the registry configuration changed: rolling out the registry');
+    }
+    if (previous && existingAuth && authChanged(existingAuth, authSecret)) {
+      this.events.normal(registry, 'CredentialsUpdated', 'users or access rules changed: the running registry reloads them without a restart');
     }
     await this.client.apply(buildService(registry));
     const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
@@ -212,6 +221,15 @@ export class RegistryController extends KindReconciler {
     conditions.push(rolledOut || desired === 0
       ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
       : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
+    const previousDegraded = findCondition(registry.status?.conditions, 'Degraded');
+    const authFailures = await this.authReloadFailures(registry);
+    if (authFailures.length > 0) {
+      const message = describeAuthReloadFailures(authFailures);
+      conditions[0] = { type: 'Degraded', status: 'True', reason: AUTH_RELOAD_FAILED, message };
+      this.events.warning(registry, AUTH_RELOAD_FAILED, message);
+    } else if (previousDegraded?.status === 'True' && previousDegraded.reason === AUTH_RELOAD_FAILED) {
+      this.events.normal(registry, 'AuthReloaded', 'every registry pod serves the current users and access rules again');
+    }
     const wasReady = findCondition(registry.status?.conditions, 'Ready')?.status === 'True';
     const stored = ready > 0 ? await this.storageUsage(registry.metadata.namespace, registry.metadata.name) : null;
     await this.writeStatus(registry, {
@@ -223,7 +241,20 @@ export class RegistryController extends KindReconciler {
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
     const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
-    return { requeueAfterMs: Math.max(1_000, Math.min(RESYNC_MS, untilRenewal)) };
+    const resync = authFailures.length > 0 ? DEGRADED_RETRY_MS : RESYNC_MS;
+    return { requeueAfterMs: Math.max(1_000, Math.min(resync, untilRenewal)) };
+  }
+
+  /** pods whose metrics say an htpasswd or access file failed to load (they serve the previous rules) */
+  private async authReloadFailures(registry: Registry): Promise<AuthReloadFailure[]> {
+    const namespace = registry.metadata.namespace;
+    const selector = Object.entries(selectorLabels(registry)).map(([label, value]) => `${label}=${value}`).join(',');
+    const pods = scrapablePods(await this.client.list<V1Pod & KubernetesObject>('v1', 'Pod', namespace, selector));
+    const scraped = await Promise.all(pods.map(async (pod) => {
+      const text = await this.podMetrics({ namespace, name: pod.name, ip: pod.ip });
+      return { pod: pod.name, files: text === null ? [] : failedAuthFiles(text) };
+    }));
+    return scraped.filter((failure) => failure.files.length > 0);
   }
 
   private async writeStatus(registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[]): Promise<void> {

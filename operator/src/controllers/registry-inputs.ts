@@ -12,7 +12,9 @@ import type { EventSink } from '../kube/event-sink.ts';
 import { buildAdminTokenSecret, buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
 import { buildCertificate } from '../resources/certificate.ts';
 import { childNames, PULLER_USER, serviceHostnames } from '../resources/names.ts';
-import { buildCaCertSecret, buildCaKeySecret, buildServingSecret } from '../resources/tls-secret.ts';
+import {
+  buildCaCertSecret, buildCaKeySecret, buildServingSecret, RENEW_CERTIFICATE_ANNOTATION, RENEWED_FOR_ANNOTATION, renewalRequestOf,
+} from '../resources/tls-secret.ts';
 
 /** A problem the user must fix in the spec or in a referenced object; reported as Degraded, retried slowly. */
 export class InputError extends Error {
@@ -117,14 +119,17 @@ async function resolveSelfSigned(
     ca = createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
     events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
   }
-  let serving = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls }));
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls });
+  let serving = keyPairOf(existing);
   const wanted = serviceHostnames(registry);
-  const reason = servingCertificateRenewalReason(serving, ca, wanted, now);
+  const requested = renewalRequestOf(registry, RENEW_CERTIFICATE_ANNOTATION);
+  const reason = servingCertificateRenewalReason(serving, ca, wanted, now)
+    ?? (requested && requested !== renewalRequestOf(existing, RENEWED_FOR_ANNOTATION) ? 'RenewalRequested' : null);
   if (reason) {
     serving = issueServingCertificate(ca, wanted, now);
-    events.normal(registry, 'CertificateIssued', `issued a serving certificate (${reason}) into Secret ${names.tls}`);
+    events.normal(registry, 'CertificateIssued', `issued a serving certificate (${reason}) into Secret ${names.tls}; running pods load it without a restart`);
   }
-  inputs.secrets.push(buildCaKeySecret(registry, ca), buildCaCertSecret(registry, ca.certPem), buildServingSecret(registry, serving!, ca.certPem));
+  inputs.secrets.push(buildCaKeySecret(registry, ca), buildCaCertSecret(registry, ca.certPem), buildServingSecret(registry, serving!, ca.certPem, requested));
   return {
     servingSecretName: names.tls,
     certPem: serving!.certPem,

@@ -1,5 +1,6 @@
-// The registry Deployment. A hash of everything the pod reads from its config, credentials and certificate is
-// stamped on the pod template, so a change to any of them rolls the pods.
+// The registry Deployment. A hash of what the registry reads only at start (its config file) is stamped on the
+// pod template, so a change to it rolls the pods. Users, access rules and the certificate are left out: the
+// kubelet updates their Secret volumes in place and the registry reloads them, so changing them fails no request.
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import { MOUNTS } from './registry-config.ts';
@@ -14,7 +15,7 @@ export const REGISTRY_COMMAND = ['node', '/app/dist/registry/src/cli.js'];
 export interface DeploymentInputs {
   image: string;
   imagePullPolicy?: string;
-  /** hash of the config, auth and TLS material the pod mounts */
+  /** hash of what the registry cannot reload (its config file): a change rolls the pods */
   inputsHash: string;
   /** the Secret holding tls.crt / tls.key */
   tlsSecretName?: string;

@@ -25,10 +25,11 @@ function registry(spec: RegistrySpec = {}): Registry {
 const inputs = { image: 'regop:dev', inputsHash: 'abc', tlsSecretName: 'team-tls' };
 
 describe('registry config builder', () => {
-  it('turns TLS on unless disabled and carries anonymous pull', () => {
+  it('turns TLS on unless disabled, and leaves anonymous pull to the access file the registry reloads', () => {
     const on = parse(buildConfigMap(registry({ auth: { anonymousPull: true } })).data!['registry.yaml']!);
     assert.equal(on.tls.cert, '/etc/regop/tls/tls.crt');
-    assert.equal(on.auth.anonymousPull, true);
+    assert.equal(on.auth.anonymousPull, undefined);
+    assert.equal(parse(buildAuthSecret(registry({ auth: { anonymousPull: true } }), []).stringData!['access.yaml']!).anonymousPull, true);
     assert.equal(on.ops.listen, '0.0.0.0:5001');
     const off = parse(buildConfigMap(registry({ tls: { mode: 'Disabled' } })).data!['registry.yaml']!);
     assert.equal(off.tls, undefined);

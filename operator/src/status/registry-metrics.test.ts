@@ -1,0 +1,28 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { failedAuthFiles, scrapablePods } from './registry-metrics.ts';
+
+describe('registry metrics', () => {
+  it('names the auth files a registry failed to reload, and none when all load', () => {
+    const text = [
+      '# HELP regop_registry_auth_reload_failed 1 while a file failed to load',
+      '# TYPE regop_registry_auth_reload_failed gauge',
+      'regop_registry_auth_reload_failed{file="htpasswd"} 0',
+      'regop_registry_auth_reload_failed{file="access"} 1',
+      'regop_registry_storage_bytes 1234',
+    ].join('\n');
+    assert.deepEqual(failedAuthFiles(text), ['access']);
+    assert.deepEqual(failedAuthFiles(text.replace('"access"} 1', '"access"} 0')), []);
+    assert.deepEqual(failedAuthFiles('regop_registry_auth_reload_failed{file="htpasswd",pod="a"} 1'), ['htpasswd']);
+    assert.deepEqual(failedAuthFiles(''), []);
+  });
+
+  it('asks only running pods that have an address and are not terminating', () => {
+    const pods = scrapablePods([
+      { metadata: { name: 'a' }, status: { phase: 'Running', podIP: '10.0.0.1' } },
+      { metadata: { name: 'b' }, status: { phase: 'Pending' } },
+      { metadata: { name: 'c', deletionTimestamp: new Date() }, status: { phase: 'Running', podIP: '10.0.0.3' } },
+    ]);
+    assert.deepEqual(pods, [{ name: 'a', ip: '10.0.0.1' }]);
+  });
+});
