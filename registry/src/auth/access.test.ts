@@ -37,6 +37,17 @@ describe('access rules', () => {
     assert.ok(!allows(rules, 'ci', 'a/b', 'push'));
   });
 
+  it('grants with `team-a/**` what is inside team-a, not the bare repository team-a', () => {
+    const namespace = parseAccessRules('users:\n- user: u\n  rules: [{repositories: ["team-a/**"], actions: [pull]}]\n');
+    assert.ok(allows(namespace, 'u', 'team-a/app', 'pull'));
+    assert.ok(allows(namespace, 'u', 'team-a/x/y', 'pull'));
+    assert.ok(!allows(namespace, 'u', 'team-a', 'pull'));
+    const both = parseAccessRules('users:\n- user: u\n  rules: [{repositories: ["team-a", "team-a/**"], actions: [pull]}]\n');
+    assert.ok(allows(both, 'u', 'team-a', 'pull') && allows(both, 'u', 'team-a/app', 'pull'));
+    const everything = parseAccessRules('users:\n- user: u\n  rules: [{repositories: ["**"], actions: [pull]}]\n');
+    assert.ok(allows(everything, 'u', 'team-a', 'pull'), 'a lone ** still matches every repository');
+  });
+
   it('gives no rights to a user without rules or not listed', () => {
     assert.ok(!allows(rules, 'nobody', 'team-a/app', 'pull'));
     assert.ok(!allows(rules, 'mallory', 'team-a/app', 'pull'));

@@ -68,11 +68,20 @@ function compileRule(rule: unknown, where: string): CompiledRule {
   });
   let matches: (repository: string) => boolean;
   try {
-    matches = picomatch(globs as string[]);
+    matches = picomatch((globs as string[]).map(insideOnly));
   } catch {
     fail(`${where}.repositories holds an invalid glob`);
   }
   return { matches, actions: new Set(granted as Action[]) };
+}
+
+/**
+ * `team-a/**` grants what is inside team-a, not the bare repository `team-a` (picomatch's `**` would also match
+ * nothing, i.e. `team-a` itself): a namespace grant should not reach a repository that merely shares its name.
+ * Write `["team-a", "team-a/**"]` for both.
+ */
+function insideOnly(glob: string): string {
+  return glob.endsWith('/**') ? `${glob}/*` : glob;
 }
 
 function readYaml(text: string): unknown {

@@ -104,7 +104,7 @@ describe('Authenticator', () => {
     assert.equal(await outcome(auth.authenticate(basic('alice', 'wonderland '), 'a')), 'UNAUTHORIZED');
   });
 
-  it('locks out an address after too many failures, with Retry-After, even for the right password', async () => {
+  it('locks out a user at an address after too many failures, with Retry-After, even for the right password', async () => {
     const auth = await create({ htpasswdFile: htpasswdFile({ alice: 'wonderland' }), maxFailures: 3, lockoutMs: 30_000 });
     for (let i = 0; i < 3; i++) assert.equal(await outcome(auth.authenticate(basic('alice', `guess${i}`), '6.6.6.6')), 'UNAUTHORIZED');
     await assert.rejects(auth.authenticate(basic('alice', 'wonderland'), '6.6.6.6'), (error: RegistryError) => {
@@ -114,6 +114,50 @@ describe('Authenticator', () => {
       return true;
     });
     assert.deepEqual(await auth.authenticate(basic('alice', 'wonderland'), '7.7.7.7'), { user: 'alice' }, 'other addresses still log in');
+  });
+
+  it('never refuses a correct password because of failures for other names from the same address', async () => {
+    const auth = await create({ htpasswdFile: htpasswdFile({ alice: 'wonderland', bob: 'builder' }), maxFailures: 3 });
+    for (let i = 0; i < 6; i++) {
+      await outcome(auth.authenticate(basic('alice', `guess${i}`), '10.0.0.1'));
+      await outcome(auth.authenticate(basic(`ghost${i}`, 'x'), '10.0.0.1'));
+      await outcome(auth.authenticate(basic('ghost', 'x'), '10.0.0.1'));
+      await outcome(auth.authenticate('Basic !!!', '10.0.0.1'));
+    }
+    assert.equal(await outcome(auth.authenticate(basic('alice', 'wonderland'), '10.0.0.1')), 'TOOMANYREQUESTS', 'alice\'s own lockout');
+    assert.equal(await outcome(auth.authenticate(basic('bob', 'builder'), '10.0.0.1')), '{"user":"bob"}');
+    assert.equal(await outcome(auth.authenticate(basic('alice', 'wonderland'), '10.0.0.2')), '{"user":"alice"}');
+  });
+
+  it('answers a locked-out name the same whether or not the user exists', async () => {
+    const auth = await create({ htpasswdFile: htpasswdFile({ alice: 'wonderland' }), maxFailures: 3 });
+    const answers = async (user: string) => {
+      const seen: string[] = [];
+      for (let i = 0; i < 5; i++) seen.push(await outcome(auth.authenticate(basic(user, `guess${i}`), '10.0.0.1')));
+      return seen;
+    };
+    const expected = ['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED', 'TOOMANYREQUESTS', 'TOOMANYREQUESTS'];
+    assert.deepEqual(await answers('alice'), expected);
+    assert.deepEqual(await answers('nobody'), expected);
+    // the address's made-up names are now past the limit: still 401, as for a real user's wrong password
+    assert.deepEqual((await answers('nobody-else')).slice(0, 1), ['UNAUTHORIZED']);
+  });
+
+  it('logs failed logins with the user name and address, lockouts as such, never the password', async () => {
+    const { logger, lines } = capturingLogger();
+    const auth = await create({ htpasswdFile: htpasswdFile({ alice: 'wonderland' }), maxFailures: 2 }, logger);
+    for (const user of ['alice', 'alice', 'ghost', 'ghost2']) await outcome(auth.authenticate(basic(user, 'hunter2'), '10.9.8.7'));
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const messages = records.map((record) => `${String(record.msg)} ${String(record.user ?? '')} ${String(record.remote)}`);
+    assert.deepEqual(messages, [
+      'failed login: wrong password alice 10.9.8.7',
+      'failed login: wrong password alice 10.9.8.7',
+      'login locked out: too many failed logins for this user from this address alice 10.9.8.7',
+      'failed login: no such user ghost 10.9.8.7',
+      'failed login: no such user ghost2 10.9.8.7',
+      'too many failed logins for users that do not exist from this address; their password checks are skipped for the lockout  10.9.8.7',
+    ]);
+    assert.ok(!lines.join('').includes('hunter2'));
   });
 
   it('does not let parallel guesses slip past the failure limit', async () => {
@@ -159,6 +203,16 @@ describe('Authenticator', () => {
     }
   });
 
+  it('gives a logged-in user at least what anonymous callers get', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'access.yaml'), `anonymousPull: true\n${ACCESS}`);
+    const auth = await create({ htpasswdFile: htpasswdFile({ alice: 'a', eve: 'e' }, dir), accessFile: join(dir, 'access.yaml') });
+    assert.ok(auth.authorize({ user: 'eve' }, 'team-b/app', 'pull'), 'a user without rules pulls like anonymous');
+    assert.ok(auth.authorize({ user: 'alice' }, 'team-b/app', 'pull'), 'a user with rules elsewhere too');
+    assert.equal(auth.authorize({ user: 'eve' }, 'team-b/app', 'push'), false);
+    assert.equal(thrown(() => auth.requireAuthorization({ user: 'eve' }, 'team-b/app', ['pull', 'push'])).descriptor.code, 'DENIED');
+  });
+
   it('picks up a new password when Kubernetes swaps the Secret symlink', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, '..v1'));
@@ -190,11 +244,15 @@ describe('Authenticator', () => {
     await eventually(() => lines.filter((line) => line.includes('not reloaded')).length === 2, 'both errors logged');
     assert.deepEqual(await auth.authenticate(basic('alice', 'wonderland'), 'a'), { user: 'alice' });
     assert.ok(auth.authorize({ user: 'alice' }, 'team-a/app', 'push'));
-    const log = lines.join('');
+    const stale = auth.staleFiles();
+    assert.deepEqual(stale.map((file) => file.file), ['htpasswd', 'access'], 'both files are reported stale');
+    for (const file of stale) assert.ok(file.since instanceof Date);
+    const log = lines.join('') + JSON.stringify(stale);
     assert.doesNotMatch(log, /brokenbroken|hunter2/);
 
     writeFileSync(access, ACCESS.replace('[pull, push, delete]', '[pull]'));
     await eventually(() => !auth.authorize({ user: 'alice' }, 'team-a/app', 'push'), 'the fixed rules');
+    assert.deepEqual(auth.staleFiles().map((file) => file.file), ['htpasswd'], 'a good access file is current again');
   });
 
   it('never puts passwords, hashes or the Authorization header into errors or logs', async () => {

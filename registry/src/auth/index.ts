@@ -3,9 +3,10 @@
 import type { Logger } from 'pino';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { allows, parseAccessRules, type AccessRules, type Action } from './access.ts';
-import { parseHtpasswd, PasswordVerifier, type HtpasswdFile } from './htpasswd.ts';
+import { parseHtpasswd, type HtpasswdFile } from './htpasswd.ts';
+import { PasswordChecksBusy, PasswordVerifier } from './password-verifier.ts';
 import { FailedLoginLimiter } from './rate-limit.ts';
-import { WatchedFile } from './watched-file.ts';
+import { WatchedFile, type LoadFailure } from './watched-file.ts';
 
 export type { Action } from './access.ts';
 
@@ -24,32 +25,58 @@ export interface AuthOptions {
   windowMs?: number;
   lockoutMs?: number;
   reloadIntervalMs?: number;
+  /** bcrypt checks at once; more wait in a queue of maxQueuedPasswordChecks, beyond which logins get 429 */
+  maxConcurrentPasswordChecks?: number;
+  maxQueuedPasswordChecks?: number;
+}
+
+export type AuthFileKind = 'htpasswd' | 'access';
+
+/** A file whose current version failed to load, so the previous users or rules are still served. */
+export interface StaleAuthFile extends LoadFailure {
+  file: AuthFileKind;
 }
 
 const ANONYMOUS: Principal = Object.freeze({ user: null });
 
+/**
+ * Failed logins are counted per (user name, client address), for every name alike, so one user's failures never
+ * lock out another's correct password and a lockout never tells whether a name exists. Failures for names that do
+ * not exist are also counted per address: past the limit their password checks are only pretended (same wait, no
+ * CPU), so an address spraying made-up names cannot keep the bcrypt threads busy.
+ */
 export class Authenticator {
   readonly enabled: boolean;
   private readonly realm: string;
   private readonly htpasswd: WatchedFile<HtpasswdFile> | undefined;
   private readonly access: WatchedFile<AccessRules> | undefined;
   private readonly anonymousPull: boolean;
-  private readonly verifier = new PasswordVerifier();
-  private readonly limiter: FailedLoginLimiter;
+  private readonly verifier: PasswordVerifier;
+  private readonly failures: FailedLoginLimiter;
+  private readonly unknownNameFailures: FailedLoginLimiter;
+  private readonly logger: Logger;
 
   private constructor(
-    options: AuthOptions, htpasswd: WatchedFile<HtpasswdFile> | undefined, access: WatchedFile<AccessRules> | undefined,
+    options: AuthOptions, logger: Logger,
+    htpasswd: WatchedFile<HtpasswdFile> | undefined, access: WatchedFile<AccessRules> | undefined,
   ) {
     this.enabled = htpasswd !== undefined;
     this.realm = options.realm ?? 'regop';
     this.htpasswd = htpasswd;
     this.access = access;
     this.anonymousPull = options.anonymousPull ?? false;
-    this.limiter = new FailedLoginLimiter({
+    this.logger = logger;
+    this.verifier = new PasswordVerifier({
+      ...(options.maxConcurrentPasswordChecks !== undefined ? { maxConcurrentChecks: options.maxConcurrentPasswordChecks } : {}),
+      ...(options.maxQueuedPasswordChecks !== undefined ? { maxQueuedChecks: options.maxQueuedPasswordChecks } : {}),
+    });
+    const limits = {
       maxFailures: options.maxFailures ?? 10,
       windowMs: options.windowMs ?? 60_000,
       lockoutMs: options.lockoutMs ?? 60_000,
-    });
+    };
+    this.failures = new FailedLoginLimiter(limits);
+    this.unknownNameFailures = new FailedLoginLimiter(limits);
   }
 
   /** Reads the files once (throwing when one is missing or invalid), then polls them for changes. */
@@ -88,7 +115,7 @@ export class Authenticator {
       })
       : undefined;
     if (access && !htpasswd) logger.warn('an access file without an htpasswd file has no effect: the registry is open');
-    return new Authenticator(options, htpasswd, access);
+    return new Authenticator(options, logger, htpasswd, access);
   }
 
   challenge(): string {
@@ -108,39 +135,76 @@ export class Authenticator {
   async authenticate(authorization: string | undefined, clientAddress: string): Promise<Principal> {
     if (!this.htpasswd) return ANONYMOUS;
     if (!authorization) return ANONYMOUS;
-    const lockedFor = this.limiter.lockedFor(clientAddress);
-    if (lockedFor > 0) throw this.tooManyRequests('too many failed logins; try again later', lockedFor);
     const credentials = parseBasic(authorization);
     if (!credentials) {
-      this.limiter.recordFailure(clientAddress);
+      // no name to count against: it counts with the made-up names, which can lock out no real user
+      this.unknownNameFailures.recordFailure(clientAddress);
+      this.logger.info({ remote: clientAddress }, 'failed login: malformed credentials');
       throw this.unauthorized('malformed credentials');
     }
     const { user, password } = credentials;
+    const key = failureKey(user, clientAddress);
+    const lockedFor = this.failures.lockedFor(key);
+    if (lockedFor > 0) throw this.tooManyRequests('too many failed logins; try again later', lockedFor);
     const file = this.htpasswd.value;
     const hash = file.users.get(user);
     if (hash && this.verifier.remembers(user, password, hash)) {
-      this.limiter.recordSuccess(clientAddress);
+      this.failures.recordSuccess(key);
       return { user };
     }
-    if (!this.limiter.begin(clientAddress)) throw this.tooManyRequests('too many login attempts at once; try again later', 1000);
+    if (!this.failures.begin(key)) throw this.tooManyRequests('too many login attempts at once; try again later', 1000);
     try {
-      const ok = hash
-        ? await this.verifier.verify(user, password, hash)
-        : await this.verifier.decoy(password, file.decoyCost);
+      let ok: boolean;
+      try {
+        ok = hash ? await this.verifier.verify(user, password, hash) : await this.decoy(password, file.decoyCost, clientAddress);
+      } catch (error) {
+        if (!(error instanceof PasswordChecksBusy)) throw error;
+        this.logger.warn({ user, remote: clientAddress, ...this.verifier.load }, 'login refused: too many password checks waiting');
+        throw this.tooManyRequests('too many logins being checked; try again shortly', 1000);
+      }
       if (!ok) {
-        this.limiter.recordFailure(clientAddress);
+        this.recordFailure(user, clientAddress, hash !== undefined);
         throw this.unauthorized('invalid username or password');
       }
     } finally {
-      this.limiter.end(clientAddress);
+      this.failures.end(key);
     }
-    this.limiter.recordSuccess(clientAddress);
+    this.failures.recordSuccess(key);
     return { user };
+  }
+
+  private decoy(password: string, cost: number, clientAddress: string): Promise<false> {
+    return this.unknownNameFailures.lockedFor(clientAddress) > 0 ? this.verifier.pretend() : this.verifier.decoy(password, cost);
+  }
+
+  // user names are logged (an operator needs them to tell an attack from a typo); passwords never
+  private recordFailure(user: string, clientAddress: string, known: boolean): void {
+    const lockoutSeconds = Math.round(this.failures.lockoutMs / 1000);
+    this.logger.info({ user, remote: clientAddress }, known ? 'failed login: wrong password' : 'failed login: no such user');
+    if (this.failures.recordFailure(failureKey(user, clientAddress))) {
+      this.logger.warn({ user, remote: clientAddress, lockoutSeconds }, 'login locked out: too many failed logins for this user from this address');
+    }
+    if (!known && this.unknownNameFailures.recordFailure(clientAddress)) {
+      this.logger.warn({ remote: clientAddress, lockoutSeconds },
+        'too many failed logins for users that do not exist from this address; their password checks are skipped for the lockout');
+    }
+  }
+
+  /** The auth files that failed to load while the previous version is served; empty when all is current. */
+  staleFiles(): StaleAuthFile[] {
+    const stale: StaleAuthFile[] = [];
+    const htpasswd = this.htpasswd?.loadFailure;
+    if (htpasswd) stale.push({ file: 'htpasswd', ...htpasswd });
+    const access = this.access?.loadFailure;
+    if (access) stale.push({ file: 'access', ...access });
+    return stale;
   }
 
   authorize(principal: Principal, repository: string, action: Action): boolean {
     if (!this.enabled) return true;
-    if (principal.user === null) return action === 'pull' && this.allowsAnonymousPull();
+    // logging in never takes away what an anonymous caller may do
+    if (action === 'pull' && this.allowsAnonymousPull()) return true;
+    if (principal.user === null) return false;
     if (!this.access) return true;
     return allows(this.access.value, principal.user, repository, action);
   }
@@ -165,6 +229,11 @@ export class Authenticator {
     this.htpasswd?.close();
     this.access?.close();
   }
+}
+
+// an address never holds a NUL, so a key splits at its last one: distinct (user, address) pairs never share a key
+function failureKey(user: string, clientAddress: string): string {
+  return `${user}\u0000${clientAddress}`;
 }
 
 function parseBasic(authorization: string): { user: string; password: string } | undefined {

@@ -5,12 +5,12 @@ import { FailedLoginLimiter } from './rate-limit.ts';
 describe('FailedLoginLimiter', () => {
   const options = { maxFailures: 3, windowMs: 1000, lockoutMs: 5000 };
 
-  it('locks an address after maxFailures within the window and says for how long', () => {
+  it('locks a key after maxFailures within the window and says for how long', () => {
     const limiter = new FailedLoginLimiter(options);
     limiter.recordFailure('1.2.3.4', 100);
-    limiter.recordFailure('1.2.3.4', 200);
+    assert.equal(limiter.recordFailure('1.2.3.4', 200), false);
     assert.equal(limiter.lockedFor('1.2.3.4', 250), 0);
-    limiter.recordFailure('1.2.3.4', 300);
+    assert.equal(limiter.recordFailure('1.2.3.4', 300), true, 'the failure that starts the lockout says so');
     assert.equal(limiter.lockedFor('1.2.3.4', 300), 5000);
     assert.equal(limiter.lockedFor('1.2.3.4', 1300), 4000);
     assert.equal(limiter.lockedFor('5.6.7.8', 1300), 0, 'other addresses are not affected');

@@ -1,9 +1,10 @@
-// Failed logins per client address: after maxFailures within windowMs the address is locked out for lockoutMs.
+// Failed logins per key: after maxFailures within windowMs the key is locked out for lockoutMs. The caller picks the
+// key: the authenticator counts per (user name, client address), so one user's failures never lock out another.
 export interface RateLimitOptions {
   maxFailures: number;
   windowMs: number;
   lockoutMs: number;
-  /** addresses remembered at most, so that an attacker rotating addresses cannot grow memory without bound */
+  /** keys remembered at most, so that an attacker rotating keyes or names cannot grow memory without bound */
   maxTracked?: number;
 }
 
@@ -24,53 +25,60 @@ export class FailedLoginLimiter {
     this.options = { maxTracked: 100_000, ...options };
   }
 
-  /** milliseconds until the address may try again, or 0 */
-  lockedFor(address: string, now = Date.now()): number {
-    const entry = this.entries.get(address);
+  /** milliseconds until the key may try again, or 0 */
+  lockedFor(key: string, now = Date.now()): number {
+    const entry = this.entries.get(key);
     return entry && entry.lockedUntil > now ? entry.lockedUntil - now : 0;
   }
 
   /**
-   * Marks a login attempt as running. False when the address's recent failures plus its running attempts reach
+   * Marks a login attempt as running. False when the key's recent failures plus its running attempts reach
    * maxFailures: without this, parallel requests would all pass the lockout check before any failure counts.
    */
-  begin(address: string, now = Date.now()): boolean {
-    const entry = this.entries.get(address);
+  begin(key: string, now = Date.now()): boolean {
+    const entry = this.entries.get(key);
     const failures = entry && now - entry.windowStart < this.options.windowMs ? entry.failures : 0;
-    const running = this.running.get(address) ?? 0;
+    const running = this.running.get(key) ?? 0;
     if (failures + running >= this.options.maxFailures) return false;
-    this.running.set(address, running + 1);
+    this.running.set(key, running + 1);
     return true;
   }
 
   /** Ends an attempt started with begin(), after its outcome was recorded. */
-  end(address: string): void {
-    const running = (this.running.get(address) ?? 1) - 1;
-    if (running > 0) this.running.set(address, running);
-    else this.running.delete(address);
+  end(key: string): void {
+    const running = (this.running.get(key) ?? 1) - 1;
+    if (running > 0) this.running.set(key, running);
+    else this.running.delete(key);
   }
 
-  recordFailure(address: string, now = Date.now()): void {
-    const previous = this.entries.get(address);
+  /** True when this failure started a lockout. */
+  recordFailure(key: string, now = Date.now()): boolean {
+    const previous = this.entries.get(key);
     const entry = previous && now - previous.windowStart < this.options.windowMs
       ? previous
       : { failures: 0, windowStart: now, lockedUntil: previous?.lockedUntil ?? 0 };
     entry.failures++;
-    if (entry.failures >= this.options.maxFailures) {
+    const lockingOut = entry.failures >= this.options.maxFailures;
+    if (lockingOut) {
       entry.lockedUntil = now + this.options.lockoutMs;
-      // after the lockout the address starts with a clean window, not one failure away from the next lockout
+      // after the lockout the key starts with a clean window, not one failure away from the next lockout
       entry.failures = 0;
       entry.windowStart = now;
     }
-    this.entries.delete(address);
-    this.entries.set(address, entry);
+    this.entries.delete(key);
+    this.entries.set(key, entry);
     this.evict(now);
+    return lockingOut;
   }
 
-  /** Forgets the address's failures, unless it is locked: a lockout runs its course. */
-  recordSuccess(address: string, now = Date.now()): void {
-    const entry = this.entries.get(address);
-    if (entry && entry.lockedUntil <= now) this.entries.delete(address);
+  /** Forgets the key's failures, unless it is locked: a lockout runs its course. */
+  recordSuccess(key: string, now = Date.now()): void {
+    const entry = this.entries.get(key);
+    if (entry && entry.lockedUntil <= now) this.entries.delete(key);
+  }
+
+  get lockoutMs(): number {
+    return this.options.lockoutMs;
   }
 
   get trackedCount(): number {
@@ -78,10 +86,10 @@ export class FailedLoginLimiter {
   }
 
   private evict(now: number): void {
-    for (const [address, entry] of this.entries) {
+    for (const [key, entry] of this.entries) {
       const stale = now - entry.windowStart >= this.options.windowMs && entry.lockedUntil <= now;
       if (!stale && this.entries.size <= this.options.maxTracked) return;
-      this.entries.delete(address);
+      this.entries.delete(key);
     }
   }
 }

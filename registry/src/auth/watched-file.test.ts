@@ -54,6 +54,29 @@ describe('WatchedFile', () => {
     await eventually(() => file.value === 2, 'the swapped value');
   });
 
+  it('says the served value is stale while the file on disk fails to load, and since when', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'regop-watch-')), 'n');
+    writeFileSync(path, '1');
+    const file = await open({ path, parse: parseNumber, intervalMs: 5 });
+    assert.equal(file.loadFailure, undefined);
+    const before = new Date();
+    writeFileSync(path, 'x-secret');
+    await eventually(() => file.loadFailure !== undefined, 'the failure');
+    const failure = file.loadFailure!;
+    assert.equal(failure.message, `${path} not reloaded: not an integer`);
+    assert.ok(failure.since >= before);
+    assert.equal(file.value, 1);
+    rmSync(path);
+    await eventually(() => file.loadFailure?.message === `cannot read ${path}: ENOENT`, 'the unreadable file');
+    assert.equal(file.loadFailure?.since, failure.since, 'stale since the first failure');
+    writeFileSync(path, '1');
+    await eventually(() => file.loadFailure === undefined, 'the served content back on disk');
+    writeFileSync(path, 'x');
+    await eventually(() => file.loadFailure !== undefined, 'a new failure');
+    writeFileSync(path, '3');
+    await eventually(() => file.loadFailure === undefined && file.value === 3, 'a good new version');
+  });
+
   it('keeps the last good value when the file breaks, reports once, and recovers', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'regop-watch-')), 'n');
     writeFileSync(path, '1');

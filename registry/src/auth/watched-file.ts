@@ -13,8 +13,16 @@ export interface WatchedFileOptions<T> {
   onError?(error: Error): void;
 }
 
+/** Why the file on disk is not what is served: set while it cannot be read or parsed. */
+export interface LoadFailure {
+  since: Date;
+  /** names the path and what is wrong, never the content */
+  message: string;
+}
+
 export class WatchedFile<T> {
   private current: T;
+  private failure: LoadFailure | undefined;
   private fingerprint: string;
   private rejected: string | undefined;
   private unreadable: string | undefined;
@@ -39,6 +47,11 @@ export class WatchedFile<T> {
 
   get value(): T {
     return this.current;
+  }
+
+  /** undefined while the file on disk is the one served */
+  get loadFailure(): LoadFailure | undefined {
+    return this.failure;
   }
 
   /** Checks the file now; concurrent calls share one check. */
@@ -73,8 +86,14 @@ export class WatchedFile<T> {
     }
     this.unreadable = undefined;
     const fingerprint = fingerprintOf(text);
+    if (fingerprint === this.fingerprint) {
+      // back to the content being served (a broken edit reverted): nothing is stale any more
+      this.failure = undefined;
+      this.rejected = undefined;
+      return;
+    }
     // a broken version is parsed and reported once, not on every poll until someone fixes it
-    if (fingerprint === this.fingerprint || fingerprint === this.rejected) return;
+    if (fingerprint === this.rejected) return;
     let value: T;
     try {
       value = this.options.parse(text);
@@ -86,10 +105,13 @@ export class WatchedFile<T> {
     if (this.closed) return;
     this.current = value;
     this.fingerprint = fingerprint;
+    this.failure = undefined;
+    this.rejected = undefined;
     this.options.onReload?.(value);
   }
 
   private report(message: string): void {
+    this.failure = { since: this.failure?.since ?? new Date(), message };
     if (!this.closed) this.options.onError?.(new Error(message));
   }
 }
