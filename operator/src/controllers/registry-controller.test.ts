@@ -6,7 +6,7 @@ import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { RENEW_CERTIFICATE_ANNOTATION } from '../resources/tls-secret.ts';
-import { PULL_SECRET_FINALIZER, RegistryController } from './registry-controller.ts';
+import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController } from './registry-controller.ts';
 
 interface RecordedEvent { type: string; reason: string; message: string }
 
@@ -109,6 +109,23 @@ describe('Registry controller', () => {
 
     assert.deepEqual((await deployment())!.spec!.template, template, 'the pod template changed, which restarts the pods');
     assert.ok(!events.events.some((e) => e.reason === 'RollingOut'));
+  });
+
+  it('touches the running pods (not their template) when their Secrets change, so the kubelet refreshes them at once', async () => {
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'first-pass' } } as V1Secret);
+    client.put(registryObject({ auth: { users: [{ name: 'alice', passwordSecretRef: { name: 'alice-pw' } }] } }));
+    const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };
+    client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'team-abc', namespace: NS, labels }, status: { phase: 'Running', podIP: '10.0.0.7' } } as KubernetesObject);
+    const mark = async () => (await get('v1', 'Pod', 'team-abc'))!.metadata!.annotations?.[MOUNTED_SECRETS_ANNOTATION];
+    await controller.reconcile(`${NS}/team`);
+    const first = await mark();
+    assert.ok(first);
+    await controller.reconcile(`${NS}/team`);
+    assert.equal(client.annotations.length, 1, 'an unchanged pod was patched again');
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'second-pass' } } as V1Secret);
+    await controller.reconcile(`${NS}/team`);
+    assert.notEqual(await mark(), first);
+    assert.equal(client.annotations.length, 2);
   });
 
   it('answers one certificate renewal request once', async () => {

@@ -23,6 +23,8 @@ export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
 export const RESYNC_MS = 60_000;
 const PROGRESS_POLL_MS = 5_000;
 const DEGRADED_RETRY_MS = 30_000;
+/** on a registry pod (not its template): the hash of the Secrets it mounts, changed to make the kubelet refresh them */
+export const MOUNTED_SECRETS_ANNOTATION = 'regop.dev/mounted-secrets-hash';
 /** Degraded reason while a registry pod serves stale users or rules because an auth file failed to load */
 export const AUTH_RELOAD_FAILED = 'AuthReloadFailed';
 
@@ -141,6 +143,13 @@ export class RegistryController extends KindReconciler {
     if (previous && existingAuth && authChanged(existingAuth, authSecret)) {
       this.events.normal(registry, 'CredentialsUpdated', 'users or access rules changed: the running registry reloads them without a restart');
     }
+    const mountedHash = createHash('sha256')
+      .update(authSecret.stringData!.htpasswd!)
+      .update(authSecret.stringData!['access.yaml']!)
+      .update(inputs.tls?.certPem ?? '')
+      .digest('hex')
+      .slice(0, 16);
+    await this.nudgePods(registry, mountedHash);
     await this.client.apply(buildService(registry));
     const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
     if (ingress) await this.client.apply(ingress);
@@ -245,11 +254,27 @@ export class RegistryController extends KindReconciler {
     return { requeueAfterMs: Math.max(1_000, Math.min(resync, untilRenewal)) };
   }
 
+  private registryPods(registry: Registry): Promise<Array<V1Pod & KubernetesObject>> {
+    const selector = Object.entries(selectorLabels(registry)).map(([label, value]) => `${label}=${value}`).join(',');
+    return this.client.list<V1Pod & KubernetesObject>('v1', 'Pod', registry.metadata.namespace, selector);
+  }
+
+  /**
+   * The kubelet refreshes a running pod's Secret volumes on its periodic sync (about a minute) or at once when the
+   * pod object changes: an annotation carrying the mounted content's hash makes new credentials and certificates
+   * reach the pods in seconds, without a restart.
+   */
+  private async nudgePods(registry: Registry, mountedHash: string): Promise<void> {
+    for (const pod of await this.registryPods(registry)) {
+      if (pod.metadata?.deletionTimestamp || pod.metadata?.annotations?.[MOUNTED_SECRETS_ANNOTATION] === mountedHash) continue;
+      await this.client.annotate({ apiVersion: 'v1', kind: 'Pod', namespace: registry.metadata.namespace, name: pod.metadata!.name! }, { [MOUNTED_SECRETS_ANNOTATION]: mountedHash });
+    }
+  }
+
   /** pods whose metrics say an htpasswd or access file failed to load (they serve the previous rules) */
   private async authReloadFailures(registry: Registry): Promise<AuthReloadFailure[]> {
     const namespace = registry.metadata.namespace;
-    const selector = Object.entries(selectorLabels(registry)).map(([label, value]) => `${label}=${value}`).join(',');
-    const pods = scrapablePods(await this.client.list<V1Pod & KubernetesObject>('v1', 'Pod', namespace, selector));
+    const pods = scrapablePods(await this.registryPods(registry));
     const scraped = await Promise.all(pods.map(async (pod) => {
       const text = await this.podMetrics({ namespace, name: pod.name, ip: pod.ip });
       return { pod: pod.name, files: text === null ? [] : failedAuthFiles(text) };

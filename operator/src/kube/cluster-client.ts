@@ -19,6 +19,8 @@ export interface ClusterClient {
   delete(key: ObjectKey): Promise<void>;
   /** merge-patches the status subresource */
   patchStatus(key: ObjectKey, status: unknown): Promise<void>;
+  /** merges annotations into metadata (a merge patch, no field ownership); no error when the object is gone */
+  annotate(key: ObjectKey, annotations: Record<string, string>): Promise<void>;
   /** replaces metadata.finalizers, guarded by resourceVersion */
   setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<void>;
 }

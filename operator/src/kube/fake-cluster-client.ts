@@ -17,6 +17,7 @@ function matchesSelector(object: KubernetesObject, selector: string): boolean {
 export class FakeClusterClient implements ClusterClient {
   readonly objects = new Map<string, KubernetesObject>();
   readonly statusPatches: unknown[] = [];
+  readonly annotations: Array<{ key: ObjectKey; annotations: Record<string, string> }> = [];
   applyCount = 0;
   private version = 1;
   /** kinds whose apply fails with 404, as when a CRD is not installed */
@@ -65,6 +66,13 @@ export class FakeClusterClient implements ClusterClient {
     if (!object) throw Object.assign(new Error('not found'), { code: 404 });
     object.status = structuredClone(JSON.parse(JSON.stringify(status)));
     this.statusPatches.push(status);
+  }
+
+  async annotate(key: ObjectKey, annotations: Record<string, string>): Promise<void> {
+    const object = this.objects.get(id(key));
+    if (!object) return;
+    this.annotations.push({ key, annotations });
+    object.metadata = { ...object.metadata, annotations: { ...object.metadata?.annotations, ...annotations } };
   }
 
   async setFinalizers(key: ObjectKey, finalizers: string[]): Promise<void> {

@@ -87,6 +87,15 @@ export class KubernetesClusterClient implements ClusterClient {
     );
   }
 
+  async annotate(key: ObjectKey, annotations: Record<string, string>): Promise<void> {
+    const patch = { ...header(key), metadata: { ...header(key).metadata, annotations } };
+    try {
+      await this.objects.patch(patch, undefined, undefined, this.fieldManager, undefined, PatchStrategy.MergePatch);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
   async setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<void> {
     const patch = {
       ...header(key),
