@@ -53,6 +53,21 @@ export async function deleteNamespace(name: string): Promise<void> {
   await kubectl(['delete', 'namespace', name, '--wait=false'], { allowFailure: true });
 }
 
+/** A file as a running registry pod sees it, e.g. in a Secret volume the kubelet updates (the image has node, not cat). */
+export async function podFile(namespace: string, pod: string, path: string): Promise<string> {
+  const script = `process.stdout.write(require('fs').readFileSync(${JSON.stringify(path)}))`;
+  return (await kubectl(['-n', namespace, 'exec', pod, '--', 'node', '-e', script])).stdout;
+}
+
+/** The one live pod of a Registry: name, uid and container restarts, to tell whether it was replaced or restarted. */
+export async function registryPod(namespace: string, registry: string): Promise<{ name: string; uid: string; restarts: number }> {
+  const pods = ((await getJson(['-n', namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${registry}`]))?.items ?? [])
+    .filter((pod: any) => !pod.metadata.deletionTimestamp);
+  if (pods.length !== 1) throw new Error(`expected one pod of Registry ${registry}, saw ${pods.map((p: any) => p.metadata.name).join(', ') || 'none'}`);
+  const pod = pods[0];
+  return { name: pod.metadata.name, uid: pod.metadata.uid, restarts: pod.status?.containerStatuses?.[0]?.restartCount ?? 0 };
+}
+
 /** What a person would look at when something did not become ready: objects, events, pod logs. */
 export async function diagnostics(namespace: string): Promise<string> {
   const parts: string[] = [];
