@@ -28,7 +28,10 @@ export const ErrorCodes = Object.freeze({
   UNAUTHORIZED: descriptor('UNAUTHORIZED', 401, 'authentication required'),
   DENIED: descriptor('DENIED', 403, 'requested access to the resource is denied'),
   UNSUPPORTED: descriptor('UNSUPPORTED', 405, 'the operation is unsupported'),
+  PAGINATION_NUMBER_INVALID: descriptor('PAGINATION_NUMBER_INVALID', 400, 'invalid number of results requested'),
   TOOMANYREQUESTS: descriptor('TOOMANYREQUESTS', 429, 'too many requests'),
+  /** the admin API: a collection (or a retention run) is under way; retry when it has finished */
+  GC_IN_PROGRESS: descriptor('GC_IN_PROGRESS', 409, 'a garbage collection is already running'),
   PAYLOAD_TOO_LARGE: descriptor('SIZE_INVALID', 413, 'payload too large'),
   UNKNOWN: descriptor('UNKNOWN', 500, 'unknown error'),
 });

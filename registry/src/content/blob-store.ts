@@ -25,6 +25,14 @@ export class BlobStore {
     return this.guard.protect(digest.value);
   }
 
+  /**
+   * Call before checking that the digests a record will reference exist; keeps every garbage collection from
+   * removing them until the returned release is called, after the record is written (see gc/guard.ts).
+   */
+  hold(digests: Iterable<string>): Promise<() => void> {
+    return this.guard.hold(digests);
+  }
+
   /** size in bytes, or null when the blob is not stored */
   async size(digest: ParsedDigest): Promise<number | null> {
     const info = await this.driver.stat(paths.blob(digest));

@@ -3,7 +3,7 @@
 import { ErrorCodes, registryError } from '../errors.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { assertTag } from '../oci/names.ts';
-import { parseManifest, type Descriptor } from '../oci/manifest.ts';
+import { parseManifest, type Descriptor, type ManifestReferences } from '../oci/manifest.ts';
 import type { BlobStore } from './blob-store.ts';
 import { ManifestCache } from './manifest-cache.ts';
 import type { ManifestRecord, RepositoryStore } from './repository-store.ts';
@@ -89,33 +89,38 @@ export class ManifestService {
         digest: target.digest.value,
       });
     }
-    await this.blobs.protect(digest);
-    await this.assertReferencesExist(repository, references.blobs, references.manifests);
-
-    await this.blobs.putContent(body, digest);
-    const record: ManifestRecord = {
-      digest: digest.value,
-      mediaType: references.mediaType,
-      size: body.length,
-      blobs: references.blobs,
-      manifests: references.manifests,
-      pushedAt: new Date().toISOString(),
-      ...(references.subject ? { subject: references.subject.digest } : {}),
-      ...(references.artifactType ? { artifactType: references.artifactType } : {}),
-      ...(references.annotations ? { annotations: references.annotations } : {}),
-    };
-    await this.repositories.putManifest(repository, digest, record);
-    if (references.subject) {
-      const descriptor: Descriptor = {
-        mediaType: references.mediaType,
+    // held from before the check until the record is written: a collection starting in between may already have
+    // marked this repository without the record, and must still not sweep what it references
+    const release = await this.blobs.hold([digest.value, ...references.blobs, ...references.manifests]);
+    try {
+      await this.assertReferencesExist(repository, references);
+      await this.blobs.putContent(body, digest);
+      const record: ManifestRecord = {
         digest: digest.value,
+        mediaType: references.mediaType,
         size: body.length,
+        blobs: references.blobs,
+        manifests: references.manifests,
+        pushedAt: new Date().toISOString(),
+        ...(references.subject ? { subject: references.subject.digest } : {}),
         ...(references.artifactType ? { artifactType: references.artifactType } : {}),
         ...(references.annotations ? { annotations: references.annotations } : {}),
       };
-      await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, descriptor);
+      await this.repositories.putManifest(repository, digest, record);
+      if (references.subject) {
+        const descriptor: Descriptor = {
+          mediaType: references.mediaType,
+          digest: digest.value,
+          size: body.length,
+          ...(references.artifactType ? { artifactType: references.artifactType } : {}),
+          ...(references.annotations ? { annotations: references.annotations } : {}),
+        };
+        await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, descriptor);
+      }
+      if (target.tag) await this.repositories.putTag(repository, target.tag, digest.value);
+    } finally {
+      release();
     }
-    if (target.tag) await this.repositories.putTag(repository, target.tag, digest.value);
     this.cache.set(digest.value, body);
     return { digest, ...(references.subject ? { subject: references.subject.digest } : {}) };
   }
@@ -142,23 +147,32 @@ export class ManifestService {
     await this.repositories.deleteManifest(repository, digest);
   }
 
-  private async assertReferencesExist(repository: string, blobs: string[], manifests: string[]): Promise<void> {
-    const missing = async (value: string, isManifest: boolean): Promise<string | null> => {
+  /** Every referenced blob is linked here and stored, every child manifest is recorded here, each of the size
+   * its descriptor declares (a descriptor whose size differs from the content is invalid: OCI image spec). */
+  private async assertReferencesExist(repository: string, references: ManifestReferences): Promise<void> {
+    const storedSize = async (value: string, isManifest: boolean): Promise<number | null> => {
       const digest = tryParseDigest(value)!;
-      await this.blobs.protect(digest);
-      const present = isManifest
-        ? await this.repositories.hasManifest(repository, digest)
-        : (await this.repositories.isBlobLinked(repository, digest)) && (await this.blobs.size(digest)) !== null;
-      return present ? null : value;
+      if (isManifest) return (await this.repositories.getManifest(repository, digest))?.size ?? null;
+      const [linked, size] = await Promise.all([this.repositories.isBlobLinked(repository, digest), this.blobs.size(digest)]);
+      return linked ? size : null;
     };
-    const results = await Promise.all([
-      ...[...new Set(blobs)].map((digest) => missing(digest, false)),
-      ...[...new Set(manifests)].map((digest) => missing(digest, true)),
-    ]);
-    const unknown = results.filter((digest): digest is string => digest !== null);
+    const referenced = [
+      ...[...new Set(references.blobs)].map((digest) => ({ digest, isManifest: false })),
+      ...[...new Set(references.manifests)].map((digest) => ({ digest, isManifest: true })),
+    ];
+    const sizes = await Promise.all(referenced.map(({ digest, isManifest }) => storedSize(digest, isManifest)));
+    const unknown = referenced.filter((_, i) => sizes[i] === null).map(({ digest }) => digest);
     if (unknown.length > 0) {
       throw registryError(ErrorCodes.MANIFEST_BLOB_UNKNOWN, 'manifest references unknown blobs or manifests', {
         digests: unknown,
+      });
+    }
+    const mismatched = referenced
+      .map(({ digest }, i) => ({ digest, declared: references.declaredSizes.get(digest), stored: sizes[i] }))
+      .filter(({ declared, stored }) => declared !== undefined && declared !== stored);
+    if (mismatched.length > 0) {
+      throw registryError(ErrorCodes.MANIFEST_INVALID, 'descriptor size does not match the stored content', {
+        descriptors: mismatched.map(({ digest, declared, stored }) => ({ digest, size: declared, storedSize: stored })),
       });
     }
   }

@@ -82,8 +82,9 @@ export class RepositoryStore {
     await this.driver.delete(paths.layerLink(repository, digest));
   }
 
-  async linkedBlobs(repository: string): Promise<ParsedDigest[]> {
-    return this.digestsUnder(paths.layerLinks(repository));
+  /** the repository's links, one directory listing at a time (a repository may link most of the store) */
+  linkedBlobs(repository: string): AsyncGenerator<ParsedDigest> {
+    return this.walkDigestsUnder(paths.layerLinks(repository));
   }
 
   // ---- manifests
@@ -248,12 +249,16 @@ export class RepositoryStore {
   /** digests stored as `<dir>/<algorithm>/<hex>` */
   private async digestsUnder(directory: string): Promise<ParsedDigest[]> {
     const digests: ParsedDigest[] = [];
+    for await (const digest of this.walkDigestsUnder(directory)) digests.push(digest);
+    return digests;
+  }
+
+  private async *walkDigestsUnder(directory: string): AsyncGenerator<ParsedDigest> {
     for (const algorithm of await this.driver.list(directory)) {
       for (const hex of await this.driver.list(`${directory}/${algorithm}`)) {
         const digest = tryParseDigest(`${algorithm}:${hex}`);
-        if (digest) digests.push(digest);
+        if (digest) yield digest;
       }
     }
-    return digests;
   }
 }

@@ -1,11 +1,15 @@
 // Mark and sweep over the global blob store, online. Mark: every manifest record of every repository, with the
 // blobs it references (config, layers) and its own content; index children and referrers are records too, so
 // they are reached the same way. Sweep: every stored blob not marked, older than the grace period and not
-// protected by a request during the run (gc/guard.ts), is deleted, with the repository links pointing at it.
+// protected by a request during the run (gc/guard.ts), is deleted; then the repository links pointing at a
+// deleted blob, unless its digest was protected meanwhile (uploaded and linked again while the sweep ran).
+// Memory stays flat in the store's size: the mark set holds digests as bytes, the store and each repository's
+// links are walked directory by directory, never listed whole.
 import type { BlobStore } from '../content/blob-store.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import type { UploadStore } from '../content/upload-store.ts';
 import type { ParsedDigest } from '../oci/digest.ts';
+import { DigestSet } from './digest-set.ts';
 import { forEachConcurrently } from './parallel.ts';
 
 /** filesystem calls in flight at once: a few per libuv thread-pool thread */
@@ -60,19 +64,16 @@ export class GarbageCollector {
         manifests: 0, blobsMarked: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, keptYoung: 0,
         keptProtected: 0, linksRemoved: 0, uploadsPurged: 0,
       };
-      const { marked, links } = await this.mark(report);
+      const repositories = await this.repositories.listRepositories({ fresh: true });
+      const marked = await this.mark(repositories, report);
       report.blobsMarked = marked.size;
-      const deleted = new Set<string>();
+      const deleted = new DigestSet();
       // swept while the store is walked: a list of every candidate would be most of the store in memory
       await forEachConcurrently(this.blobs.digests(), IO_CONCURRENCY, async (digest) => {
         report.blobsScanned++;
         if (!marked.has(digest.value)) await this.sweep(digest, started, options, report, deleted);
       });
-      const deadLinks = links.filter(([, digest]) => deleted.has(digest.value));
-      report.linksRemoved = deadLinks.length;
-      if (!options.dryRun) {
-        await forEachConcurrently(deadLinks, IO_CONCURRENCY, ([repository, digest]) => this.repositories.unlinkBlob(repository, digest));
-      }
+      if (deleted.size > 0) await this.removeDeadLinks(repositories, deleted, options, report);
       if (!options.dryRun) report.uploadsPurged = await this.uploads.purgeStale(options.uploadMaxAgeMs);
       report.durationMs = Date.now() - started;
       return report;
@@ -81,10 +82,9 @@ export class GarbageCollector {
     }
   }
 
-  private async mark(report: GcReport): Promise<{ marked: Set<string>; links: Array<[string, ParsedDigest]> }> {
-    const marked = new Set<string>();
-    const links: Array<[string, ParsedDigest]> = [];
-    for (const repository of await this.repositories.listRepositories({ fresh: true })) {
+  private async mark(repositories: string[], report: GcReport): Promise<DigestSet> {
+    const marked = new DigestSet();
+    for (const repository of repositories) {
       report.repositories++;
       await forEachConcurrently(await this.repositories.manifestDigests(repository), IO_CONCURRENCY, async (digest) => {
         const record = await this.repositories.getManifest(repository, digest, { scan: true });
@@ -94,14 +94,11 @@ export class GarbageCollector {
         for (const blob of record.blobs) marked.add(blob);
         for (const child of record.manifests) marked.add(child);
       });
-      for (const digest of await this.repositories.linkedBlobs(repository)) {
-        if (!marked.has(digest.value)) links.push([repository, digest]);
-      }
     }
-    return { marked, links };
+    return marked;
   }
 
-  private async sweep(digest: ParsedDigest, started: number, options: GcOptions, report: GcReport, deleted: Set<string>): Promise<void> {
+  private async sweep(digest: ParsedDigest, started: number, options: GcOptions, report: GcReport, deleted: DigestSet): Promise<void> {
     const info = await this.blobs.stat(digest);
     if (!info) return;
     const { size, modifiedAt } = info;
@@ -124,5 +121,25 @@ export class GarbageCollector {
     report.blobsDeleted++;
     report.bytesFreed += size;
     deleted.add(digest.value);
+  }
+
+  /**
+   * Unlinks deleted blobs from the repositories that linked them. A digest protected since the run began was
+   * uploaded (or mounted) again after its deletion and linked anew, or is held by a manifest PUT: its link
+   * stays. The check and the start of the unlink are not interleaved, and protect() waits for the unlink, so an
+   * upload re-links after it.
+   */
+  private async removeDeadLinks(repositories: string[], deleted: DigestSet, options: GcOptions, report: GcReport): Promise<void> {
+    for (const repository of repositories) {
+      await forEachConcurrently(this.repositories.linkedBlobs(repository), IO_CONCURRENCY, async (digest) => {
+        if (!deleted.has(digest.value)) return;
+        if (options.dryRun) {
+          report.linksRemoved++;
+          return;
+        }
+        const unlink = () => this.repositories.unlinkBlob(repository, digest);
+        if (await this.blobs.guard.deleteUnlessProtected(digest.value, unlink)) report.linksRemoved++;
+      });
+    }
   }
 }

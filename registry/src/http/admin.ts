@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import ms from 'ms';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
+import { GcAlreadyRunningError } from '../gc/guard.ts';
 import { runRetention } from '../retention/executor.ts';
 import { PolicyError, validateRules } from '../retention/policy.ts';
 import type { Services } from './context.ts';
@@ -32,25 +33,48 @@ async function requireAdmin(request: FastifyRequest, tokenFile: string): Promise
   }
 }
 
+function badBody(message: string, detail?: unknown): never {
+  throw registryError(ErrorCodes.UNSUPPORTED, message, detail);
+}
+
+/** A JSON object with only the given keys: a misspelt option must not silently fall back to a default. */
+function objectWith(value: unknown, allowed: readonly string[], what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) badBody(`${what} must be a JSON object`);
+  const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0) badBody(`${what}: unknown field ${unknown.map((key) => JSON.stringify(key)).join(', ')}; allowed: ${allowed.join(', ')}`);
+  return value as Record<string, unknown>;
+}
+
+function booleanField(body: Record<string, unknown>, key: string, what: string): boolean {
+  const value = body[key];
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') badBody(`${what}.${key} must be true or false`, { [key]: value });
+  return value;
+}
+
 function gracePeriod(value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = typeof value === 'string' ? ms(value as ms.StringValue) : NaN;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
-    throw registryError(ErrorCodes.UNSUPPORTED, 'gracePeriod must be a duration such as 1h', { gracePeriod: value });
+    badBody('gracePeriod must be a duration such as 1h', { gracePeriod: value });
   }
   return parsed;
 }
 
-async function jsonBody(request: FastifyRequest): Promise<Record<string, unknown>> {
+async function jsonBody(request: FastifyRequest, allowed: readonly string[]): Promise<Record<string, unknown>> {
   const body = await readBoundedBody(request.raw, 1024 * 1024);
   if (body.length === 0) return {};
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
-    // reported below
+    badBody('body must be a JSON object');
   }
-  throw registryError(ErrorCodes.UNSUPPORTED, 'body must be a JSON object');
+  return objectWith(parsed, allowed, 'body');
+}
+
+function alreadyRunning(): Error {
+  return registryError(ErrorCodes.GC_IN_PROGRESS, 'a garbage collection is already running; retry when it has finished');
 }
 
 export function registerAdminRoutes(app: FastifyInstance, services: Services, collector: GarbageCollector, options: AdminOptions): void {
@@ -58,23 +82,33 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
     async (request: FastifyRequest, reply: FastifyReply) => {
       request.routeGroup = 'admin';
       await requireAdmin(request, options.tokenFile);
-      if (collector.running) throw registryError(ErrorCodes.TOOMANYREQUESTS, 'a garbage collection is already running');
-      return reply.type('application/json').send(await handler(request, reply));
+      if (collector.running) throw alreadyRunning();
+      try {
+        return reply.type('application/json').send(await handler(request, reply));
+      } catch (error) {
+        // two requests may both pass the check above; the collector itself admits one
+        if (error instanceof GcAlreadyRunningError) throw alreadyRunning();
+        throw error;
+      }
     };
 
   app.post('/admin/v1/gc', guarded(async (request) => {
-    const body = await jsonBody(request);
+    const body = await jsonBody(request, ['gracePeriod', 'dryRun']);
     const report = await collector.collect({
       gracePeriodMs: gracePeriod(body.gracePeriod, options.defaultGracePeriodMs),
       uploadMaxAgeMs: options.uploadMaxAgeMs,
-      dryRun: body.dryRun === true,
+      dryRun: booleanField(body, 'dryRun', 'body'),
     });
     request.log.info({ gc: report }, 'garbage collection finished');
     return report;
   }));
 
   app.post('/admin/v1/retention', guarded(async (request) => {
-    const body = await jsonBody(request);
+    const body = await jsonBody(request, ['rules', 'dryRun', 'gc']);
+    const dryRun = booleanField(body, 'dryRun', 'body');
+    const gcOptions = body.gc === undefined ? {} : objectWith(body.gc, ['enabled', 'gracePeriod'], 'gc');
+    const gcEnabled = booleanField(gcOptions, 'enabled', 'gc');
+    const gcGracePeriodMs = gracePeriod(gcOptions.gracePeriod, options.defaultGracePeriodMs);
     let rules;
     try {
       rules = validateRules(body.rules);
@@ -82,15 +116,9 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
       if (error instanceof PolicyError) throw registryError(ErrorCodes.UNSUPPORTED, `invalid retention rules: ${error.message}`);
       throw error;
     }
-    const dryRun = body.dryRun === true;
     const retention = await runRetention(services.repositories, services.manifests, rules, { dryRun });
-    const gcOptions = body.gc as { enabled?: boolean; gracePeriod?: string } | undefined;
-    const gc = gcOptions?.enabled
-      ? await collector.collect({
-        gracePeriodMs: gracePeriod(gcOptions.gracePeriod, options.defaultGracePeriodMs),
-        uploadMaxAgeMs: options.uploadMaxAgeMs,
-        dryRun,
-      })
+    const gc = gcEnabled
+      ? await collector.collect({ gracePeriodMs: gcGracePeriodMs, uploadMaxAgeMs: options.uploadMaxAgeMs, dryRun })
       : undefined;
     request.log.info({ tagsDeleted: retention.tagsDeleted, manifestsDeleted: retention.manifestsDeleted, dryRun, gc }, 'retention finished');
     return { ...retention, ...(gc ? { gc } : {}) };

@@ -16,6 +16,12 @@ const IMAGE_TYPES = new Set<string>([MediaTypes.ociManifest, MediaTypes.dockerMa
 const INDEX_TYPES = new Set<string>([MediaTypes.ociIndex, MediaTypes.dockerManifestList]);
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [...IMAGE_TYPES, ...INDEX_TYPES];
 
+/**
+ * Nesting deeper than this is refused before anything is parsed or written: real manifests nest a handful of
+ * levels, and a deeper document would overflow the stack where its record is serialized.
+ */
+export const MAX_MANIFEST_DEPTH = 64;
+
 /** Layers a client may legally leave out of the registry: they are fetched from their `urls`. */
 const NON_DISTRIBUTABLE = /^application\/vnd\.(docker\.image\.rootfs\.foreign|oci\.image\.layer\.nondistributable)/;
 
@@ -33,6 +39,8 @@ export interface ManifestReferences {
   mediaType: string;
   /** config and layers: blobs that must exist in the repository */
   blobs: string[];
+  /** the size each referenced digest (blob or child manifest) declares; it must match what is stored */
+  declaredSizes: Map<string, number>;
   /** children of an index: manifests that must exist in the repository */
   manifests: string[];
   subject?: Descriptor;
@@ -67,6 +75,38 @@ function readDescriptor(value: unknown, where: string): Descriptor {
   return descriptor;
 }
 
+/** Records the size a descriptor declares; one digest declared with two sizes cannot match its content. */
+function declareSize(references: ManifestReferences, descriptor: Descriptor, where: string): void {
+  const earlier = references.declaredSizes.get(descriptor.digest);
+  if (earlier !== undefined && earlier !== descriptor.size) {
+    invalid(`${where}.size differs from another descriptor of the same digest`, { digest: descriptor.digest, sizes: [earlier, descriptor.size] });
+  }
+  references.declaredSizes.set(descriptor.digest, descriptor.size);
+}
+
+/** Deepest nesting of objects and arrays in a JSON text, counted without parsing it (stops past `limit`). */
+function nestingDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x7b || char === 0x5b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (char === 0x7d || char === 0x5d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 function normalizeContentType(header: string | undefined): string | undefined {
   const type = header?.split(';')[0]?.trim().toLowerCase();
   return type ? type : undefined;
@@ -77,9 +117,13 @@ function normalizeContentType(header: string | undefined): string | undefined {
  * manifest type it wins, and a body declaring another type is invalid.
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ManifestReferences {
+  const text = body.toString('utf8');
+  if (nestingDepth(text, MAX_MANIFEST_DEPTH) > MAX_MANIFEST_DEPTH) {
+    invalid(`manifest nests objects and arrays deeper than ${MAX_MANIFEST_DEPTH} levels`);
+  }
   let document: unknown;
   try {
-    document = JSON.parse(body.toString('utf8'));
+    document = JSON.parse(text);
   } catch {
     invalid('manifest is not valid JSON');
   }
@@ -101,7 +145,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Ma
   }
   if (!isManifestMediaType(mediaType)) invalid('unsupported manifest media type', { mediaType });
 
-  const references: ManifestReferences = { mediaType, blobs: [], manifests: [] };
+  const references: ManifestReferences = { mediaType, blobs: [], manifests: [], declaredSizes: new Map() };
   if (typeof document.artifactType === 'string') references.artifactType = document.artifactType;
   if (isObject(document.annotations)) references.annotations = document.annotations as Record<string, string>;
   if (document.subject !== undefined) references.subject = readDescriptor(document.subject, 'subject');
@@ -110,16 +154,22 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Ma
     const config = readDescriptor(document.config, 'config');
     if (!Array.isArray(document.layers)) invalid('layers must be an array');
     references.blobs.push(config.digest);
+    declareSize(references, config, 'config');
     document.layers.forEach((layer, i) => {
       const descriptor = readDescriptor(layer, `layers[${i}]`);
       const external = NON_DISTRIBUTABLE.test(descriptor.mediaType) && (descriptor.urls?.length ?? 0) > 0;
-      if (!external) references.blobs.push(descriptor.digest);
+      if (!external) {
+        references.blobs.push(descriptor.digest);
+        declareSize(references, descriptor, `layers[${i}]`);
+      }
     });
     references.artifactType ??= config.mediaType;
   } else {
     if (!Array.isArray(document.manifests)) invalid('manifests must be an array');
     document.manifests.forEach((child, i) => {
-      references.manifests.push(readDescriptor(child, `manifests[${i}]`).digest);
+      const descriptor = readDescriptor(child, `manifests[${i}]`);
+      references.manifests.push(descriptor.digest);
+      declareSize(references, descriptor, `manifests[${i}]`);
     });
   }
   return references;
