@@ -97,6 +97,13 @@ export class HostsDirectory {
     }
   }
 
+  /** a file the agent wrote for `owner`, or undefined */
+  async readOwn(owner: string, host: string, name: string): Promise<string | undefined> {
+    const dir = join(this.root, host);
+    if ((await readText(join(dir, OWNER_FILE)))?.trim() !== owner) return undefined;
+    return readText(join(dir, name));
+  }
+
   /** @returns whether anything changed */
   async write(owner: string, host: string, files: Record<string, string>): Promise<boolean> {
     const dir = join(this.root, host);
