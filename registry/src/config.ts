@@ -1,6 +1,7 @@
 // The registry's configuration: a YAML file (every key documented in the README) with command-line overrides.
 // Unknown keys are errors, so a typo never silently turns auth or TLS off.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import ms from 'ms';
 import { parse as parseYaml } from 'yaml';
 
@@ -26,6 +27,11 @@ export interface RegistryConfig {
     failedLoginWindowMs: number;
     lockoutMs: number;
     reloadIntervalMs: number;
+    /** bcrypt checks at once (off the event loop); more wait in a queue of maxQueuedPasswordChecks, then 429 */
+    maxConcurrentPasswordChecks: number;
+    maxQueuedPasswordChecks: number;
+    /** addresses or CIDRs of proxies whose X-Forwarded-For names the client; empty: the peer is the client */
+    trustedProxies: string[];
   };
   tls?: { cert: string; key: string; reloadIntervalMs: number };
   /** the maintenance API (/admin/v1/gc, /admin/v1/retention), enabled by a bearer token file */
@@ -97,6 +103,24 @@ function boolean(raw: Raw, key: string, where: string, fallback: boolean): boole
   return value;
 }
 
+// proxy-addr's names for the loopback, link-local and private ranges are accepted too
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function proxyList(raw: Raw, key: string, where: string): string[] {
+  const value = raw[key] ?? [];
+  if (!Array.isArray(value)) throw new ConfigError(`${where}.${key} must be a list of addresses or CIDRs`);
+  return value.map((entry: unknown) => {
+    const [address, prefix, ...rest] = typeof entry === 'string' ? entry.split('/') : [];
+    const family = address ? isIP(address) : 0;
+    const validPrefix = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    const named = typeof entry === 'string' && PROXY_RANGE_NAMES.includes(entry);
+    if (!named && (family === 0 || !validPrefix || rest.length > 0)) {
+      throw new ConfigError(`${where}.${key} entries must be IP addresses or CIDRs such as 10.0.0.0/8 (got ${JSON.stringify(entry)})`);
+    }
+    return entry as string;
+  });
+}
+
 export function parseListen(value: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
   const port = match ? Number(match[3]) : NaN;
@@ -112,7 +136,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
   const storage = section(raw, 'storage', ['root', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes', 'shared']);
-  const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval']);
+  const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval', 'maxConcurrentPasswordChecks', 'maxQueuedPasswordChecks', 'trustedProxies']);
   const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
   const ops = section(raw, 'ops', ['listen']);
   const admin = section(raw, 'admin', ['tokenFile', 'gcGracePeriod']);
@@ -151,6 +175,9 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
       failedLoginWindowMs: duration(auth, 'failedLoginWindow', 'auth', '1m'),
       lockoutMs: duration(auth, 'lockout', 'auth', '1m'),
       reloadIntervalMs: duration(auth, 'reloadInterval', 'auth', '2s'),
+      maxConcurrentPasswordChecks: Math.max(1, count(auth, 'maxConcurrentPasswordChecks', 'auth', 2)),
+      maxQueuedPasswordChecks: count(auth, 'maxQueuedPasswordChecks', 'auth', 100),
+      trustedProxies: proxyList(auth, 'trustedProxies', 'auth'),
     },
     ...(cert && key ? { tls: { cert, key, reloadIntervalMs: duration(tls, 'reloadInterval', 'tls', '10s') } } : {}),
     admin: {

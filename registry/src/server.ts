@@ -50,6 +50,8 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
       windowMs: config.auth.failedLoginWindowMs,
       lockoutMs: config.auth.lockoutMs,
       reloadIntervalMs: config.auth.reloadIntervalMs,
+      maxConcurrentPasswordChecks: config.auth.maxConcurrentPasswordChecks,
+      maxQueuedPasswordChecks: config.auth.maxQueuedPasswordChecks,
     }, logger.child({ component: 'auth' })),
     metrics: new RegistryMetrics(),
   };
@@ -61,9 +63,11 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
   const app = buildRegistryApp(services, {
     logger,
     ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    trustedProxies: config.auth.trustedProxies,
   });
   const collector = new GarbageCollector(services.blobs, services.repositories, services.uploads);
   services.metrics.trackStorage(() => services.blobs.bytesStored);
+  services.metrics.trackAuthReloads(() => services.auth.staleFiles().map((stale) => stale.file));
   const measure = () => services.blobs.measureStoredBytes()
     .catch((error: unknown) => logger.error({ err: error }, 'measuring the store failed'));
   void measure();
@@ -78,7 +82,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
     });
   }
   let accepting = false;
-  const opsState = { ready: () => accepting };
+  const opsState = { ready: () => accepting, degraded: () => services.auth.staleReport() };
   let opsApp: FastifyInstance | undefined;
   if (config.ops.listen) {
     opsApp = Fastify({ loggerInstance: logger.child({ component: 'ops' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;

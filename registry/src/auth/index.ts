@@ -200,6 +200,12 @@ export class Authenticator {
     return stale;
   }
 
+  /** one line per stale file, for the readiness detail; names the path and the problem, never the content */
+  staleReport(): string[] {
+    return this.staleFiles().map(({ file, since, message }) =>
+      `auth: ${file} file failed to load at ${since.toISOString()}: ${message}; serving the previous ${file === 'htpasswd' ? 'users' : 'rules'}`);
+  }
+
   authorize(principal: Principal, repository: string, action: Action): boolean {
     if (!this.enabled) return true;
     // logging in never takes away what an anonymous caller may do

@@ -69,7 +69,7 @@ describe('PasswordVerifier', () => {
 
   it('runs at most maxConcurrentChecks at once, queues maxQueuedChecks more and refuses the rest', async () => {
     const verifier = new PasswordVerifier({ maxConcurrentChecks: 2, maxQueuedChecks: 3 });
-    const h = bcrypt.hashSync('right', 8);
+    const h = bcrypt.hashSync('right', 10);
     const checks = Array.from({ length: 5 }, (_, i) => verifier.verify('u', `wrong${i}`, h));
     await assert.rejects(verifier.verify('u', 'one too many', h), PasswordChecksBusy);
     await assert.rejects(verifier.decoy('one too many', 4), PasswordChecksBusy, 'decoys queue like real checks');

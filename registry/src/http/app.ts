@@ -39,6 +39,8 @@ declare module 'fastify' {
 export interface AppOptions {
   logger: Logger;
   tls?: SecureContextOptions;
+  /** proxies (addresses or CIDRs) whose X-Forwarded-For gives request.ip; the client address of login limits */
+  trustedProxies?: string[];
 }
 
 export function buildRegistryApp(services: Services, options: AppOptions): FastifyInstance {
@@ -51,6 +53,8 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     requestTimeout: 0,
     connectionTimeout: 0,
     return503OnClosing: true,
+    // proxy-addr: X-Forwarded-For is read only through hops from these addresses; anyone else's header is ignored
+    ...(options.trustedProxies?.length ? { trustProxy: options.trustedProxies } : {}),
     ...(options.tls ? { https: options.tls } : {}),
   }) as unknown as FastifyInstance;
 

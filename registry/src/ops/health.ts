@@ -6,6 +6,11 @@ import type { RegistryMetrics } from './metrics.ts';
 export interface OpsState {
   /** false while starting up or shutting down */
   ready(): boolean;
+  /**
+   * what is degraded but still served, one line each (e.g. an auth file that failed to load): shown in /readyz's
+   * body without changing its status, so pods do not go unready over it
+   */
+  degraded?(): string[];
 }
 
 export function registerOpsRoutes(app: FastifyInstance, metrics: RegistryMetrics, state: OpsState): void {
@@ -14,7 +19,8 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: RegistryMetrics
   });
   app.get('/readyz', async (_request, reply) => {
     const ready = state.ready();
-    return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n');
+    const lines = [ready ? 'ready' : 'not ready', ...(state.degraded?.() ?? [])];
+    return reply.code(ready ? 200 : 503).type('text/plain').send(`${lines.join('\n')}\n`);
   });
   app.get('/metrics', async (_request, reply) => {
     const { contentType, body } = await metrics.render();

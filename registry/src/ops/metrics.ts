@@ -2,6 +2,14 @@
 // embedding never see each other's counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * 1 while the htpasswd or access file on disk failed to load and the previous users or rules are served (a revoked
+ * user may still get in), 0 otherwise; label `file` is `htpasswd` or `access`. The operator alerts on it.
+ */
+export const AUTH_RELOAD_FAILED_METRIC = 'regop_registry_auth_reload_failed';
+const AUTH_FILES = ['htpasswd', 'access'] as const;
+export type AuthFile = (typeof AUTH_FILES)[number];
+
 export class RegistryMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({
@@ -47,6 +55,20 @@ export class RegistryMetrics {
       collect() {
         const bytes = bytesStored();
         if (bytes !== null) this.set(bytes);
+      },
+    });
+  }
+
+  /** exports which auth files are stale, read when scraped */
+  trackAuthReloads(failedFiles: () => ReadonlyArray<AuthFile>): void {
+    new Gauge({
+      name: AUTH_RELOAD_FAILED_METRIC,
+      help: 'Whether the auth file on disk failed to load, so its previous version is served (1) or not (0)',
+      labelNames: ['file'] as const,
+      registers: [this.registry],
+      collect() {
+        const failed = failedFiles();
+        for (const file of AUTH_FILES) this.set({ file }, failed.includes(file) ? 1 : 0);
       },
     });
   }
