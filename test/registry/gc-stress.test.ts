@@ -7,12 +7,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { clientFor, type Client } from '../support/http.ts';
-import { imageManifest, OCI_MANIFEST, randomBlob, sha256, storageSnapshot, blob, type Blob } from '../support/oci.ts';
+import { imageManifest, OCI_MANIFEST, randomBlob, sha256, blob, type Blob } from '../support/oci.ts';
+import { ageAllBlobs, blobFile, plantGarbage } from './gc-storage.ts';
 
 const admin = { name: 'admin', password: 'gc-stress-pw' };
 const TOKEN = 'gc-stress-token-0123456789';
@@ -23,31 +24,6 @@ const PUSH_ATTEMPTS = 20;
 
 let registry: RunningRegistry;
 let client: Client;
-
-function blobFile(root: string, digest: string): string {
-  const hex = digest.slice('sha256:'.length);
-  return join(root, 'blobs', 'sha256', hex.slice(0, 2), hex);
-}
-
-/** Sets every blob's mtime back, as if pushed long ago. */
-function ageAllBlobs(root: string, seconds: number): void {
-  const when = new Date(Date.now() - seconds * 1000);
-  for (const path of Object.keys(storageSnapshot(root))) {
-    if (path.startsWith('blobs/')) utimesSync(join(root, path), when, when);
-  }
-}
-
-/** Unreferenced old blobs straight into the store, so a sweep has enough to walk to leave a window open. */
-function plantGarbage(root: string, count: number): void {
-  const when = new Date(Date.now() - 7200_000);
-  for (let i = 0; i < count; i++) {
-    const content = randomBytes(32);
-    const path = blobFile(root, sha256(content));
-    mkdirSync(join(path, '..'), { recursive: true });
-    writeFileSync(path, content);
-    utimesSync(path, when, when);
-  }
-}
 
 async function gc(gracePeriod: string): Promise<any> {
   const response = await client.send('POST', '/admin/v1/gc', {

@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath, startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { clientFor, type Client } from '../support/http.ts';
-import { OCI_MANIFEST, pushImage, randomBlob, storageSnapshot, type Blob } from '../support/oci.ts';
+import { OCI_MANIFEST, pushBlob, pushImage, randomBlob, storageSnapshot, type Blob } from '../support/oci.ts';
+import { ageAllBlobs, blobFile, plantGarbage } from './gc-storage.ts';
 
 const run = promisify(execFile);
 const admin = { name: 'admin', password: 'gc-admin-pw' };
@@ -18,14 +19,6 @@ const TOKEN = 'gc-test-token-0123456789';
 
 let registry: RunningRegistry;
 let client: Client;
-
-/** Sets every blob's mtime back, as if pushed long ago. */
-function ageAllBlobs(root: string, seconds: number): void {
-  const when = new Date(Date.now() - seconds * 1000);
-  for (const path of Object.keys(storageSnapshot(root))) {
-    if (path.startsWith('blobs/')) utimesSync(join(root, path), when, when);
-  }
-}
 
 function blobBytes(root: string): number {
   return Object.entries(storageSnapshot(root)).filter(([path]) => path.startsWith('blobs/')).reduce((sum, [, size]) => sum + size, 0);
@@ -153,6 +146,53 @@ describe('retention and garbage collection', () => {
     assert.ok(pushed > 10 && collections > 3, `pushed ${pushed}, collections ${collections}`);
     assert.ok(deleted >= 12, `the old images' own layers and configs were not collected (${deleted})`);
     assert.deepEqual(await brokenImages(), []);
+  });
+
+  it('answers a second collection while one runs with 409 GC_IN_PROGRESS', async () => {
+    // a dry run walks the store as a real one does, and leaves the garbage for the next pair of requests
+    plantGarbage(registry.storageDir, 6000);
+    const [first, second] = await Promise.all([
+      fetchAdmin('/admin/v1/gc', { gracePeriod: '1h', dryRun: true }),
+      new Promise((r) => setTimeout(r, 30)).then(() => fetchAdmin('/admin/v1/gc', { gracePeriod: '1h', dryRun: true })),
+    ]);
+    const statuses = [first.status, second.status].sort();
+    assert.deepEqual(statuses, [200, 409], `${first.body} / ${second.body}`);
+    const refused = [first, second].find((response) => response.status === 409)!;
+    assert.equal(JSON.parse(refused.body.toString()).errors[0].code, 'GC_IN_PROGRESS');
+    const retention = await Promise.all([
+      fetchAdmin('/admin/v1/gc', { gracePeriod: '1h', dryRun: true }),
+      new Promise((r) => setTimeout(r, 30)).then(() => fetchAdmin('/admin/v1/retention', {
+        rules: { repositories: { include: ['none/**'] }, keep: { tags: ['*'] } }, gc: { enabled: true },
+      })),
+    ]);
+    assert.deepEqual(retention.map((response) => response.status).sort(), [200, 409]);
+    await adminPost('/admin/v1/gc', { gracePeriod: '0s' });
+  });
+
+  it('refuses unknown fields and a dryRun that is not a boolean, deleting nothing', async () => {
+    const garbage = randomBlob(2048);
+    await pushBlob(client, 'gc/strict', garbage);
+    ageAllBlobs(registry.storageDir, 3600);
+    const refused: Array<[string, unknown]> = [
+      ['/admin/v1/gc', { dryRun: 'yes', gracePeriod: '0s' }],
+      ['/admin/v1/gc', { dryrun: true, gracePeriod: '0s' }],
+      ['/admin/v1/gc', { gracePeriod: 0 }],
+      ['/admin/v1/gc', [true]],
+      ['/admin/v1/retention', { rules: { keep: { tags: ['*'] } }, dryRun: 'yes', gc: { enabled: true, gracePeriod: '0s' } }],
+      ['/admin/v1/retention', { rules: { keep: { tags: ['*'] } }, gc: { enabled: 'true', gracePeriod: '0s' } }],
+      ['/admin/v1/retention', { rules: { keep: { tags: ['*'] } }, gc: { enabled: true, gracePeriod: '0s', dryRun: true } }],
+      ['/admin/v1/retention', { rules: { keep: { tags: ['*'] } }, gc: true }],
+      ['/admin/v1/retention', { rules: { keep: { tags: ['*'] } }, dry_run: true, gc: { enabled: true, gracePeriod: '0s' } }],
+    ];
+    for (const [path, body] of refused) {
+      const response = await fetchAdmin(path, body);
+      assert.ok(response.status >= 400 && response.status < 500, `${path} ${JSON.stringify(body)}: ${response.status} ${response.body}`);
+      assert.match(JSON.parse(response.body.toString()).errors[0].message, /dryRun|unknown field|gracePeriod|JSON object|enabled/, String(response.body));
+    }
+    assert.ok(existsSync(blobFile(registry.storageDir, garbage.digest)), 'a refused request deleted a blob');
+    const dry = await adminPost('/admin/v1/gc', { dryRun: true, gracePeriod: '0s' });
+    assert.ok(dry.dryRun && dry.blobsDeleted >= 1);
+    assert.ok(existsSync(blobFile(registry.storageDir, garbage.digest)));
   });
 
   it('runs from the command line against the server, and offline on a stopped one', async () => {

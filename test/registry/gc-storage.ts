@@ -1,0 +1,31 @@
+// What GC tests do to a stopped-in-time store: age blobs past a grace period, plant unreferenced ones.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256, storageSnapshot } from '../support/oci.ts';
+
+/** where the registry keeps a sha256 blob under its storage root */
+export function blobFile(root: string, digest: string): string {
+  const hex = digest.slice('sha256:'.length);
+  return join(root, 'blobs', 'sha256', hex.slice(0, 2), hex);
+}
+
+/** Sets every blob's mtime back, as if pushed long ago. */
+export function ageAllBlobs(root: string, seconds: number): void {
+  const when = new Date(Date.now() - seconds * 1000);
+  for (const path of Object.keys(storageSnapshot(root))) {
+    if (path.startsWith('blobs/')) utimesSync(join(root, path), when, when);
+  }
+}
+
+/** Unreferenced blobs, two hours old, straight into the store: a collection then has that much to walk. */
+export function plantGarbage(root: string, count: number): void {
+  const when = new Date(Date.now() - 7200_000);
+  for (let i = 0; i < count; i++) {
+    const content = randomBytes(32);
+    const path = blobFile(root, sha256(content));
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, content);
+    utimesSync(path, when, when);
+  }
+}
