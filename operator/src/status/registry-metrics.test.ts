@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { RegistryMetrics } from '../../../registry/src/ops/metrics.ts';
 import { failedAuthFiles, scrapablePods } from './registry-metrics.ts';
 
 describe('registry metrics', () => {
@@ -15,6 +16,15 @@ describe('registry metrics', () => {
     assert.deepEqual(failedAuthFiles(text.replace('"access"} 1', '"access"} 0')), []);
     assert.deepEqual(failedAuthFiles('regop_registry_auth_reload_failed{file="htpasswd",pod="a"} 1'), ['htpasswd']);
     assert.deepEqual(failedAuthFiles(''), []);
+  });
+
+  it('reads what the registry really exports', async () => {
+    const metrics = new RegistryMetrics();
+    let failed: Array<'htpasswd' | 'access'> = ['htpasswd'];
+    metrics.trackAuthReloads(() => failed);
+    assert.deepEqual(failedAuthFiles((await metrics.render()).body), ['htpasswd']);
+    failed = [];
+    assert.deepEqual(failedAuthFiles((await metrics.render()).body), []);
   });
 
   it('asks only running pods that have an address and are not terminating', () => {

@@ -2,9 +2,7 @@
 // it failed to reload. Such a pod keeps serving the previous users and rules, which can silently keep a revoked
 // user or an old password working, so the operator reports it as Degraded.
 import type { V1Pod } from '@kubernetes/client-node';
-
-/** 1 while the registry serves previous rules because a file (label `file`: htpasswd or access) failed to load */
-export const AUTH_RELOAD_FAILED_METRIC = 'regop_registry_auth_reload_failed';
+import { AUTH_RELOAD_FAILED_METRIC } from '../../../registry/src/ops/metrics.ts';
 
 const SAMPLE = new RegExp(`^${AUTH_RELOAD_FAILED_METRIC}\\{([^}]*)\\}\\s+(\\S+)`, 'gm');
 
