@@ -38,6 +38,15 @@ export interface RegistryConfig {
   admin: { tokenFile?: string; gcGracePeriodMs: number };
   /** HOST:PORT of a plain-HTTP listener for /healthz, /readyz and /metrics; unset: served on `listen` */
   ops: { listen?: string };
+  /** what one client can hold on to: connections, a stalled request body, open upload sessions */
+  limits: {
+    /** connections the API listener accepts at once; beyond it new ones are closed on accept (0: no cap) */
+    maxConnections: number;
+    /** a request body, or a blob being sent, that moves no bytes for this long is cut with its connection (0: never) */
+    idleTimeoutMs: number;
+    /** upload sessions one user (or, on an open registry, one client address) may have open */
+    maxUploadSessionsPerUser: number;
+  };
   log: { level: string };
   shutdownTimeoutMs: number;
 }
@@ -131,7 +140,7 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'log', 'shutdownTimeout'];
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout'];
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
@@ -142,6 +151,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   const admin = section(raw, 'admin', ['tokenFile', 'gcGracePeriod']);
   const adminTokenFile = overrides.adminTokenFile ?? optionalString(admin, 'tokenFile', 'admin');
   const log = section(raw, 'log', ['level']);
+  const limits = section(raw, 'limits', ['maxConnections', 'idleTimeout', 'maxUploadSessionsPerUser']);
 
   const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
   if (!root) throw new ConfigError('storage.root (or --storage) is required');
@@ -185,6 +195,11 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
       gcGracePeriodMs: duration(admin, 'gcGracePeriod', 'admin', '1h'),
     },
     ops: opsListen ? { listen: opsListen } : {},
+    limits: {
+      maxConnections: count(limits, 'maxConnections', 'limits', 1000),
+      idleTimeoutMs: duration(limits, 'idleTimeout', 'limits', '60s'),
+      maxUploadSessionsPerUser: count(limits, 'maxUploadSessionsPerUser', 'limits', 100),
+    },
     log: { level: overrides.logLevel ?? optionalString(log, 'level', 'log') ?? 'info' },
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
   };

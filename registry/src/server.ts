@@ -36,7 +36,7 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
   return {
     blobs,
     repositories,
-    uploads: new UploadStore(driver, blobs),
+    uploads: new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser }),
     manifests: new ManifestService(blobs, repositories, {
       cacheBytes: config.storage.manifestCacheBytes,
       maxBytes: config.storage.maxManifestBytes,
@@ -64,6 +64,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
     logger,
     ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     trustedProxies: config.auth.trustedProxies,
+    limits: { maxConnections: config.limits.maxConnections, idleTimeoutMs: config.limits.idleTimeoutMs },
   });
   const collector = new GarbageCollector(services.blobs, services.repositories, services.uploads);
   services.metrics.trackStorage(() => services.blobs.bytesStored);

@@ -7,6 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { assertRepositoryName } from '../oci/names.ts';
 import type { HttpMethod, RouteGroupHandlers, Services } from './context.ts';
+import { applyConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { handleError } from './error-handler.ts';
 import { matchRoute, type RouteGroup } from './router.ts';
 import { baseRoutes } from './routes/base.ts';
@@ -41,6 +42,7 @@ export interface AppOptions {
   tls?: SecureContextOptions;
   /** proxies (addresses or CIDRs) whose X-Forwarded-For gives request.ip; the client address of login limits */
   trustedProxies?: string[];
+  limits?: ConnectionLimits;
 }
 
 export function buildRegistryApp(services: Services, options: AppOptions): FastifyInstance {
@@ -49,7 +51,8 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     // one access line per request is written by the onResponse hook below, without headers
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
-    // uploads of large layers take as long as they take; idle sockets are still reaped by keepAliveTimeout
+    // uploads of large layers take as long as they take; a stalled body is cut by the limits' idle timeout and
+    // idle keep-alive sockets are reaped by keepAliveTimeout
     requestTimeout: 0,
     connectionTimeout: 0,
     return503OnClosing: true,
@@ -57,6 +60,7 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     ...(options.trustedProxies?.length ? { trustProxy: options.trustedProxies } : {}),
     ...(options.tls ? { https: options.tls } : {}),
   }) as unknown as FastifyInstance;
+  if (options.limits) applyConnectionLimits(app, options.limits);
 
   // Bodies are streamed by the handlers themselves: blobs to storage, manifests into a bounded buffer.
   app.removeAllContentTypeParsers();
@@ -88,6 +92,7 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     handleError(registryError(ErrorCodes.NAME_UNKNOWN, 'no such endpoint'), request, reply);
   });
 
+  const sendIdleTimeoutMs = options.limits?.idleTimeoutMs ?? 0;
   const dispatch = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const pathname = request.url.split('?', 1)[0]!;
     const route = matchRoute(pathname);
@@ -107,7 +112,7 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
         'WWW-Authenticate': services.auth.challenge(),
       });
     }
-    await handler.handle({ request, reply, services, route, principal, name });
+    await handler.handle({ request, reply, services, route, principal, name, sendIdleTimeoutMs });
     // an async handler must hand back the reply when it sent a stream, or fastify ends the response empty
     return reply;
   };

@@ -25,6 +25,8 @@ export interface RouteContext {
   principal: Principal;
   /** the repository name, validated (empty for base and catalog) */
   name: string;
+  /** a blob download whose client takes no byte for this long is cut (0: never) */
+  sendIdleTimeoutMs: number;
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';

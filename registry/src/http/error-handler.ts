@@ -37,6 +37,10 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   for (const [name, value] of Object.entries(registryError.headers)) reply.header(name, value);
   // a client that stopped sending cannot read a reply, and an unread body keeps the socket busy
   if (registryError.descriptor === ErrorCodes.BLOB_UPLOAD_INVALID && request.raw.destroyed) return;
+  // A body nobody reads (refused before any handler touched it: no credentials, no rights, a bad name) is not
+  // read at all: Node would otherwise discard it byte by byte after the reply, for as long as the client keeps
+  // sending, declared 5 GB or dripped. Connection: close makes Node end the socket once the reply is flushed.
+  if (!request.raw.complete && !request.raw.readableFlowing) reply.header('Connection', 'close');
   if (request.method === 'HEAD') {
     reply.send();
     return;

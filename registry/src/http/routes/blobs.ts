@@ -16,22 +16,26 @@ async function linkedBlobSize({ services, name }: RouteContext, digest: ParsedDi
   return size;
 }
 
-/** A single `bytes=` range; multi-range requests are answered with the whole blob, as RFC 9110 allows. */
+/**
+ * A single `bytes=` range. A Range the server cannot use is ignored and the whole blob sent, as RFC 9110 (14.2)
+ * has it: another unit, bad syntax, a last byte before the first, several ranges. Only a well-formed range that
+ * lies outside the blob is unsatisfiable (416).
+ */
 export function parseRange(header: string | undefined, size: number): ByteRange | null | 'unsatisfiable' {
   if (!header) return null;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return header.includes(',') ? null : 'unsatisfiable';
+  const match = /^bytes=[ \t]*(\d*)-(\d*)$/i.exec(header.trim());
+  if (!match) return null;
   const [, first, last] = match;
-  if (first === '' && last === '') return 'unsatisfiable';
   if (first === '') {
+    if (last === '') return null;
     const suffix = Number(last);
     if (suffix === 0 || size === 0) return 'unsatisfiable';
     return { start: Math.max(size - suffix, 0), end: size - 1 };
   }
   const start = Number(first);
-  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-  if (start >= size || end < start) return 'unsatisfiable';
-  return { start, end };
+  if (last !== '' && Number(last) < start) return null;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
 }
 
 function setBlobHeaders({ reply }: RouteContext, digest: ParsedDigest): void {
@@ -74,7 +78,9 @@ export const blobRoutes: RouteGroupHandlers = {
         reply.header('Content-Length', size);
       }
       if (size === 0) return reply.send('');
-      await sendFile(reply, await services.blobs.open(digest), range ?? { start: 0, end: size - 1 });
+      await sendFile(reply, await services.blobs.open(digest), range ?? { start: 0, end: size - 1 }, {
+        idleTimeoutMs: context.sendIdleTimeoutMs,
+      });
     },
   },
   DELETE: {
