@@ -2,13 +2,15 @@
 // outside it (KUBECONFIG). Only the replica holding the leader Lease runs the controllers.
 import { hostname } from 'node:os';
 import {
-  AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject,
+  AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1ConfigMap,
 } from '@kubernetes/client-node';
 import pino from 'pino';
 import { GROUP, REGISTRY_PLURAL, VERSION } from './api/v1alpha1/registry.ts';
 import { RETENTION_POLICY_PLURAL, type RetentionPolicy } from './api/v1alpha1/retention-policy.ts';
 import { RegistryController } from './controllers/registry-controller.ts';
 import { RetentionPolicyController } from './controllers/retention-policy-controller.ts';
+import { nodeAgentView, registriesInReport } from './controllers/node-agent-view.ts';
+import { NODE_REPORT_LABEL } from './node-agent/report.ts';
 import { KubernetesClusterClient } from './kube/kubernetes-cluster-client.ts';
 import { FIELD_MANAGER, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
 import { RETENTION_POLICY_LABEL } from './resources/retention-cronjob.ts';
@@ -57,7 +59,19 @@ async function podMetrics(pod: { ip: string }): Promise<string | null> {
   }
 }
 
-const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, podMetrics, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+// the node agent runs beside the operator, from the same chart: `<release fullname>-node-agent`
+const nodeAgentNamespace = env.REGOP_LEADER_ELECTION_NAMESPACE ?? 'default';
+const nodeReportsInformer = new SupervisedInformer<V1ConfigMap>({
+  kubeConfig, resource: 'node-reports', logger, metrics, labelSelector: `${NODE_REPORT_LABEL}=true`,
+  path: `/api/v1/namespaces/${nodeAgentNamespace}/configmaps`,
+  list: () => core.listNamespacedConfigMap({ namespace: nodeAgentNamespace, labelSelector: `${NODE_REPORT_LABEL}=true` }),
+  onChange: (report) => { for (const key of registriesInReport(report)) registryLoop.enqueue(key); },
+});
+const nodeAgent = nodeAgentView({
+  client, namespace: nodeAgentNamespace, name: env.REGOP_NODE_AGENT_DAEMONSET ?? `${env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator'}-node-agent`,
+  reports: () => nodeReportsInformer.list(),
+});
+const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, podMetrics, nodeAgentView: nodeAgent, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });
@@ -83,6 +97,7 @@ const informers = [
       }
     }),
   policyInformer,
+  nodeReportsInformer,
   informer('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
     (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), managed),
   informer('secrets', '/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: managed }),

@@ -2,6 +2,7 @@
 // unless their spec says otherwise, and a clock (injected, so status timestamps are testable).
 import type { ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
+import type { NodeAgentView } from './node-access.ts';
 
 export interface ControllerDependencies {
   client: ClusterClient;
@@ -14,6 +15,8 @@ export interface ControllerDependencies {
   storageUsage?: (namespace: string, name: string) => Promise<number | null>;
   /** a registry pod's Prometheus metrics text from its ops port; null when it cannot be asked */
   podMetrics?: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
+  /** the node agents' reports and how many nodes they should run on; null when no agent is installed */
+  nodeAgentView?: () => Promise<NodeAgentView | null>;
 }
 
 export type ReconcileOutcome = void | { requeueAfterMs: number };
@@ -26,6 +29,7 @@ export abstract class KindReconciler {
   protected readonly now: () => Date;
   protected readonly storageUsage: (namespace: string, name: string) => Promise<number | null>;
   protected readonly podMetrics: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
+  protected readonly nodeAgentView: () => Promise<NodeAgentView | null>;
 
   constructor(dependencies: ControllerDependencies) {
     this.client = dependencies.client;
@@ -35,6 +39,7 @@ export abstract class KindReconciler {
     this.now = dependencies.now ?? (() => new Date());
     this.storageUsage = dependencies.storageUsage ?? (async () => null);
     this.podMetrics = dependencies.podMetrics ?? (async () => null);
+    this.nodeAgentView = dependencies.nodeAgentView ?? (async () => null);
   }
 
   abstract reconcile(key: string): Promise<ReconcileOutcome>;

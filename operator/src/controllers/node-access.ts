@@ -39,7 +39,8 @@ function problemOf(report: NodeReport, key: string): { reason: string; message: 
  */
 export function nodeAccessStatus(registry: Registry, ready: boolean, view: NodeAgentView | null, previous?: { status?: string }): NodeAccessStatus {
   if (!nodeAccessEnabled(registry)) {
-    return { condition: { type: NODE_ACCESS_CONDITION, status: 'False', reason: 'Disabled', message: 'spec.nodeAccess.enabled is false: nodes pull this registry only as they are configured by hand' } };
+    const condition: ConditionUpdate = { type: NODE_ACCESS_CONDITION, status: 'False', reason: 'Disabled', message: 'spec.nodeAccess.enabled is false: nodes pull this registry only as they are configured by hand' };
+    return view ? { nodesConfigured: `0/${Math.max(view.desiredNodes, view.reports.length)}`, condition } : { condition };
   }
   if (!view) {
     return { condition: { type: NODE_ACCESS_CONDITION, status: 'Unknown', reason: 'AgentNotInstalled', message: 'the regop node agent is not installed (chart value nodeAgent.enabled)' } };

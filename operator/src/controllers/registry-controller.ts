@@ -12,11 +12,13 @@ import { buildIngress } from '../resources/ingress.ts';
 import { childNames, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
+import { buildNodeCaConfigMap } from '../resources/node-ca.ts';
 import { buildService } from '../resources/service.ts';
 import { buildClaim } from '../resources/storage-claim.ts';
 import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
 import { describeAuthReloadFailures, failedAuthFiles, scrapablePods, type AuthReloadFailure } from '../status/registry-metrics.ts';
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
+import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
 
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
 /** level-triggered resync: picks up edits to referenced password Secrets, which are not watched */
@@ -116,6 +118,8 @@ export class RegistryController extends KindReconciler {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
     for (const secret of inputs.secrets) await this.client.apply(secret);
+    // the CA for the node agent, which reads ConfigMaps and never Secrets
+    if (inputs.tls) await this.client.apply(buildNodeCaConfigMap(registry, inputs.tls.caPem));
 
     const configMap = buildConfigMap(registry);
     await this.client.apply(configMap);
@@ -239,6 +243,9 @@ export class RegistryController extends KindReconciler {
     } else if (previousDegraded?.status === 'True' && previousDegraded.reason === AUTH_RELOAD_FAILED) {
       this.events.normal(registry, 'AuthReloaded', 'every registry pod serves the current users and access rules again');
     }
+    const nodeAccess = nodeAccessStatus(registry, rolledOut, await this.nodeAgentView(), findCondition(registry.status?.conditions, NODE_ACCESS_CONDITION));
+    conditions.push(nodeAccess.condition);
+    if (nodeAccess.warning) this.events.warning(registry, nodeAccess.warning.reason, nodeAccess.warning.message);
     const wasReady = findCondition(registry.status?.conditions, 'Ready')?.status === 'True';
     const stored = ready > 0 ? await this.storageUsage(registry.metadata.namespace, registry.metadata.name) : null;
     await this.writeStatus(registry, {
@@ -246,6 +253,7 @@ export class RegistryController extends KindReconciler {
       readyReplicas: ready,
       ...(stored !== null ? { storageUsed: formatBytes(stored) } : {}),
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
+      ...(nodeAccess.nodesConfigured ? { nodesConfigured: nodeAccess.nodesConfigured } : {}),
     }, conditions);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };

@@ -12,6 +12,7 @@ import type { EventSink } from '../kube/event-sink.ts';
 import { buildAdminTokenSecret, buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
 import { buildCertificate } from '../resources/certificate.ts';
 import { childNames, PULLER_USER, serviceHostnames } from '../resources/names.ts';
+import { serviceAddresses } from './service-addresses.ts';
 import {
   buildCaCertSecret, buildCaKeySecret, buildServingSecret, RENEW_CERTIFICATE_ANNOTATION, RENEWED_FOR_ANNOTATION, renewalRequestOf,
 } from '../resources/tls-secret.ts';
@@ -121,7 +122,8 @@ async function resolveSelfSigned(
   }
   const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls });
   let serving = keyPairOf(existing);
-  const wanted = serviceHostnames(registry);
+  // the ClusterIP too: nodes pull through it (node agent) and verify the certificate for it
+  const wanted = [...serviceHostnames(registry), ...await serviceAddresses(client, registry)];
   const requested = renewalRequestOf(registry, RENEW_CERTIFICATE_ANNOTATION);
   const reason = servingCertificateRenewalReason(serving, ca, wanted, now)
     ?? (requested && requested !== renewalRequestOf(existing, RENEWED_FOR_ANNOTATION) ? 'RenewalRequested' : null);

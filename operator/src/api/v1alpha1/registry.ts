@@ -62,6 +62,10 @@ export interface RegistrySpec {
   pullSecret?: {
     namespaces?: string[];
   };
+  /** the node agent points every node's containerd at this registry (default: enabled) */
+  nodeAccess?: {
+    enabled?: boolean;
+  };
 }
 
 export interface RegistryStatus {
@@ -71,6 +75,8 @@ export interface RegistryStatus {
   caSecretName?: string;
   readyReplicas?: number;
   storageUsed?: string;
+  /** nodes whose containerd pulls this registry's host through the node agent, of all nodes: "3/3" */
+  nodesConfigured?: string;
 }
 
 export interface Registry {
