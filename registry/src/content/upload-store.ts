@@ -17,6 +17,8 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 interface SessionInfo {
   repository: string;
   startedAt: string;
+  /** who started it (see UploadStore.create); absent in sessions written by older versions */
+  owner?: string;
 }
 
 interface SessionState {
@@ -39,21 +41,50 @@ export interface CompletedUpload {
   startedAt: Date;
 }
 
+export interface UploadStoreOptions {
+  /** open sessions one owner may hold; 0: no cap */
+  maxSessionsPerOwner?: number;
+}
+
 export class UploadStore {
   private readonly driver: StorageDriver;
   private readonly blobs: BlobStore;
   private readonly sessions = new Map<string, SessionState>();
   private readonly lock = new KeyedLock();
+  private readonly maxSessionsPerOwner: number;
+  /**
+   * Open sessions by owner, to cap what one user can leave lying around. Counted by this process: sessions it
+   * started and those it has touched since a restart (the purge removes the rest in time).
+   */
+  private readonly openByOwner = new Map<string, Set<string>>();
 
-  constructor(driver: StorageDriver, blobs: BlobStore) {
+  constructor(driver: StorageDriver, blobs: BlobStore, options: UploadStoreOptions = {}) {
     this.driver = driver;
     this.blobs = blobs;
+    this.maxSessionsPerOwner = options.maxSessionsPerOwner ?? 0;
   }
 
-  async create(repository: string): Promise<{ id: string; size: number }> {
+  /** `owner`: the user, or on a registry without auth the client address; completing or cancelling frees its slot. */
+  async create(repository: string, owner: string): Promise<{ id: string; size: number }> {
+    const open = this.openByOwner.get(owner) ?? new Set<string>();
+    if (this.maxSessionsPerOwner > 0 && open.size >= this.maxSessionsPerOwner) {
+      throw registryError(
+        ErrorCodes.TOOMANYREQUESTS,
+        `too many open upload sessions (limit ${this.maxSessionsPerOwner}): complete or cancel (DELETE) one first`,
+        { limit: this.maxSessionsPerOwner },
+      );
+    }
     const id = randomUUID();
-    const info: SessionInfo = { repository, startedAt: new Date().toISOString() };
-    await this.driver.putContent(paths.uploadInfo(id), JSON.stringify(info), { durable: false });
+    // the slot is taken before the first await, so concurrent creates cannot all pass the check
+    open.add(id);
+    this.openByOwner.set(owner, open);
+    const info: SessionInfo = { repository, startedAt: new Date().toISOString(), owner };
+    try {
+      await this.driver.putContent(paths.uploadInfo(id), JSON.stringify(info), { durable: false });
+    } catch (error) {
+      this.forget(id, owner);
+      throw error;
+    }
     this.sessions.set(id, { info, size: 0, sha256: newHash('sha256') });
     return { id, size: 0 };
   }
@@ -96,16 +127,16 @@ export class UploadStore {
       // file by file, which costs a few system calls; a recursive delete walks the directory first
       await this.driver.delete(paths.uploadInfo(id));
       await this.driver.delete(paths.upload(id));
-      this.sessions.delete(id);
+      this.forget(id, state.info.owner);
       return { digest, size: state.size, startedAt: new Date(state.info.startedAt) };
     });
   }
 
   async cancel(repository: string, id: string): Promise<void> {
     await this.lock.run(id, async () => {
-      await this.load(repository, id);
+      const state = await this.load(repository, id);
       await this.driver.delete(paths.upload(id));
-      this.sessions.delete(id);
+      this.forget(id, state.info.owner);
     });
   }
 
@@ -118,7 +149,7 @@ export class UploadStore {
       const info = data ?? (await this.driver.stat(paths.uploadInfo(id))) ?? (await this.driver.stat(paths.upload(id)));
       if (info && now - info.modifiedAt.getTime() > maxAgeMs) {
         await this.driver.delete(paths.upload(id));
-        this.sessions.delete(id);
+        this.forget(id, this.sessions.get(id)?.info.owner);
         purged++;
       }
     }
@@ -140,9 +171,21 @@ export class UploadStore {
       const size = (await this.driver.stat(paths.uploadData(id)))?.size ?? 0;
       state = { info, size, sha256: size === 0 ? newHash('sha256') : null };
       this.sessions.set(id, state);
+      if (info.owner !== undefined) {
+        const open = this.openByOwner.get(info.owner) ?? new Set<string>();
+        this.openByOwner.set(info.owner, open.add(id));
+      }
     }
     if (state.info.repository !== repository) throw unknown();
     return state;
+  }
+
+  private forget(id: string, owner: string | undefined): void {
+    this.sessions.delete(id);
+    if (owner === undefined) return;
+    const open = this.openByOwner.get(owner);
+    open?.delete(id);
+    if (open?.size === 0) this.openByOwner.delete(owner);
   }
 
   private async appendTo(id: string, state: SessionState, source: Readable, options: ChunkOptions): Promise<void> {

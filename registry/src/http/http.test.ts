@@ -33,21 +33,25 @@ describe('pagination', () => {
     assert.deepEqual(paginate(items, '/p', undefined, 'b'), { items: ['c', 'd', 'e'] });
     assert.deepEqual(paginate(items, '/p', '0', undefined), { items: [] });
     assert.deepEqual(paginate(items, '/p', '10', 'bb'), { items: ['c', 'd', 'e'] });
-    assert.throws(() => paginate(items, '/p', '-1', undefined));
+    for (const n of ['-1', 'abc', '1.5', '', '0x10']) {
+      assert.throws(() => paginate(items, '/p', n, undefined), (error: any) => error.descriptor.code === 'PAGINATION_NUMBER_INVALID' && error.httpStatus === 400, n);
+    }
   });
 });
 
 describe('byte ranges', () => {
-  it('parses single ranges and refuses unsatisfiable ones', () => {
+  it('parses single ranges, refuses unsatisfiable ones and ignores the rest (RFC 9110)', () => {
     assert.equal(parseRange(undefined, 10), null);
     assert.deepEqual(parseRange('bytes=0-3', 10), { start: 0, end: 3 });
     assert.deepEqual(parseRange('bytes=5-', 10), { start: 5, end: 9 });
     assert.deepEqual(parseRange('bytes=-4', 10), { start: 6, end: 9 });
     assert.deepEqual(parseRange('bytes=8-100', 10), { start: 8, end: 9 });
     assert.equal(parseRange('bytes=10-12', 10), 'unsatisfiable');
-    assert.equal(parseRange('bytes=5-2', 10), 'unsatisfiable');
-    assert.equal(parseRange('items=0-1', 10), 'unsatisfiable');
-    assert.equal(parseRange('bytes=0-1,3-4', 10), null);
+    assert.equal(parseRange('bytes=-0', 10), 'unsatisfiable');
+    assert.deepEqual(parseRange('Bytes=1-2', 10), { start: 1, end: 2 });
+    for (const ignored of ['bytes=5-2', 'items=0-1', 'bytes=0-1,3-4', 'bytes=-', 'bytes=abc', 'bytes 0-1', 'garbage']) {
+      assert.equal(parseRange(ignored, 10), null, ignored);
+    }
   });
 });
 

@@ -11,8 +11,8 @@ export function paginate(sorted: string[], path: string, n: string | undefined, 
   let limit: number | undefined;
   if (n !== undefined) {
     limit = Number(n);
-    if (!Number.isSafeInteger(limit) || limit < 0) {
-      throw registryError(ErrorCodes.UNSUPPORTED, 'n must be a non-negative integer', { n });
+    if (!/^\d+$/.test(n) || !Number.isSafeInteger(limit)) {
+      throw registryError(ErrorCodes.PAGINATION_NUMBER_INVALID, 'n must be a non-negative integer', { n });
     }
   }
   let start = 0;

@@ -1,6 +1,6 @@
 // Blob uploads: POST starts a session (or uploads monolithically with ?digest=, or mounts with ?mount=&from=),
 // PATCH streams chunks, PUT ?digest= closes, GET reports progress, DELETE cancels.
-import { ErrorCodes, registryError } from '../../errors.ts';
+import { ErrorCodes, RegistryError, registryError } from '../../errors.ts';
 import { isValidRepositoryName } from '../../oci/names.ts';
 import { parseDigest, tryParseDigest, type ParsedDigest } from '../../oci/digest.ts';
 import { rangeHeader, type ChunkOptions } from '../../content/upload-store.ts';
@@ -68,6 +68,26 @@ async function tryMount(context: RouteContext, digestValue: string, from: string
   return linked && size !== null ? digest : null;
 }
 
+/** Whose open sessions a new one counts against: the user, or on a registry without auth the client address. */
+function sessionOwner({ principal, request }: RouteContext): string {
+  return principal.user !== null ? `user:${principal.user}` : `address:${request.ip}`;
+}
+
+/** A monolithic upload has no Location to resume at, so when it fails its session goes, bytes and all. */
+async function completeMonolithic(context: RouteContext, id: string, digest: ParsedDigest): Promise<void> {
+  try {
+    await complete(context, id, digest);
+  } catch (error) {
+    await context.services.uploads.cancel(context.name, id).catch((cleanup: unknown) => {
+      // already gone when the blob was committed and only linking it failed; else the purge takes it later
+      if (!(cleanup instanceof RegistryError && cleanup.descriptor === ErrorCodes.BLOB_UPLOAD_UNKNOWN)) {
+        context.request.log.warn({ err: cleanup, uuid: id }, 'deleting a failed monolithic upload failed');
+      }
+    });
+    throw error;
+  }
+}
+
 async function complete(context: RouteContext, id: string, digest: ParsedDigest): Promise<void> {
   const { request, services, name } = context;
   const body = hasBody(request.raw) ? request.raw : undefined;
@@ -88,8 +108,8 @@ export const uploadRoutes: RouteGroupHandlers = {
       }
       const digestParam = queryParam(request, 'digest');
       const digest = digestParam === undefined ? undefined : parseDigest(digestParam);
-      const session = await services.uploads.create(name);
-      if (digest) return complete(context, session.id, digest);
+      const session = await services.uploads.create(name, sessionOwner(context));
+      if (digest) return completeMonolithic(context, session.id, digest);
       request.raw.resume();
       replyInProgress(context, session.id, session.size, 202);
     },
