@@ -65,6 +65,16 @@ describe('base and auth', () => {
     assert.equal(ok.headers['docker-distribution-api-version'], 'registry/2.0');
   });
 
+  it('answers HEAD /v2/ like GET: the challenge without credentials, 200 with them', async () => {
+    const anonymous = await client.send('HEAD', '/v2/', { user: null });
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.headers['www-authenticate'] ?? '', /^Basic realm="regop"/);
+    const ok = await client.send('HEAD', '/v2/');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['docker-distribution-api-version'], 'registry/2.0');
+    assert.equal(ok.body.length, 0);
+  });
+
   it('refuses a wrong password with UNAUTHORIZED', async () => {
     const response = await client.send('GET', '/v2/', { user: { name: 'admin', password: 'wrong' } });
     assert.equal(response.status, 401);
@@ -113,6 +123,17 @@ describe('blob uploads', () => {
     assert.ok(range.body.equals(content.content.subarray(10, 20)));
     const bad = await client.send('GET', `/v2/blobs/mono/blobs/${content.digest}`, { headers: { range: 'bytes=200000-' } });
     assert.equal(bad.status, 416);
+    assert.equal(bad.headers['content-range'], `bytes */${content.size}`);
+  });
+
+  it('ignores a Range it cannot use (another unit, bad syntax, last before first) and sends the whole blob', async () => {
+    const content = randomBlob(5000);
+    await pushBlob(client, 'blobs/ranges', content);
+    for (const range of ['items=0-9', 'bytes=abc', 'bytes=9-3', 'bytes=-', 'bytes 0-9', 'bytes=0-1,5-6']) {
+      const response = await client.send('GET', `/v2/blobs/ranges/blobs/${content.digest}`, { headers: { range } });
+      assert.equal(response.status, 200, range);
+      assert.ok(response.body.equals(content.content), range);
+    }
   });
 
   it('serves multi-MiB blobs byte for byte to concurrent pulls, also after a client hung up mid-download', async () => {
@@ -193,6 +214,18 @@ describe('blob uploads', () => {
     const blobsBefore = Object.keys(before).filter((p) => p.startsWith('blobs/'));
     const blobsAfter = Object.keys(storageSnapshot(registry.storageDir)).filter((p) => p.startsWith('blobs/'));
     assert.deepEqual(blobsAfter, blobsBefore);
+  });
+
+  it('leaves no upload session behind when a monolithic upload has the wrong digest', async () => {
+    const sessions = () => Object.keys(storageSnapshot(registry.storageDir)).filter((p) => p.startsWith('uploads/'));
+    const before = sessions();
+    const content = randomBlob(20_000);
+    const post = await client.send('POST', `/v2/blobs/wrong/blobs/uploads/?digest=${sha256('something else')}`, {
+      headers: { 'content-type': 'application/octet-stream' }, body: content.content,
+    });
+    assert.equal(post.status, 400);
+    assert.equal(errorCode(post), 'DIGEST_INVALID');
+    assert.deepEqual(sessions(), before);
   });
 
   it('answers an out-of-order chunk with 416 and keeps the bytes already received', async () => {
@@ -341,6 +374,17 @@ describe('manifests, tags and referrers', () => {
     const second = await client.send('GET', '/v2/img/tags/tags/list?n=2&last=b');
     assert.deepEqual(second.json().tags, ['c', 'd']);
     assert.equal((await client.send('GET', '/v2/img/nothing/tags/list')).status, 404);
+  });
+
+  it('answers an n that is not a count with 400 PAGINATION_NUMBER_INVALID', async () => {
+    await pushImage(client, 'img/paged', 'a');
+    for (const path of ['/v2/img/paged/tags/list', '/v2/_catalog']) {
+      for (const n of ['-1', 'abc']) {
+        const response = await client.send('GET', `${path}?n=${n}`);
+        assert.equal(response.status, 400, `${path}?n=${n}`);
+        assert.equal(errorCode(response), 'PAGINATION_NUMBER_INVALID', `${path}?n=${n}`);
+      }
+    }
   });
 
   it('deletes a tag, then the manifest by digest', async () => {
