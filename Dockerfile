@@ -1,5 +1,6 @@
-# The regop image: one image, two entry points (the registry server is the default; the operator runs
-# `node /app/dist/operator/src/main.js`). test/image/build.sh builds the same image without Docker.
+# The regop image: one image, three entry points (the registry server is the default; the operator runs
+# `node /app/dist/operator/src/main.js`, the node agent `node /app/dist/operator/src/node-agent/main.js`).
+# test/image/build.sh builds the same image without Docker.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./

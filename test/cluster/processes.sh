@@ -88,8 +88,21 @@ CNI
   printf '# no upstream resolvers: names outside the cluster do not resolve, and nothing leaves this machine\n' >"$STATE/resolv.conf"
 }
 
+# containerd's config and registry hosts directory where real nodes (kubeadm, kind) keep them, so the chart's
+# node agent works here with its defaults: it writes $CONTAINERD_CERTS_DIR/<host>/hosts.toml and checks
+# config_path in $CONTAINERD_CONFIG. The state directory links to the config (up.sh starts containerd with it).
+CONTAINERD_CONFIG=/etc/containerd/config.toml
+CONTAINERD_CERTS_DIR=/etc/containerd/certs.d
+CONTAINERD_CONFIG_MARKER='# written by regop test/cluster/processes.sh'
+
 write_containerd_config() {
-  cat >"$STATE/containerd/config.toml" <<TOML
+  mkdir -p "$(dirname "$CONTAINERD_CONFIG")" "$CONTAINERD_CERTS_DIR"
+  if [ -f "$CONTAINERD_CONFIG" ] && ! head -n 1 "$CONTAINERD_CONFIG" | grep -qF "$CONTAINERD_CONFIG_MARKER"; then
+    # a config that is not ours (the distribution's default): kept beside, never lost
+    mv "$CONTAINERD_CONFIG" "$CONTAINERD_CONFIG.before-regop"
+  fi
+  cat >"$CONTAINERD_CONFIG" <<TOML
+$CONTAINERD_CONFIG_MARKER for the local cluster
 version = 2
 root = "$STATE/containerd/root"
 state = "$STATE/containerd/state"
@@ -112,13 +125,15 @@ state = "$STATE/containerd/state"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "/usr/sbin/runc"
         SystemdCgroup = false
-  # per-registry trust for image pulls (certs.d/<host:port>/hosts.toml), e.g. a regop registry's CA
+  # per-registry hosts for image pulls (<host[:port]>/hosts.toml), as real clusters set it: the node agent
+  # writes a Registry's there
   [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$STATE/containerd/certs.d"
+    config_path = "$CONTAINERD_CERTS_DIR"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
 TOML
+  ln -sfn "$CONTAINERD_CONFIG" "$STATE/containerd/config.toml"
 }
 
 start_apiserver() {
