@@ -67,8 +67,9 @@ export class BlobStore {
     this.account(size);
   }
 
-  async delete(digest: ParsedDigest): Promise<void> {
-    const size = await this.size(digest);
+  /** `knownSize`: the size the caller just read (a sweep's stat), which spares a second stat */
+  async delete(digest: ParsedDigest, knownSize?: number): Promise<void> {
+    const size = knownSize ?? (await this.size(digest));
     await this.driver.delete(paths.blob(digest));
     if (size !== null) this.account(-size);
   }

@@ -113,7 +113,7 @@ export class GarbageCollector {
       deleted.add(digest.value);
       return;
     }
-    const removed = await this.blobs.guard.deleteUnlessProtected(digest.value, () => this.blobs.delete(digest));
+    const removed = await this.blobs.guard.deleteUnlessProtected(digest.value, () => this.blobs.delete(digest, size));
     if (!removed) {
       report.keptProtected++;
       return;
