@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BenchClient, runConcurrent } from './client.ts';
 import { pushBlob, pushConfig, manifest, putManifest, CONCURRENCY, type Metric, type Sizes } from './scenarios.ts';
 import {
-  startServer, runMeasured, sampleRss, distributionGcCommand, type BenchServer, type ServerKind, type Mode,
+  startServer, runMeasured, sampleRss, readRssKiB, distributionGcCommand, type BenchServer, type ServerKind, type Mode,
 } from './servers.ts';
 import { sha256 } from './client.ts';
 
@@ -59,7 +59,10 @@ export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log
     const note = `${collected.how}; ${pushed * LAYERS_PER_MANIFEST} blobs, ${garbage.length * LAYERS_PER_MANIFEST} garbage; files ${before}→${after}`;
     return [
       { scenario: 'gc', metric: 'time', unit: 's', better: 'lower', value: collected.ms / 1000, note },
-      { scenario: 'gc', metric: 'peak RSS', unit: 'MiB', better: 'lower', value: collected.peakRssKiB / 1024 },
+      {
+        scenario: 'gc', metric: 'peak RSS', unit: 'MiB', better: 'lower', value: collected.peakRssKiB / 1024,
+        ...(collected.startRssKiB !== undefined ? { note: `the serving process had ${(collected.startRssKiB / 1024).toFixed(0)} MiB when the collection started` } : {}),
+      },
     ];
   } finally {
     await client.close().catch(() => {});
@@ -68,10 +71,12 @@ export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log
   }
 }
 
-type Collected = { ms: number; peakRssKiB: number; how: string } | { unavailable: string };
+/** `startRssKiB`: an online collection runs in a process that has served the setup; its RSS then, for scale */
+type Collected = { ms: number; peakRssKiB: number; startRssKiB?: number; how: string } | { unavailable: string };
 
 /** Ours: POST /admin/v1/gc on the running server while a second client pulls a kept tag in a loop. */
 async function collectOnline(server: BenchServer, client: BenchClient, repo: string): Promise<Collected> {
+  const startRssKiB = readRssKiB(server.pid);
   const sampler = sampleRss(server.pid);
   let collecting = true;
   let pulls = 0;
@@ -94,7 +99,7 @@ async function collectOnline(server: BenchServer, client: BenchClient, repo: str
     });
     const ms = performance.now() - t0;
     const report = JSON.parse(reply.body.toString('utf8')) as { blobsDeleted: number };
-    return { ms, peakRssKiB: sampler.stop(), how: `online, ${report.blobsDeleted} blobs deleted, ${pulls} pulls served meanwhile (${pullFailures} failed)` };
+    return { ms, peakRssKiB: sampler.stop(), ...(startRssKiB !== undefined ? { startRssKiB } : {}), how: `online, ${report.blobsDeleted} blobs deleted, ${pulls} pulls served meanwhile (${pullFailures} failed)` };
   } finally {
     collecting = false;
     await puller;
