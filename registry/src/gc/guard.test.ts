@@ -31,6 +31,37 @@ describe('GC guard', () => {
     guard.end();
   });
 
+  it('keeps a held digest protected across a new run, and until the end of a run during which it is released', async () => {
+    const guard = new GcGuard();
+    const release = await guard.hold(['sha256:h']);
+    guard.begin();
+    assert.equal(await guard.deleteUnlessProtected('sha256:h', async () => {}), false, 'a run that began after the hold swept it');
+    release();
+    assert.equal(await guard.deleteUnlessProtected('sha256:h', async () => {}), false, 'released during the run, swept before its end');
+    guard.end();
+    guard.begin();
+    assert.equal(await guard.deleteUnlessProtected('sha256:h', async () => {}), true, 'a later run still protects it');
+    guard.end();
+  });
+
+  it('makes protect wait for every removal of a digest in flight, the blob and its links', async () => {
+    const guard = new GcGuard();
+    guard.begin();
+    const finishers: Array<() => void> = [];
+    const removal = () => new Promise<void>((resolve) => { finishers.push(resolve); });
+    const removals = [guard.deleteUnlessProtected('sha256:e', removal), guard.deleteUnlessProtected('sha256:e', removal)];
+    let protectedDone = false;
+    const protecting = guard.protect('sha256:e').then(() => { protectedDone = true; });
+    finishers[0]!();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(protectedDone, false, 'protect returned while a link removal was still in flight');
+    finishers[1]!();
+    await Promise.all([...removals, protecting]);
+    assert.equal(protectedDone, true);
+    assert.equal(await guard.deleteUnlessProtected('sha256:e', async () => {}), false);
+    guard.end();
+  });
+
   it('remembers touches outside a run, for the grace period', async () => {
     const guard = new GcGuard();
     await guard.protect('sha256:d', 1234);
