@@ -71,15 +71,23 @@ function tomlString(value: string): string {
   return JSON.stringify(value);
 }
 
+/**
+ * The address twice: as a `[host]` entry, which containerd 1.6 requires ("invalid `host` tree" without one),
+ * and as `server`, the fallback containerd tries after the hosts (the default would be the unresolvable
+ * `.svc` name, whose DNS error would then hide a plain "not found").
+ */
 export function buildHostsToml(owner: string, host: string, server: string, caPath: string | undefined): string {
+  const settings = ['capabilities = ["pull", "resolve"]', ...(caPath ? [`ca = ${tomlString(caPath)}`] : [])];
   const lines = [
     `${OWNER_MARKER} ${owner}`,
     `# Pulls of ${host} go to the registry's Service address${caPath ? ', verified against its CA' : ''}.`,
     '# The agent rewrites this file when the address or the CA changes and removes it with the Registry.',
     `server = ${tomlString(server)}`,
-    'capabilities = ["pull", "resolve"]',
+    ...settings,
+    '',
+    `[host.${tomlString(server)}]`,
+    ...settings.map((line) => `  ${line}`),
   ];
-  if (caPath) lines.push(`ca = ${tomlString(caPath)}`);
   return `${lines.join('\n')}\n`;
 }
 
