@@ -55,6 +55,7 @@ beforeEach(() => {
     service: (ns, n) => services.get(`${ns}/${n}`),
     ca: (ns, n) => cas.get(`${ns}/${n}`),
     synced: () => true,
+    confirmGone: async (ns, n) => !registries.has(`${ns}/${n}`),
     probe: async () => probeResult,
     reportChanged: () => undefined,
     logger: pino({ level: 'silent' }),
@@ -109,6 +110,16 @@ describe('node agent', () => {
     now += PREVIOUS_CA_GRACE_MS;
     await agent.reconcile('apps/team');
     assert.equal(readFileSync(caFile(), 'utf8'), CA2);
+  });
+
+  it('does not take a Registry missing from a cache that is still filling for a deleted one', async () => {
+    add('team');
+    await agent.reconcile('apps/team');
+    const deps = (agent as unknown as { deps: ConstructorParameters<typeof NodeAgent>[0] }).deps;
+    const filling = new NodeAgent({ ...deps, registry: () => undefined, confirmGone: async () => false });
+    await filling.load();
+    assert.deepEqual(await filling.reconcile('apps/team'), { requeueAfterMs: 1_000 });
+    assert.equal(existsSync(hostsFile()), true);
   });
 
   it('does not take a missing Registry for a deleted one before its caches are synced', async () => {

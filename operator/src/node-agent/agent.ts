@@ -27,6 +27,11 @@ export interface AgentDependencies {
   ca(namespace: string, name: string): { pem?: string } | undefined;
   /** whether the caches hold the cluster's state (before that, a missing Registry is not a deleted one) */
   synced(): boolean;
+  /**
+   * Asks the API server whether a Registry missing from the cache is really gone: client-node's informer
+   * reports "connected" before its first list has filled the cache, so absence there proves nothing.
+   */
+  confirmGone(namespace: string, name: string): Promise<boolean>;
   probe(server: string, caPem: string | undefined): Promise<ProbeResult>;
   /** the report changed: publish it */
   reportChanged(): void;
@@ -111,6 +116,8 @@ export class NodeAgent {
     const name = key.slice(slash + 1);
     const registry = this.deps.registry(namespace, name);
     if (!registry) {
+      if (!this.owned.has(key) && !this.entries.has(key)) return;
+      if (!await this.deps.confirmGone(namespace, name)) return { requeueAfterMs: 1_000 };
       await this.removeAll(key);
       this.previousCaUntil.delete(key);
       this.record(key, undefined);

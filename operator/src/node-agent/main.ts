@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Service } from '@kubernetes/client-node';
 import pino from 'pino';
 import { GROUP, REGISTRY_PLURAL, VERSION, type Registry } from '../api/v1alpha1/registry.ts';
+import { isNotFound } from '../kube/cluster-client.ts';
 import { KubernetesClusterClient } from '../kube/kubernetes-cluster-client.ts';
 import { REGISTRY_LABEL } from '../resources/names.ts';
 import { NODE_CA_LABEL, nodeCaName } from '../resources/node-ca.ts';
@@ -80,6 +81,15 @@ const agent = new NodeAgent({
     return pem ? { pem } : {};
   },
   synced: () => informers.every((i) => i.hasSynced()),
+  confirmGone: async (ns, name) => {
+    try {
+      await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: REGISTRY_PLURAL, name });
+      return false;
+    } catch (error) {
+      if (isNotFound(error)) return true;
+      throw error;
+    }
+  },
   probe: (server, caPem) => probeRegistry(server, caPem),
   reportChanged: () => scheduleReport(),
   logger,
