@@ -21,5 +21,15 @@ kind get kubeconfig --name "$cluster" > "$KUBECONFIG"
 docker build -t regop:dev .
 kind load docker-image regop:dev --name "$cluster"
 
+# the runnable image the in-cluster pull tests push to a Registry (the local cluster builds it from Debian's
+# busybox-static; with Docker it is pulled), at the archive path those tests read
+source test/cluster/versions.sh
+busybox_archive="$CACHE/images/busybox-$BUSYBOX_VERSION.tar"
+if [ ! -f "$busybox_archive" ]; then
+  mkdir -p "$(dirname "$busybox_archive")"
+  docker pull "busybox:$BUSYBOX_VERSION"
+  docker save -o "$busybox_archive" "busybox:$BUSYBOX_VERSION"
+fi
+
 export REGOP_IMAGE=regop:dev REGOP_E2E_CLUSTER=kind
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/operator/*.test.ts'
