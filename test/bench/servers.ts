@@ -32,6 +32,8 @@ export interface BenchServer {
   stop(): Promise<void>;
   /** removes the temp dirs; call after stop (and after any offline GC) */
   cleanup(): void;
+  /** ours: stops this process and starts a fresh one on the same storage (cleanup stays with the first) */
+  restart?(): Promise<BenchServer>;
 }
 
 let certificate: TestCertificate | undefined;
@@ -59,12 +61,13 @@ export async function startServer(kind: ServerKind, mode: Mode): Promise<BenchSe
   return kind === 'ours' ? startOurs(mode) : startDistribution(mode);
 }
 
-async function startOurs(mode: Mode): Promise<BenchServer> {
+async function startOurs(mode: Mode, storageDir?: string): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
   const adminDir = mkdtempSync(join(tmpdir(), 'regop-bench-admin-'));
   const adminToken = randomBytes(24).toString('hex');
   writeFileSync(join(adminDir, 'token'), adminToken, { mode: 0o600 });
   const registry = await startRegistry({
+    ...(storageDir ? { storageDir } : {}),
     tls: secure,
     ...(secure ? { users: [BENCH_USER] } : {}),
     extraArgs: ['--log-level', 'warn', '--admin-token-file', join(adminDir, 'token')],
@@ -74,10 +77,15 @@ async function startOurs(mode: Mode): Promise<BenchServer> {
   // startRegistry spawns process.execPath itself (no shell, no npx), so this pid is the server's own.
   const pid = registry.child.pid!;
   let stopped = false;
-  return {
+  const server: BenchServer = {
     kind: 'ours', mode, url: registry.url, pid, storageDir: registry.storageDir, adminToken,
     ...(registry.caPem ? { caPem: registry.caPem } : {}),
     logs: registry.logs,
+    async restart() {
+      await server.stop();
+      // the storage stays in the first server's work dir: the fresh one's cleanup removes only its own dirs
+      return startOurs(mode, registry.storageDir);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -93,6 +101,7 @@ async function startOurs(mode: Mode): Promise<BenchServer> {
       rmSync(adminDir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 async function startDistribution(mode: Mode): Promise<BenchServer> {
