@@ -43,6 +43,13 @@ iptables -D FORWARD -j "$GUARD_CHAIN" 2>/dev/null
 iptables -F "$GUARD_CHAIN" 2>/dev/null && iptables -X "$GUARD_CHAIN" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null
 
+# the containerd config cluster:up wrote where real nodes keep theirs; one that was there before comes back.
+# The node agent's hosts directories under $CONTAINERD_CERTS_DIR go with the Registries' deletion, not here.
+if [ -f "$CONTAINERD_CONFIG" ] && head -n 1 "$CONTAINERD_CONFIG" | grep -qF "$CONTAINERD_CONFIG_MARKER"; then
+  rm -f "$CONTAINERD_CONFIG"
+  if [ -f "$CONTAINERD_CONFIG.before-regop" ]; then mv "$CONTAINERD_CONFIG.before-regop" "$CONTAINERD_CONFIG"; fi
+fi
+
 rm -rf "$STATE"
 leftover=$(pgrep -f "$K8S_BIN/|containerd --config $STATE" || true)
 if [ -n "$leftover" ]; then
