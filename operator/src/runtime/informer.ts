@@ -1,7 +1,11 @@
 // A supervised informer. client-node's informer stops for good on some watch errors, so this one restarts it
 // with jittered exponential backoff (1 s doubling to 30 s), relists now and then (resync: every cached object is
 // reported again, so level-triggered reconciles re-run), and restarts a watch that has been silent too long.
-import { makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from '@kubernetes/client-node';
+//
+// hasSynced() is true only while the current informer's cache holds its first list. client-node is no help here:
+// ListWatch emits 'connect' before it lists, and its start() resolves even when the list failed (it only emits
+// 'error'). So the list function it is given is wrapped, and the first list that resolves marks the cache synced.
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorMetrics } from './metrics.ts';
 
@@ -77,18 +81,17 @@ export class SupervisedInformer<T extends KubernetesObject> {
   }
 
   private async run(): Promise<void> {
-    const { kubeConfig, path, list, labelSelector, onChange } = this.options;
+    const { kubeConfig, path, labelSelector, onChange } = this.options;
     const create = this.options.makeInformer ?? makeInformer;
-    const informer = create(kubeConfig, path, list, labelSelector);
+    // a new informer starts with an empty cache, whatever the one before it held
+    this.synced = false;
+    const informer = create(kubeConfig, path, () => this.listInto(informer), labelSelector);
     this.informer = informer;
     informer.on('add', (object) => { this.seen(); onChange(object, 'add'); });
     informer.on('update', (object) => { this.seen(); onChange(object, 'update'); });
     informer.on('delete', (object) => { this.seen(); onChange(object, 'delete'); });
-    informer.on('connect', () => {
-      this.seen();
-      this.synced = true;
-      this.failures = 0;
-    });
+    // 'connect' comes before the list, so it proves the watch is alive but not that the cache is filled
+    informer.on('connect', () => this.seen());
     informer.on('error', (error) => {
       if (this.stopped || informer !== this.informer) return;
       this.options.logger.warn({ resource: this.options.resource, reason: (error as Error)?.message ?? String(error) }, 'watch failed; restarting');
@@ -97,11 +100,23 @@ export class SupervisedInformer<T extends KubernetesObject> {
     try {
       await informer.start();
       this.seen();
-      this.synced = true;
     } catch (error) {
       this.options.logger.warn({ resource: this.options.resource, reason: (error as Error).message }, 'initial list failed; retrying');
       this.scheduleRestart();
     }
+  }
+
+  private async listInto(informer: Informer<T> & ObjectCache<T>): Promise<KubernetesListObject<T>> {
+    const result = await this.options.list();
+    // ListWatch puts the listed items in its cache as soon as this promise settles, before it opens the watch
+    // (which needs I/O); setImmediate runs after that, so the cache holds the whole list when synced turns true.
+    setImmediate(() => {
+      if (this.stopped || informer !== this.informer) return;
+      this.seen();
+      this.synced = true;
+      this.failures = 0;
+    });
+    return result;
   }
 
   private scheduleRestart(): void {
@@ -121,6 +136,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     this.options.metrics?.informerRestarts.inc({ resource: this.options.resource });
     const previous = this.informer;
     this.informer = undefined;
+    this.synced = false;
     await previous?.stop().catch(() => undefined);
     this.seen();
     await this.run();
