@@ -4,7 +4,7 @@ export interface RateLimitOptions {
   maxFailures: number;
   windowMs: number;
   lockoutMs: number;
-  /** keys remembered at most, so that an attacker rotating keyes or names cannot grow memory without bound */
+  /** keys remembered at most, so that an attacker rotating addresses or names cannot grow memory without bound */
   maxTracked?: number;
 }
 

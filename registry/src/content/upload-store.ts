@@ -66,8 +66,7 @@ export class UploadStore {
 
   /** `owner`: the user, or on a registry without auth the client address; completing or cancelling frees its slot. */
   async create(repository: string, owner: string): Promise<{ id: string; size: number }> {
-    const open = this.openByOwner.get(owner) ?? new Set<string>();
-    if (this.maxSessionsPerOwner > 0 && open.size >= this.maxSessionsPerOwner) {
+    if (this.maxSessionsPerOwner > 0 && (this.openByOwner.get(owner)?.size ?? 0) >= this.maxSessionsPerOwner) {
       throw registryError(
         ErrorCodes.TOOMANYREQUESTS,
         `too many open upload sessions (limit ${this.maxSessionsPerOwner}): complete or cancel (DELETE) one first`,
@@ -76,8 +75,7 @@ export class UploadStore {
     }
     const id = randomUUID();
     // the slot is taken before the first await, so concurrent creates cannot all pass the check
-    open.add(id);
-    this.openByOwner.set(owner, open);
+    this.track(id, owner);
     const info: SessionInfo = { repository, startedAt: new Date().toISOString(), owner };
     try {
       await this.driver.putContent(paths.uploadInfo(id), JSON.stringify(info), { durable: false });
@@ -171,13 +169,14 @@ export class UploadStore {
       const size = (await this.driver.stat(paths.uploadData(id)))?.size ?? 0;
       state = { info, size, sha256: size === 0 ? newHash('sha256') : null };
       this.sessions.set(id, state);
-      if (info.owner !== undefined) {
-        const open = this.openByOwner.get(info.owner) ?? new Set<string>();
-        this.openByOwner.set(info.owner, open.add(id));
-      }
+      if (info.owner !== undefined) this.track(id, info.owner);
     }
     if (state.info.repository !== repository) throw unknown();
     return state;
+  }
+
+  private track(id: string, owner: string): void {
+    this.openByOwner.set(owner, (this.openByOwner.get(owner) ?? new Set<string>()).add(id));
   }
 
   private forget(id: string, owner: string | undefined): void {
