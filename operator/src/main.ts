@@ -12,6 +12,7 @@ import { RetentionPolicyController } from './controllers/retention-policy-contro
 import { nodeAgentView, registriesInReport } from './controllers/node-agent-view.ts';
 import { NODE_REPORT_LABEL } from './node-agent/report.ts';
 import { KubernetesClusterClient } from './kube/kubernetes-cluster-client.ts';
+import { storedBytes } from './status/registry-metrics.ts';
 import { FIELD_MANAGER, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
 import { RETENTION_POLICY_LABEL } from './resources/retention-cronjob.ts';
 import { Controller } from './runtime/controller.ts';
@@ -37,26 +38,25 @@ const custom = kubeConfig.makeApiClient(CustomObjectsApi);
 const client = new KubernetesClusterClient(kubeConfig, FIELD_MANAGER, { Registry: REGISTRY_PLURAL, RetentionPolicy: RETENTION_POLICY_PLURAL });
 const events = new EventRecorder(core, 'regop-operator', logger.child({ component: 'events' }));
 
-/** a registry's size, from the metrics on its Service's plain-HTTP ops port (reachable from inside the cluster) */
-async function storageUsage(namespace: string, name: string): Promise<number | null> {
-  try {
-    const response = await fetch(`http://${name}.${namespace}.svc:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
-    const match = /^regop_registry_storage_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(await response.text());
-    return match ? Number(match[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** one registry pod's metrics, straight from its ops port (the Service would answer for any one pod) */
-async function podMetrics(pod: { ip: string }): Promise<string | null> {
-  const host = pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip;
+/** a registry's (or one pod's) Prometheus metrics, from its plain-HTTP ops port (reachable inside the cluster) */
+async function fetchMetrics(host: string): Promise<string | null> {
   try {
     const response = await fetch(`http://${host}:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
     return response.ok ? await response.text() : null;
   } catch {
     return null;
   }
+}
+
+/** a registry's size, through its Service: replicas share the storage, so any pod's figure will do */
+async function storageUsage(namespace: string, name: string): Promise<number | null> {
+  const text = await fetchMetrics(`${name}.${namespace}.svc`);
+  return text === null ? null : storedBytes(text);
+}
+
+/** one registry pod's metrics, straight from its address (the Service would answer for any one pod) */
+function podMetrics(pod: { ip: string }): Promise<string | null> {
+  return fetchMetrics(pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip);
 }
 
 // the node agent runs beside the operator, from the same chart: `<release fullname>-node-agent`

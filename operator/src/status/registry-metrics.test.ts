@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RegistryMetrics } from '../../../registry/src/ops/metrics.ts';
-import { failedAuthFiles, scrapablePods } from './registry-metrics.ts';
+import { failedAuthFiles, scrapablePods, storedBytes } from './registry-metrics.ts';
 
 describe('registry metrics', () => {
   it('names the auth files a registry failed to reload, and none when all load', () => {
@@ -25,6 +25,14 @@ describe('registry metrics', () => {
     assert.deepEqual(failedAuthFiles((await metrics.render()).body), ['htpasswd']);
     failed = [];
     assert.deepEqual(failedAuthFiles((await metrics.render()).body), []);
+  });
+
+  it('reads the store size the registry really exports, and null from metrics without it', async () => {
+    assert.equal(storedBytes('regop_registry_http_requests_total 5\n'), null);
+    const metrics = new RegistryMetrics();
+    const bytes = 3 * 1024 * 1024 * 1024 + 17;
+    metrics.trackStorage(() => bytes);
+    assert.equal(storedBytes((await metrics.render()).body), bytes);
   });
 
   it('asks only running pods that have an address and are not terminating', () => {

@@ -1,8 +1,16 @@
-// What the operator reads from a registry pod's Prometheus metrics (its plain-HTTP ops port): the auth files
-// it failed to reload. Such a pod keeps serving the previous users and rules, which can silently keep a revoked
-// user or an old password working, so the operator reports it as Degraded.
+// What the operator reads from a registry's Prometheus metrics (its plain-HTTP ops port): the store's size, and
+// the auth files a pod failed to reload. Such a pod keeps serving the previous users and rules, which can silently
+// keep a revoked user or an old password working, so the operator reports it as Degraded.
 import type { V1Pod } from '@kubernetes/client-node';
-import { AUTH_RELOAD_FAILED_METRIC } from '../../../registry/src/ops/metrics.ts';
+import { AUTH_RELOAD_FAILED_METRIC, STORAGE_BYTES_METRIC } from '../../../registry/src/ops/metrics.ts';
+
+const STORED_BYTES = new RegExp(`^${STORAGE_BYTES_METRIC} (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'm');
+
+/** the store's size in bytes, or null when the metrics do not say */
+export function storedBytes(metricsText: string): number | null {
+  const match = STORED_BYTES.exec(metricsText);
+  return match ? Number(match[1]) : null;
+}
 
 const SAMPLE = new RegExp(`^${AUTH_RELOAD_FAILED_METRIC}\\{([^}]*)\\}\\s+(\\S+)`, 'gm');
 

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * user may still get in), 0 otherwise; label `file` is `htpasswd` or `access`. The operator alerts on it.
  */
 export const AUTH_RELOAD_FAILED_METRIC = 'regop_registry_auth_reload_failed';
+/** the store's size in bytes; the operator shows it as status.storageUsed */
+export const STORAGE_BYTES_METRIC = 'regop_registry_storage_bytes';
 const AUTH_FILES = ['htpasswd', 'access'] as const;
 export type AuthFile = (typeof AUTH_FILES)[number];
 
@@ -49,7 +51,7 @@ export class RegistryMetrics {
   /** exports the store's size, read when scraped; the operator shows it as status.storageUsed */
   trackStorage(bytesStored: () => number | null): void {
     new Gauge({
-      name: 'regop_registry_storage_bytes',
+      name: STORAGE_BYTES_METRIC,
       help: 'Bytes of all stored blobs (layers, configs and manifests)',
       registers: [this.registry],
       collect() {
