@@ -13,12 +13,12 @@ import { nodeAgentView, registriesInReport } from './controllers/node-agent-view
 import { NODE_REPORT_LABEL } from './node-agent/report.ts';
 import { KubernetesClusterClient } from './kube/kubernetes-cluster-client.ts';
 import { storedBytes } from './status/registry-metrics.ts';
-import { FIELD_MANAGER, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
+import { FIELD_MANAGER, MANAGED_SELECTOR, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
 import { RETENTION_POLICY_LABEL } from './resources/retention-cronjob.ts';
 import { Controller } from './runtime/controller.ts';
 import { EventRecorder } from './runtime/events.ts';
 import { startHealthServer } from './runtime/health.ts';
-import { keyOf, SupervisedInformer } from './runtime/informer.ts';
+import { informerFactory, keyOf, ownerKeyOf } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
 import { OperatorMetrics } from './runtime/metrics.ts';
 
@@ -61,12 +61,10 @@ function podMetrics(pod: { ip: string }): Promise<string | null> {
 
 // the node agent runs beside the operator, from the same chart: `<release fullname>-node-agent`
 const nodeAgentNamespace = env.REGOP_LEADER_ELECTION_NAMESPACE ?? 'default';
-const nodeReportsInformer = new SupervisedInformer<V1ConfigMap>({
-  kubeConfig, resource: 'node-reports', logger, metrics, labelSelector: `${NODE_REPORT_LABEL}=true`,
-  path: `/api/v1/namespaces/${nodeAgentNamespace}/configmaps`,
-  list: () => core.listNamespacedConfigMap({ namespace: nodeAgentNamespace, labelSelector: `${NODE_REPORT_LABEL}=true` }),
-  onChange: (report) => { for (const key of registriesInReport(report)) registryLoop.enqueue(key); },
-});
+const informer = informerFactory({ kubeConfig, logger, metrics });
+const nodeReportsInformer = informer<V1ConfigMap>('node-reports', `/api/v1/namespaces/${nodeAgentNamespace}/configmaps`,
+  () => core.listNamespacedConfigMap({ namespace: nodeAgentNamespace, labelSelector: `${NODE_REPORT_LABEL}=true` }),
+  (report) => { for (const key of registriesInReport(report)) registryLoop.enqueue(key); }, `${NODE_REPORT_LABEL}=true`);
 const nodeAgent = nodeAgentView({
   client, namespace: nodeAgentNamespace, name: env.REGOP_NODE_AGENT_DAEMONSET ?? `${env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator'}-node-agent`,
   reports: () => nodeReportsInformer.list(),
@@ -75,11 +73,6 @@ const registries = new RegistryController({ client, events, defaultImage: image,
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });
-
-const managed = 'app.kubernetes.io/managed-by=regop';
-function informer<T extends KubernetesObject>(resource: string, path: string, list: () => Promise<any>, onChange: (object: T) => void, labelSelector?: string) {
-  return new SupervisedInformer<T>({ kubeConfig, path, list, resource, logger, metrics, onChange, ...(labelSelector ? { labelSelector } : {}) });
-}
 
 const policyInformer = informer<RetentionPolicy & KubernetesObject>('retentionpolicies', `/apis/${GROUP}/${VERSION}/${RETENTION_POLICY_PLURAL}`,
   () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: RETENTION_POLICY_PLURAL }),
@@ -98,18 +91,18 @@ const informers = [
     }),
   policyInformer,
   nodeReportsInformer,
-  informer('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
-    (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), managed),
-  informer('secrets', '/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: managed }),
-    (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), managed),
+  informer('deployments', '/apis/apps/v1/deployments', () => apps.listDeploymentForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+    (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), MANAGED_SELECTOR),
+  informer('secrets', '/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+    (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), MANAGED_SELECTOR),
   informer('jobs', '/apis/batch/v1/jobs', () => batch.listJobForAllNamespaces({ labelSelector: RETENTION_POLICY_LABEL }),
     (object) => enqueueOwner(object, RETENTION_POLICY_LABEL, policyLoop), RETENTION_POLICY_LABEL),
 ];
 
 /** children carry their owner's name in a label; a change to one re-reconciles the owner */
 function enqueueOwner(object: KubernetesObject, label: string, loop: Controller): void {
-  const owner = object.metadata?.labels?.[label];
-  if (owner && object.metadata?.namespace) loop.enqueue(`${object.metadata.namespace}/${owner}`);
+  const owner = ownerKeyOf(object, label);
+  if (owner) loop.enqueue(owner);
 }
 
 const elector = new LeaderElector({

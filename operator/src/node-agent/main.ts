@@ -9,11 +9,11 @@ import pino from 'pino';
 import { GROUP, REGISTRY_PLURAL, VERSION, type Registry } from '../api/v1alpha1/registry.ts';
 import { isNotFound } from '../kube/cluster-client.ts';
 import { KubernetesClusterClient } from '../kube/kubernetes-cluster-client.ts';
-import { REGISTRY_LABEL } from '../resources/names.ts';
+import { MANAGED_SELECTOR, REGISTRY_LABEL } from '../resources/names.ts';
 import { NODE_CA_LABEL, nodeCaName } from '../resources/node-ca.ts';
 import { Controller } from '../runtime/controller.ts';
 import { startHealthServer } from '../runtime/health.ts';
-import { keyOf, SupervisedInformer } from '../runtime/informer.ts';
+import { informerFactory, keyOf, ownerKeyOf, type SupervisedInformer } from '../runtime/informer.ts';
 import { OperatorMetrics } from '../runtime/metrics.ts';
 import { NodeAgent } from './agent.ts';
 import { HostsDirectory } from './hosts-directory.ts';
@@ -47,15 +47,11 @@ const custom = kubeConfig.makeApiClient(CustomObjectsApi);
 const client = new KubernetesClusterClient(kubeConfig, 'regop-node-agent', {});
 const directory = new HostsDirectory(certsMount);
 
-function informer<T extends KubernetesObject>(resource: string, path: string, list: () => Promise<any>, onChange: (object: T) => void, labelSelector?: string) {
-  return new SupervisedInformer<T>({ kubeConfig, path, list, resource, logger, metrics, onChange, ...(labelSelector ? { labelSelector } : {}) });
-}
-
-const managed = 'app.kubernetes.io/managed-by=regop';
+const informer = informerFactory({ kubeConfig, logger, metrics });
 const registries = informer<Registry & KubernetesObject>('registries', `/apis/${GROUP}/${VERSION}/${REGISTRY_PLURAL}`,
   () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: REGISTRY_PLURAL }), (registry) => loop.enqueue(keyOf(registry)));
-const services = informer<V1Service>('services', '/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: managed }),
-  enqueueOwner, managed);
+const services = informer<V1Service>('services', '/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+  enqueueOwner, MANAGED_SELECTOR);
 const caMaps = informer<V1ConfigMap>('configmaps', '/api/v1/configmaps',
   () => core.listConfigMapForAllNamespaces({ labelSelector: `${NODE_CA_LABEL}=true` }), enqueueOwner, `${NODE_CA_LABEL}=true`);
 const informers = [registries, services, caMaps];
@@ -99,8 +95,8 @@ const loop = new Controller({ name: 'node-agent', reconcile: (key) => agent.reco
 
 /** the operator labels a Registry's children with its name */
 function enqueueOwner(object: KubernetesObject): void {
-  const owner = object.metadata?.labels?.[REGISTRY_LABEL];
-  if (owner && object.metadata?.namespace) loop.enqueue(`${object.metadata.namespace}/${owner}`);
+  const owner = ownerKeyOf(object, REGISTRY_LABEL);
+  if (owner) loop.enqueue(owner);
 }
 
 let reportTimer: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@
 // Registry's `status.nodesConfigured` and its NodeAccess condition. Shared by both sides: the one shape.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
+import { MANAGED_BY_LABELS } from '../resources/names.ts';
 
 export const NODE_REPORT_LABEL = 'regop.dev/node-access-report';
 export const NODE_LABEL = 'regop.dev/node';
@@ -46,7 +47,7 @@ export function buildReportConfigMap(namespace: string, report: NodeReport, pod?
     metadata: {
       name: reportName(report.node),
       namespace,
-      labels: { [NODE_REPORT_LABEL]: 'true', 'app.kubernetes.io/managed-by': 'regop', 'app.kubernetes.io/name': 'regop-node-agent' },
+      labels: { [NODE_REPORT_LABEL]: 'true', ...MANAGED_BY_LABELS, 'app.kubernetes.io/name': 'regop-node-agent' },
       annotations: { [NODE_LABEL]: report.node },
       ...(pod?.uid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid }] } : {}),
     },

@@ -34,11 +34,16 @@ export function childNames(registryName: string) {
   };
 }
 
+/** on every object regop makes */
+export const MANAGED_BY_LABELS = { 'app.kubernetes.io/managed-by': 'regop' } as const;
+/** selects every object regop made (the informers watch only those) */
+export const MANAGED_SELECTOR = Object.entries(MANAGED_BY_LABELS).map(([label, value]) => `${label}=${value}`).join(',');
+
 export function commonLabels(registry: Registry): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'regop-registry',
     'app.kubernetes.io/instance': registry.metadata.name,
-    'app.kubernetes.io/managed-by': 'regop',
+    ...MANAGED_BY_LABELS,
     [REGISTRY_LABEL]: registry.metadata.name,
   };
 }

@@ -6,7 +6,7 @@ import { API_VERSION } from '../api/v1alpha1/registry.ts';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import { RETENTION_POLICY_KIND, type RetentionPolicy } from '../api/v1alpha1/retention-policy.ts';
 import { REGISTRY_COMMAND, RUN_AS_USER } from './deployment.ts';
-import { childNames, tlsEnabled } from './names.ts';
+import { childNames, MANAGED_BY_LABELS, tlsEnabled } from './names.ts';
 
 export const RETENTION_POLICY_LABEL = 'regop.dev/retention-policy';
 export const RETENTION_CONTAINER = 'retention';
@@ -23,7 +23,7 @@ function labels(policy: RetentionPolicy): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'regop-retention',
     'app.kubernetes.io/instance': policy.metadata.name,
-    'app.kubernetes.io/managed-by': 'regop',
+    ...MANAGED_BY_LABELS,
     [RETENTION_POLICY_LABEL]: policy.metadata.name,
   };
 }

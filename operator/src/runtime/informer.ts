@@ -151,3 +151,17 @@ export class SupervisedInformer<T extends KubernetesObject> {
 export function keyOf(object: KubernetesObject): string {
   return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 }
+
+/** The key of the object that owns this one by label (`namespace/<label value>`), if it carries the label. */
+export function ownerKeyOf(object: KubernetesObject, label: string): string | undefined {
+  const owner = object.metadata?.labels?.[label];
+  return owner && object.metadata?.namespace ? `${object.metadata.namespace}/${owner}` : undefined;
+}
+
+/** Builds informers that share one kube config, logger and metrics, as an entry point's informers do. */
+export function informerFactory(shared: Pick<InformerOptions<KubernetesObject>, 'kubeConfig' | 'logger' | 'metrics'>) {
+  // client-node's list calls are typed per resource (and `any` for custom objects); the informer checks nothing more
+  return <T extends KubernetesObject>(resource: string, path: string, list: () => Promise<any>, onChange: (object: T) => void,
+    labelSelector?: string): SupervisedInformer<T> =>
+    new SupervisedInformer<T>({ ...shared, path, list, resource, onChange, ...(labelSelector ? { labelSelector } : {}) });
+}
