@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { UpstreamClient, UpstreamError } from '../../registry/src/mirror/upstream.ts';
+import { UpstreamClient, UpstreamError, type UpstreamFailure } from '../../registry/src/mirror/upstream.ts';
 import { MANIFEST_MEDIA_TYPES } from '../../registry/src/oci/manifest.ts';
 import { DISTRIBUTION_BINARY, startUpstream, type Upstream, type UpstreamImage, type UpstreamIndex } from '../support/upstream.ts';
 import { isolatedHome, run } from './tools.ts';
@@ -15,14 +15,14 @@ import { isolatedHome, run } from './tools.ts';
 const skip = existsSync(DISTRIBUTION_BINARY) ? false : `needs CNCF distribution at ${DISTRIBUTION_BINARY} (test/tools/install.sh)`;
 const accept = [...MANIFEST_MEDIA_TYPES];
 
-async function failureOf(promise: Promise<unknown>): Promise<UpstreamError> {
-  try {
-    await promise;
-  } catch (error) {
+/** rejects with an UpstreamError of that failure (and whatever else `check` wants of it) */
+function assertFails(promise: Promise<unknown>, failure: UpstreamFailure, check: (error: UpstreamError) => void = () => {}): Promise<void> {
+  return assert.rejects(promise, (error) => {
     assert.ok(error instanceof UpstreamError, `expected an UpstreamError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the call to fail');
+    assert.equal(error.failure, failure, error.message);
+    check(error);
+    return true;
+  });
 }
 
 function sha256Hex(content: Buffer): string {
@@ -113,9 +113,8 @@ describe('the upstream client against CNCF distribution with token auth', { skip
 
   it('reports wrong credentials as unauthorized, without the password', async () => {
     const wrong = clientFor({ credentials: { username: upstream.credentials.username, password: 'not-the-password' } });
-    const failure = await failureOf(wrong.getManifest('library/small', '1', accept));
-    assert.equal(failure.failure, 'unauthorized');
-    assert.doesNotMatch(failure.message, /not-the-password/);
+    await assertFails(wrong.getManifest('library/small', '1', accept), 'unauthorized',
+      (error) => assert.doesNotMatch(error.message, /not-the-password/));
   });
 
   it('pulls anonymously when the token endpoint grants anonymous pulls, as Docker Hub does for public images', async () => {
@@ -127,12 +126,10 @@ describe('the upstream client against CNCF distribution with token auth', { skip
     const fresh = clientFor();
     try {
       await upstream.setFault('rate-limit');
-      const limited = await failureOf(fresh.headManifest('library/small', '1', accept));
-      assert.equal(limited.failure, 'rate-limited');
-      assert.equal(limited.retryAfterS, 60);
-      assert.equal((await failureOf(client.getBlob('library/small', image.layers[0]!.digest))).failure, 'rate-limited');
+      await assertFails(fresh.headManifest('library/small', '1', accept), 'rate-limited', (error) => assert.equal(error.retryAfterS, 60));
+      await assertFails(client.getBlob('library/small', image.layers[0]!.digest), 'rate-limited');
       await upstream.setFault('down');
-      assert.equal((await failureOf(client.getManifest('library/small', '1', accept))).failure, 'unreachable');
+      await assertFails(client.getManifest('library/small', '1', accept), 'unreachable');
     } finally {
       await upstream.setFault('none');
     }
@@ -142,9 +139,8 @@ describe('the upstream client against CNCF distribution with token auth', { skip
   it('refuses a manifest by digest whose body does not match it', async () => {
     try {
       await upstream.setFault('corrupt-manifests');
-      const failure = await failureOf(client.getManifest('library/small', image.digest, accept));
-      assert.equal(failure.failure, 'invalid');
-      assert.match(failure.message, new RegExp(image.digest));
+      await assertFails(client.getManifest('library/small', image.digest, accept), 'invalid',
+        (error) => assert.match(error.message, new RegExp(image.digest)));
     } finally {
       await upstream.setFault('none');
     }

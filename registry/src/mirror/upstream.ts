@@ -121,12 +121,8 @@ export class UpstreamClient {
 
   /** The manifest's digest, type and size; null when the upstream does not have it. */
   async headManifest(repository: string, reference: string, accept: string[]): Promise<UpstreamManifestHead | null> {
-    const response = await this.#send('manifest-head', repository, 'HEAD', `/v2/${repository}/manifests/${reference}`, accept);
-    if (response.statusCode === 404) {
-      await response.body.dump();
-      return null;
-    }
-    await this.#expectSuccess(response, 'manifest-head');
+    const response = await this.#fetch('manifest-head', repository, 'HEAD', `/v2/${repository}/manifests/${reference}`, accept);
+    if (!response) return null;
     await response.body.dump();
     const headerDigest = tryParseDigest(firstHeader(response, 'docker-content-digest') ?? '')?.value;
     const referenceDigest = tryParseDigest(reference)?.value;
@@ -149,12 +145,8 @@ export class UpstreamClient {
    * (or, for a tag, the digest the upstream names), and refused above 4 MiB.
    */
   async getManifest(repository: string, reference: string, accept: string[]): Promise<UpstreamManifest | null> {
-    const response = await this.#send('manifest', repository, 'GET', `/v2/${repository}/manifests/${reference}`, accept);
-    if (response.statusCode === 404) {
-      await response.body.dump();
-      return null;
-    }
-    await this.#expectSuccess(response, 'manifest');
+    const response = await this.#fetch('manifest', repository, 'GET', `/v2/${repository}/manifests/${reference}`, accept);
+    if (!response) return null;
     const content = await this.#readBody(response, MAX_UPSTREAM_MANIFEST_BYTES, `manifest ${repository}:${reference}`);
     const expected = tryParseDigest(reference) ?? tryParseDigest(firstHeader(response, 'docker-content-digest') ?? '');
     const algorithm: DigestAlgorithm = expected?.algorithm ?? 'sha256';
@@ -169,18 +161,25 @@ export class UpstreamClient {
 
   /** The blob's response stream (redirects followed); null when the upstream does not have it. */
   async getBlob(repository: string, digest: string): Promise<UpstreamBlob | null> {
-    const response = await this.#send('blob', repository, 'GET', `/v2/${repository}/blobs/${digest}`);
-    if (response.statusCode === 404) {
-      await response.body.dump();
-      return null;
-    }
-    await this.#expectSuccess(response, 'blob');
+    const response = await this.#fetch('blob', repository, 'GET', `/v2/${repository}/blobs/${digest}`);
+    if (!response) return null;
     const length = Number(firstHeader(response, 'content-length') ?? NaN);
     return { size: Number.isSafeInteger(length) ? length : -1, body: response.body };
   }
 
   async close(): Promise<void> {
     await this.#agent.close();
+  }
+
+  /** A successful response, or null for a 404; any other status is thrown as its UpstreamError. */
+  async #fetch(kind: UpstreamRequestKind, repository: string, method: 'GET' | 'HEAD', path: string, accept?: string[]): Promise<Dispatcher.ResponseData | null> {
+    const response = await this.#send(kind, repository, method, path, accept);
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return null;
+    }
+    await this.#expectSuccess(response, kind);
+    return response;
   }
 
   /** One request with whatever authorization the upstream asked for; a 401 is answered once with a new one. */
