@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import ms from 'ms';
 import { parse as parseYaml } from 'yaml';
+import { invalidMirrorName } from './mirror/names.ts';
 
 export interface RegistryConfig {
   /** HOST:PORT of the registry API */
@@ -49,6 +50,25 @@ export interface RegistryConfig {
   };
   log: { level: string };
   shutdownTimeoutMs: number;
+  /** pull-through mirrors: repositories under `name/` are fetched on demand from `upstream` and cached */
+  mirrors: MirrorConfig[];
+}
+
+export interface MirrorConfig {
+  /** the repository prefix here, e.g. docker.io (docker.io/library/busybox) */
+  name: string;
+  /** https://host[:port] of the upstream registry */
+  upstream: string;
+  /** a YAML or JSON file with {username, password} for the upstream; anonymous without */
+  credentialsFile?: string;
+  /** PEM file of an extra CA to trust for the upstream */
+  caFile?: string;
+  /** a tag is revalidated with one upstream HEAD at most this often; digests never are */
+  tagTtlMs: number;
+  /** connecting to the upstream and waiting for its response headers, or for the next body byte */
+  timeoutMs: number;
+  /** cached bytes above which the least recently pulled images are evicted; unset: no limit */
+  maxSizeBytes?: number;
 }
 
 export interface ConfigOverrides {
@@ -140,7 +160,7 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout'];
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors'];
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
@@ -202,7 +222,82 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
     },
     log: { level: overrides.logLevel ?? optionalString(log, 'level', 'log') ?? 'info' },
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
+    mirrors: mirrorList(raw),
   };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+};
+
+/** A byte count: a number, or a Kubernetes-style quantity such as 500Mi, 10Gi or 2G. */
+function byteSize(raw: Raw, key: string, where: string): number | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null) return undefined;
+  const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(value.trim()) : null;
+  const bytes = typeof value === 'number' ? value : match ? Math.floor(Number(match[1]) * SIZE_UNITS[match[2] ?? '']!) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ConfigError(`${where}.${key} must be a size in bytes or such as 500Mi, 10Gi, 2G (got ${JSON.stringify(value)})`);
+  }
+  return bytes;
+}
+
+const MIRROR_KEYS = ['name', 'upstream', 'credentialsFile', 'caFile', 'tagTTL', 'timeout', 'maxSize'];
+
+function mirrorList(raw: Raw): MirrorConfig[] {
+  const value = raw.mirrors ?? [];
+  if (!Array.isArray(value)) throw new ConfigError('mirrors must be a list of {name, upstream, ...}');
+  const mirrors = value.map((entry: unknown, index): MirrorConfig => {
+    const where = `mirrors[${index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a mapping`);
+    const mirror = entry as Raw;
+    for (const key of Object.keys(mirror)) {
+      if (!MIRROR_KEYS.includes(key)) throw new ConfigError(`unknown key ${where}.${key} (allowed: ${MIRROR_KEYS.join(', ')})`);
+    }
+    const name = optionalString(mirror, 'name', where);
+    if (!name) throw new ConfigError(`${where}.name is required`);
+    const nameProblem = invalidMirrorName(name);
+    if (nameProblem) throw new ConfigError(`${where}.name ${nameProblem} (got ${JSON.stringify(name)})`);
+    const upstream = upstreamUrl(optionalString(mirror, 'upstream', where), `${where}.upstream`);
+    const credentialsFile = optionalString(mirror, 'credentialsFile', where);
+    const caFile = optionalString(mirror, 'caFile', where);
+    const maxSizeBytes = byteSize(mirror, 'maxSize', where);
+    return {
+      name,
+      upstream,
+      ...(credentialsFile ? { credentialsFile } : {}),
+      ...(caFile ? { caFile } : {}),
+      tagTtlMs: duration(mirror, 'tagTTL', where, '5m'),
+      timeoutMs: duration(mirror, 'timeout', where, '30s'),
+      ...(maxSizeBytes !== undefined ? { maxSizeBytes } : {}),
+    };
+  });
+  // a repository must belong to one mirror at most: no prefix may contain another
+  for (const a of mirrors) {
+    for (const b of mirrors) {
+      if (a !== b && (a.name === b.name || b.name.startsWith(`${a.name}/`))) {
+        throw new ConfigError(`mirrors ${a.name} and ${b.name} overlap: one repository prefix may not contain another`);
+      }
+    }
+  }
+  return mirrors;
+}
+
+/** https://host[:port] (or http:// for a test upstream); no path, query or credentials in it */
+function upstreamUrl(value: string | undefined, where: string): string {
+  if (!value) throw new ConfigError(`${where} is required (e.g. https://registry-1.docker.io)`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${where} must be a URL such as https://registry-1.docker.io (got ${JSON.stringify(value)})`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${where} must be an https:// URL`);
+  if (url.username || url.password) throw new ConfigError(`${where} must not hold credentials: use credentialsFile`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new ConfigError(`${where} must be https://host[:port] without a path`);
+  }
+  return url.origin;
 }
 
 export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): RegistryConfig {
