@@ -32,6 +32,8 @@ export const ErrorCodes = Object.freeze({
   TOOMANYREQUESTS: descriptor('TOOMANYREQUESTS', 429, 'too many requests'),
   /** the admin API: a collection (or a retention run) is under way; retry when it has finished */
   GC_IN_PROGRESS: descriptor('GC_IN_PROGRESS', 409, 'a garbage collection is already running'),
+  /** a mirror cannot answer: the content is not cached and its upstream failed */
+  UNAVAILABLE: descriptor('UNAVAILABLE', 503, 'service unavailable'),
   PAYLOAD_TOO_LARGE: descriptor('SIZE_INVALID', 413, 'payload too large'),
   UNKNOWN: descriptor('UNKNOWN', 500, 'unknown error'),
 });

@@ -12,6 +12,7 @@ import type { Services } from './http/context.ts';
 import { buildRegistryApp } from './http/app.ts';
 import { registerAdminRoutes } from './http/admin.ts';
 import { GarbageCollector } from './gc/collector.ts';
+import { startMirrors } from './mirror/runtime.ts';
 import { registerOpsRoutes } from './ops/health.ts';
 import { RegistryMetrics } from './ops/metrics.ts';
 import { openFilesystemDriver } from './storage/filesystem.ts';
@@ -33,14 +34,17 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
   const driver = await openFilesystemDriver(config.storage.root);
   const blobs = new BlobStore(driver);
   const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
+  const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser });
+  const manifests = new ManifestService(blobs, repositories, {
+    cacheBytes: config.storage.manifestCacheBytes,
+    maxBytes: config.storage.maxManifestBytes,
+  });
+  const metrics = new RegistryMetrics();
   return {
     blobs,
     repositories,
-    uploads: new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser }),
-    manifests: new ManifestService(blobs, repositories, {
-      cacheBytes: config.storage.manifestCacheBytes,
-      maxBytes: config.storage.maxManifestBytes,
-    }),
+    uploads,
+    manifests,
     auth: await Authenticator.create({
       ...(config.auth.htpasswd ? { htpasswdFile: config.auth.htpasswd } : {}),
       ...(config.auth.access ? { accessFile: config.auth.access } : {}),
@@ -53,7 +57,8 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
       maxConcurrentPasswordChecks: config.auth.maxConcurrentPasswordChecks,
       maxQueuedPasswordChecks: config.auth.maxQueuedPasswordChecks,
     }, logger.child({ component: 'auth' })),
-    metrics: new RegistryMetrics(),
+    metrics,
+    mirrors: startMirrors(config.mirrors, { blobs, uploads, repositories, manifests, metrics }, logger),
   };
 }
 
@@ -137,6 +142,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
       await app.close();
       clearTimeout(timeout);
       await opsApp?.close();
+      await services.mirrors.close();
       await services.repositories.flushPulls();
       services.auth.close();
     },

@@ -95,27 +95,9 @@ export class ManifestService {
     try {
       await this.assertReferencesExist(repository, references);
       await this.blobs.putContent(body, digest);
-      const record: ManifestRecord = {
-        digest: digest.value,
-        mediaType: references.mediaType,
-        size: body.length,
-        blobs: references.blobs,
-        manifests: references.manifests,
-        pushedAt: new Date().toISOString(),
-        ...(references.subject ? { subject: references.subject.digest } : {}),
-        ...(references.artifactType ? { artifactType: references.artifactType } : {}),
-        ...(references.annotations ? { annotations: references.annotations } : {}),
-      };
-      await this.repositories.putManifest(repository, digest, record);
+      await this.repositories.putManifest(repository, digest, this.recordOf(digest, body, references));
       if (references.subject) {
-        const descriptor: Descriptor = {
-          mediaType: references.mediaType,
-          digest: digest.value,
-          size: body.length,
-          ...(references.artifactType ? { artifactType: references.artifactType } : {}),
-          ...(references.annotations ? { annotations: references.annotations } : {}),
-        };
-        await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, descriptor);
+        await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, this.descriptorOf(digest, body, references));
       }
       if (target.tag) await this.repositories.putTag(repository, target.tag, digest.value);
     } finally {
@@ -123,6 +105,26 @@ export class ManifestService {
     }
     this.cache.set(digest.value, body);
     return { digest, ...(references.subject ? { subject: references.subject.digest } : {}) };
+  }
+
+  /**
+   * Records a manifest fetched from a mirror's upstream, verified against its digest by the caller. Unlike a
+   * push, the blobs and child manifests it references need not be here yet: they are fetched when asked for.
+   */
+  async putMirrored(repository: string, digest: ParsedDigest, content: Buffer, mediaType: string, tag?: string): Promise<void> {
+    const references = parseManifest(content, mediaType);
+    const release = await this.blobs.hold([digest.value, ...references.blobs, ...references.manifests]);
+    try {
+      await this.blobs.putContent(content, digest);
+      await this.repositories.putManifest(repository, digest, this.recordOf(digest, content, references));
+      if (references.subject) {
+        await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, this.descriptorOf(digest, content, references));
+      }
+      if (tag) await this.repositories.putTag(repository, tag, digest.value);
+    } finally {
+      release();
+    }
+    this.cache.set(digest.value, content);
   }
 
   /** By tag: removes the tag only. By digest: removes the manifest and every tag pointing at it. */
@@ -145,6 +147,31 @@ export class ManifestService {
       if (subject) await this.repositories.removeReferrer(repository, subject, digest);
     }
     await this.repositories.deleteManifest(repository, digest);
+  }
+
+  private recordOf(digest: ParsedDigest, content: Buffer, references: ManifestReferences): ManifestRecord {
+    return {
+      digest: digest.value,
+      mediaType: references.mediaType,
+      size: content.length,
+      blobs: references.blobs,
+      manifests: references.manifests,
+      pushedAt: new Date().toISOString(),
+      ...(references.subject ? { subject: references.subject.digest } : {}),
+      ...(references.artifactType ? { artifactType: references.artifactType } : {}),
+      ...(references.annotations ? { annotations: references.annotations } : {}),
+    };
+  }
+
+  /** what the referrers listing of the manifest's subject shows for it */
+  private descriptorOf(digest: ParsedDigest, content: Buffer, references: ManifestReferences): Descriptor {
+    return {
+      mediaType: references.mediaType,
+      digest: digest.value,
+      size: content.length,
+      ...(references.artifactType ? { artifactType: references.artifactType } : {}),
+      ...(references.annotations ? { annotations: references.annotations } : {}),
+    };
   }
 
   /** Every referenced blob is linked here and stored, every child manifest is recorded here, each of the size

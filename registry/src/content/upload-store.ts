@@ -4,7 +4,7 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { pipeline as streamPipeline, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StorageDriver } from '../storage/driver.ts';
+import type { FileReader, StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError, SizeMismatchError } from '../storage/driver.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { newHash, type ParsedDigest } from '../oci/digest.ts';
@@ -128,6 +128,15 @@ export class UploadStore {
       this.forget(id, state.info.owner);
       return { digest, size: state.size, startedAt: new Date(state.info.startedAt) };
     });
+  }
+
+  /**
+   * Opens the bytes received so far for reading while more may still be appended (a mirror streams a blob to
+   * its clients as it arrives); throws PathNotFoundError before the first byte and after the session closed.
+   */
+  async openData(repository: string, id: string): Promise<FileReader> {
+    await this.load(repository, id);
+    return this.driver.open(paths.uploadData(id));
   }
 
   async cancel(repository: string, id: string): Promise<void> {

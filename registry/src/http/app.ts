@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { assertRepositoryName } from '../oci/names.ts';
-import type { HttpMethod, RouteGroupHandlers, Services } from './context.ts';
+import { queryParam, type HttpMethod, type RouteGroupHandlers, type Services } from './context.ts';
 import { applyConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { handleError } from './error-handler.ts';
 import { matchRoute, type RouteGroup } from './router.ts';
@@ -14,6 +14,7 @@ import { baseRoutes } from './routes/base.ts';
 import { blobRoutes } from './routes/blobs.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { manifestRoutes } from './routes/manifests.ts';
+import { mirrorRouteGroups } from './routes/mirror.ts';
 import { referrerRoutes } from './routes/referrers.ts';
 import { tagRoutes } from './routes/tags.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -98,12 +99,16 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     const route = matchRoute(pathname);
     if (!route) throw registryError(ErrorCodes.NAME_UNKNOWN, 'no such endpoint', { path: pathname });
     request.routeGroup = route.group;
-    const handler = ROUTE_GROUPS[route.group][request.method as HttpMethod];
+    // containerd names the registry it meant in `ns`: a mirrored one's repositories are under its prefix here,
+    // and access rules apply to that name
+    const mirrors = services.mirrors.service;
+    const name = route.name === undefined ? '' : mirrors.routeName(route.name, queryParam(request, 'ns'));
+    const groups = route.name !== undefined && mirrors.target(name) ? { ...ROUTE_GROUPS, ...mirrorRouteGroups } : ROUTE_GROUPS;
+    const handler = groups[route.group]![request.method as HttpMethod];
     if (!handler) throw registryError(ErrorCodes.UNSUPPORTED, `${request.method} is not supported here`);
 
     const principal = await services.auth.authenticate(request.headers.authorization, request.ip);
     request.user = principal.user;
-    const name = route.name ?? '';
     if (route.name !== undefined) assertRepositoryName(name);
     if (Array.isArray(handler.requires)) {
       services.auth.requireAuthorization(principal, name, handler.requires);

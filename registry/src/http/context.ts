@@ -5,6 +5,7 @@ import type { BlobStore } from '../content/blob-store.ts';
 import type { ManifestService } from '../content/manifest-service.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import type { UploadStore } from '../content/upload-store.ts';
+import type { MirrorRuntime } from '../mirror/runtime.ts';
 import type { RegistryMetrics } from '../ops/metrics.ts';
 import type { RouteMatch } from './router.ts';
 
@@ -15,6 +16,8 @@ export interface Services {
   manifests: ManifestService;
   auth: Authenticator;
   metrics: RegistryMetrics;
+  /** pull-through mirrors (none configured: every repository is an ordinary one) */
+  mirrors: MirrorRuntime;
 }
 
 export interface RouteContext {

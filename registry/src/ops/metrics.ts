@@ -9,6 +9,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const AUTH_RELOAD_FAILED_METRIC = 'regop_registry_auth_reload_failed';
 /** the store's size in bytes; the operator shows it as status.storageUsed */
 export const STORAGE_BYTES_METRIC = 'regop_registry_storage_bytes';
+/** a mirror's cached bytes, label `mirror`; the operator shows it in the Registry's status */
+export const MIRROR_CACHED_BYTES_METRIC = 'regop_registry_mirror_cached_bytes';
+/** manifests and blobs a mirror served from its cache / had to fetch, label `mirror`; the operator's hit ratio */
+export const MIRROR_HITS_METRIC = 'regop_registry_mirror_hits_total';
+export const MIRROR_MISSES_METRIC = 'regop_registry_mirror_misses_total';
 const AUTH_FILES = ['htpasswd', 'access'] as const;
 export type AuthFile = (typeof AUTH_FILES)[number];
 
@@ -44,6 +49,49 @@ export class RegistryMetrics {
     registers: [this.registry],
   });
 
+  private readonly mirrorHits = new Counter({
+    name: MIRROR_HITS_METRIC,
+    help: 'Manifests and blobs of a mirror served from the cache without fetching them (revalidated tags included)',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorMisses = new Counter({
+    name: MIRROR_MISSES_METRIC,
+    help: 'Manifests and blobs of a mirror fetched from its upstream because they were not cached (or a tag had moved)',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorUpstreamRequests = new Counter({
+    name: 'regop_registry_mirror_upstream_requests_total',
+    help: 'HTTP exchanges with a mirror\'s upstream by kind (manifest-head, manifest, blob, token) and status (or failure)',
+    labelNames: ['mirror', 'kind', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorUpstreamBytes = new Counter({
+    name: 'regop_registry_mirror_upstream_bytes_total',
+    help: 'Bytes of manifests and blobs received from a mirror\'s upstream',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorServedBytes = new Counter({
+    name: 'regop_registry_mirror_served_bytes_total',
+    help: 'Bytes of manifests and blobs of a mirror sent to clients',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorEvictions = new Counter({
+    name: 'regop_registry_mirror_evictions_total',
+    help: 'Manifests a mirror evicted to stay under its maxSize',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+  private readonly mirrorStaleServed = new Counter({
+    name: 'regop_registry_mirror_stale_served_total',
+    help: 'Tags a mirror served from its cache without revalidating them because the upstream failed',
+    labelNames: ['mirror'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -73,6 +121,51 @@ export class RegistryMetrics {
         for (const file of AUTH_FILES) this.set({ file }, failed.includes(file) ? 1 : 0);
       },
     });
+  }
+
+  /** exports each mirror's counters from zero, and its cached bytes as last measured (read when scraped) */
+  trackMirrors(names: readonly string[], cachedBytes: (mirror: string) => number | null): void {
+    for (const mirror of names) {
+      for (const counter of [this.mirrorHits, this.mirrorMisses, this.mirrorUpstreamBytes, this.mirrorServedBytes, this.mirrorEvictions, this.mirrorStaleServed]) {
+        counter.inc({ mirror }, 0);
+      }
+    }
+    new Gauge({
+      name: MIRROR_CACHED_BYTES_METRIC,
+      help: 'Bytes of the blobs and manifests a mirror\'s repositories hold',
+      labelNames: ['mirror'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const mirror of names) {
+          const bytes = cachedBytes(mirror);
+          if (bytes !== null) this.set({ mirror }, bytes);
+        }
+      },
+    });
+  }
+
+  mirrorServed(mirror: string, outcome: 'hit' | 'miss'): void {
+    (outcome === 'hit' ? this.mirrorHits : this.mirrorMisses).inc({ mirror });
+  }
+
+  mirrorUpstreamRequest(mirror: string, kind: string, status: number | string): void {
+    this.mirrorUpstreamRequests.inc({ mirror, kind, status: String(status) });
+  }
+
+  mirrorBytesFromUpstream(mirror: string, bytes: number): void {
+    if (bytes > 0) this.mirrorUpstreamBytes.inc({ mirror }, bytes);
+  }
+
+  mirrorBytesServed(mirror: string, bytes: number): void {
+    if (bytes > 0) this.mirrorServedBytes.inc({ mirror }, bytes);
+  }
+
+  mirrorEvicted(mirror: string, manifests: number): void {
+    if (manifests > 0) this.mirrorEvictions.inc({ mirror }, manifests);
+  }
+
+  mirrorStale(mirror: string): void {
+    this.mirrorStaleServed.inc({ mirror });
   }
 
   requestFinished(route: string, method: string, status: number, seconds: number): void {

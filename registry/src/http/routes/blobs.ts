@@ -38,7 +38,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
 }
 
-function setBlobHeaders({ reply }: RouteContext, digest: ParsedDigest): void {
+export function setBlobHeaders({ reply }: RouteContext, digest: ParsedDigest): void {
   reply.header('Docker-Content-Digest', digest.value);
   reply.header('ETag', `"${digest.value}"`);
   reply.header('Accept-Ranges', 'bytes');

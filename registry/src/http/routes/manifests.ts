@@ -19,7 +19,7 @@ export function accepts(acceptHeader: string | string[] | undefined, mediaType: 
   return values.some((value) => value === mediaType || value === '*/*' || value === 'application/*' || value === 'application/json');
 }
 
-function reference(context: RouteContext): string {
+export function reference(context: RouteContext): string {
   const value = context.route.reference;
   if (!value) throw registryError(ErrorCodes.MANIFEST_UNKNOWN, 'manifest unknown');
   return value;
@@ -33,7 +33,7 @@ function assertAcceptable(context: RouteContext, mediaType: string): void {
   }
 }
 
-function setManifestHeaders(context: RouteContext, manifest: ResolvedManifest): void {
+export function setManifestHeaders(context: RouteContext, manifest: ResolvedManifest): void {
   assertAcceptable(context, manifest.mediaType);
   context.reply
     .type(manifest.mediaType)
