@@ -17,6 +17,8 @@ export interface ControllerDependencies {
   podMetrics?: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
   /** the node agents' reports and how many nodes they should run on; null when no agent is installed */
   nodeAgentView?: () => Promise<NodeAgentView | null>;
+  /** where the node agent runs (the release namespace): it reads the nodes' mirror credentials there */
+  nodeAgentNamespace?: string;
 }
 
 export type ReconcileOutcome = void | { requeueAfterMs: number };
@@ -30,6 +32,7 @@ export abstract class KindReconciler {
   protected readonly storageUsage: (namespace: string, name: string) => Promise<number | null>;
   protected readonly podMetrics: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
   protected readonly nodeAgentView: () => Promise<NodeAgentView | null>;
+  protected readonly nodeAgentNamespace: string | undefined;
 
   constructor(dependencies: ControllerDependencies) {
     this.client = dependencies.client;
@@ -40,6 +43,7 @@ export abstract class KindReconciler {
     this.storageUsage = dependencies.storageUsage ?? (async () => null);
     this.podMetrics = dependencies.podMetrics ?? (async () => null);
     this.nodeAgentView = dependencies.nodeAgentView ?? (async () => null);
+    this.nodeAgentNamespace = dependencies.nodeAgentNamespace;
   }
 
   abstract reconcile(key: string): Promise<ReconcileOutcome>;

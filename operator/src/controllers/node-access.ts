@@ -28,6 +28,8 @@ function problemOf(report: NodeReport, key: string): { reason: string; message: 
   const entry = report.registries[key];
   if (!report.directory.ok) return { reason: report.directory.reason ?? 'DirectoryNotWritable', message: report.directory.message ?? '' };
   if (entry && !entry.configured) return { reason: entry.reason, message: entry.message };
+  const mirror = Object.entries(entry?.mirrors ?? {}).find(([, m]) => !m.configured);
+  if (mirror) return { reason: mirror[1].reason, message: `mirror ${mirror[0]}: ${mirror[1].message}` };
   if (!report.runtime.ok) return { reason: report.runtime.reason ?? 'ConfigPathNotSet', message: report.runtime.message ?? '' };
   if (!entry) return { reason: 'Pending', message: 'the agent has not configured this Registry yet' };
   return null;

@@ -236,6 +236,82 @@ describe('Registry controller', () => {
     assert.equal(await registry(), null, 'finalizer not removed');
   });
 
+  describe('mirrors', () => {
+    const hub = { registry: '10.217.0.1:24443', upstream: 'https://10.217.0.1:24443', credentialsSecretRef: { name: 'hub' } };
+    const hubSecret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hub', namespace: NS }, stringData: { username: 'bot', password: 'tok' } } as KubernetesObject;
+    const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };
+    const metrics = [
+      'regop_registry_mirror_hits_total{mirror="10.217.0.1-24443"} 3',
+      'regop_registry_mirror_misses_total{mirror="10.217.0.1-24443"} 1',
+      'regop_registry_mirror_cached_bytes{mirror="10.217.0.1-24443"} 2097152',
+    ].join('\n');
+
+    beforeEach(() => {
+      controller = new RegistryController({ client, events, defaultImage: 'regop:dev', nodeAgentNamespace: 'regop-system', podMetrics: async () => metrics });
+    });
+
+    it('mounts the upstream credentials, gives the nodes a pull-only user in the agent\'s namespace, and reports what each mirror holds', async () => {
+      client.put(hubSecret);
+      client.put(registryObject({ mirrors: [hub] }));
+      client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'team-abc', namespace: NS, labels }, status: { phase: 'Running', podIP: '10.0.0.7' } } as KubernetesObject);
+      await controller.reconcile(`${NS}/team`);
+      await markDeploymentReady();
+      await controller.reconcile(`${NS}/team`);
+      const data = async (name: string, key: string, namespace = NS) => Buffer.from((await get<V1Secret>('v1', 'Secret', name, namespace))!.data![key]!, 'base64').toString();
+      assert.deepEqual(JSON.parse(await data('team-mirrors', '10.217.0.1-24443.credentials')), { username: 'bot', password: 'tok' });
+      const volumes = (await deployment())!.spec!.template.spec!.volumes!;
+      assert.ok(volumes.some((v) => v.secret?.secretName === 'team-mirrors'));
+      assert.equal(await data('regop-node-puller.apps.team', 'username', 'regop-system'), '_node');
+      assert.equal(await data('regop-node-puller.apps.team', 'password', 'regop-system'), await data('team-node-puller', 'password'));
+      const access = await data('team-auth', 'access.yaml');
+      assert.match(access, /user: _node\n\s+rules:\n\s+- repositories:\n\s+- 10.217.0.1-24443\/\*\*\n\s+actions:\n\s+- pull/);
+      const status = (await registry())!.status!;
+      assert.deepEqual(status.mirrors, [{ registry: '10.217.0.1:24443', prefix: '10.217.0.1-24443', cachedBytes: '2Mi', hitRatio: '0.75' }]);
+      assert.equal(status.mirrorsCached, '2Mi');
+      assert.deepEqual((await registry())!.metadata.finalizers, [PULL_SECRET_FINALIZER]);
+
+      const current = (await registry())!;
+      client.put({ ...current, spec: {} });
+      await controller.reconcile(`${NS}/team`);
+      assert.equal(await get('v1', 'Secret', 'regop-node-puller.apps.team', 'regop-system'), null);
+      assert.equal(await get('v1', 'Secret', 'team-mirrors'), null);
+      assert.equal((await registry())!.status!.mirrors ?? undefined, undefined, 'a merge patch removes it with null');
+    });
+
+    it('rolls the pods when upstream credentials change: the registry reads them at start', async () => {
+      client.put(hubSecret);
+      client.put(registryObject({ mirrors: [hub] }));
+      await controller.reconcile(`${NS}/team`);
+      const before = (await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION];
+      client.put({ ...hubSecret, stringData: { username: 'bot', password: 'rotated' } } as KubernetesObject);
+      await controller.reconcile(`${NS}/team`);
+      assert.notEqual((await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION], before);
+    });
+
+    it('reports a missing credentials Secret as Degraded with an Event, never naming a secret value, and leaves the running registry alone', async () => {
+      client.put(registryObject({}));
+      await controller.reconcile(`${NS}/team`);
+      await markDeploymentReady();
+      await controller.reconcile(`${NS}/team`);
+      const running = await deployment();
+      client.put(registryObject({ mirrors: [hub] }, 2));
+      await controller.reconcile(`${NS}/team`);
+      const degraded = (await condition('Degraded'))!;
+      assert.equal(degraded.reason, 'MirrorCredentialsNotFound');
+      assert.match(degraded.message!, /Secret hub \(credentials of mirror 10.217.0.1:24443\) not found/);
+      assert.equal((await condition('Ready'))!.status, 'True');
+      assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'MirrorCredentialsNotFound'));
+      assert.deepEqual((await deployment())!.spec, running!.spec);
+
+      client.put({ ...hubSecret, stringData: { username: 'bot' } } as KubernetesObject);
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Degraded'))!.reason, 'MirrorCredentialsInvalid');
+      client.put(registryObject({ mirrors: [{ registry: 'docker.io', upstream: 'http://registry-1.docker.io' }] }, 3));
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Degraded'))!.reason, 'InvalidMirror');
+    });
+  });
+
   it('never puts a password into status or events', async () => {
     client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'alice-pw', namespace: NS }, stringData: { password: 'very-secret-value' } } as V1Secret);
     client.put(registryObject({ auth: { users: [{ name: 'alice', passwordSecretRef: { name: 'alice-pw' } }, { name: 'bob' }] }, pullSecret: { namespaces: [] } }));

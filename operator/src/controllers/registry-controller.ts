@@ -6,18 +6,23 @@ import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernete
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
 import type { ObjectKey } from '../kube/cluster-client.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
-import { buildAuthSecret, hashesFor, parseHtpasswd } from '../resources/auth-secret.ts';
+import { buildAuthSecret, hashesFor, nodePullerWanted, parseHtpasswd } from '../resources/auth-secret.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { buildIngress } from '../resources/ingress.ts';
 import { childNames, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildNodeCaConfigMap } from '../resources/node-ca.ts';
+import { buildNodePullerCopy, nodePullerCopyName } from '../resources/mirror-secret.ts';
+import { mirrorPrefix } from '../api/v1alpha1/mirrors.ts';
 import { buildService } from '../resources/service.ts';
 import { buildClaim } from '../resources/storage-claim.ts';
 import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
-import { describeAuthReloadFailures, failedAuthFiles, scrapablePods, type AuthReloadFailure } from '../status/registry-metrics.ts';
+import {
+  describeAuthReloadFailures, failedAuthFiles, hitRatio, mirrorFigures, scrapablePods,
+} from '../status/registry-metrics.ts';
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
+import { resolveMirrorInputs, type MirrorInputs } from './mirror-inputs.ts';
 import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
 
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
@@ -88,12 +93,14 @@ export class RegistryController extends KindReconciler {
     if (!registry) return;
     if (registry.metadata.deletionTimestamp) return this.finalize(registry);
 
-    const wantsCopies = (registry.spec.pullSecret?.namespaces ?? []).length > 0;
+    const wantsCopies = (registry.spec.pullSecret?.namespaces ?? []).length > 0 || this.nodePullerCopyWanted(registry);
     await this.ensureFinalizer(registry, wantsCopies);
 
     let inputs: RegistryInputs;
+    let mirrors: MirrorInputs;
     try {
       inputs = await resolveInputs(this.client, registry, this.events, this.now());
+      mirrors = await resolveMirrorInputs(this.client, registry, inputs, this.events);
     } catch (error) {
       if (error instanceof InputError) return this.reportDegraded(registry, error.reason, error.message);
       if (error instanceof WaitingForInput) {
@@ -105,8 +112,8 @@ export class RegistryController extends KindReconciler {
 
     let deployment: V1Deployment;
     try {
-      deployment = await this.applyChildren(registry, inputs);
-      await this.reconcileCopies(registry, inputs);
+      deployment = await this.applyChildren(registry, inputs, mirrors);
+      await this.reconcileCopies(registry, inputs, mirrors);
     } catch (error) {
       if (isPermanentApiError(error)) return this.reportDegraded(registry, 'ApplyFailed', errorMessage(error));
       throw error;
@@ -114,12 +121,16 @@ export class RegistryController extends KindReconciler {
     return this.reportProgress(registry, inputs, deployment);
   }
 
-  private async applyChildren(registry: Registry, inputs: RegistryInputs): Promise<V1Deployment> {
+  private async applyChildren(registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs): Promise<V1Deployment> {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
     for (const secret of inputs.secrets) await this.client.apply(secret);
-    // the CA for the node agent, which reads ConfigMaps and never Secrets
-    if (inputs.tls) await this.client.apply(buildNodeCaConfigMap(registry, inputs.tls.caPem));
+    // the CAs for the node agent (the Registry's, and upstreams' for the nodes' direct fallback), in a ConfigMap
+    if (inputs.tls || Object.keys(mirrors.upstreamCas).length > 0) {
+      await this.client.apply(buildNodeCaConfigMap(registry, inputs.tls?.caPem, mirrors.upstreamCas));
+    }
+    if (mirrors.secret) await this.client.apply(mirrors.secret);
+    else await this.client.delete({ ...SECRET, namespace, name: names.mirrors });
 
     const configMap = buildConfigMap(registry);
     await this.client.apply(configMap);
@@ -131,14 +142,20 @@ export class RegistryController extends KindReconciler {
     const claim = buildClaim(registry);
     if (claim) await this.client.apply(claim);
 
-    // only what needs a restart; credentials and certificates reach running pods through their Secret volumes
-    const inputsHash = createHash('sha256').update(configMap.data!['registry.yaml']!).digest('hex').slice(0, 16);
+    // only what needs a restart: the config, and the mirrors' upstream credentials and CAs, which the registry
+    // reads at start; users and certificates reach running pods through their Secret volumes
+    const inputsHash = createHash('sha256')
+      .update(configMap.data!['registry.yaml']!)
+      .update(mirrors.secret ? JSON.stringify(Object.entries(mirrors.secret.stringData!).sort()) : '')
+      .digest('hex')
+      .slice(0, 16);
     const previous = await this.client.get<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.deployment });
     const deployment = await this.client.apply(buildDeployment(registry, {
       image: registry.spec.image ?? this.defaultImage,
       ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
       inputsHash,
       ...(inputs.tls ? { tlsSecretName: inputs.tls.servingSecretName } : {}),
+      ...(mirrors.secret ? { mirrorsSecretName: names.mirrors } : {}),
     }));
     const previousHash = previous?.spec?.template?.metadata?.annotations?.[INPUTS_HASH_ANNOTATION];
     if (previous && previousHash !== inputsHash) {
@@ -161,9 +178,24 @@ export class RegistryController extends KindReconciler {
     return deployment;
   }
 
-  /** pull Secrets and CA bundles in the listed namespaces; stale copies elsewhere are removed */
-  private async reconcileCopies(registry: Registry, inputs: RegistryInputs): Promise<void> {
+  /** the nodes' mirror credentials go to the node agent's namespace, when there is an agent to read them */
+  private nodePullerCopyWanted(registry: Registry): boolean {
+    return this.nodeAgentNamespace !== undefined && nodePullerWanted(registry);
+  }
+
+  /**
+   * Pull Secrets and CA bundles in the listed namespaces, and the nodes' mirror credentials in the agent's
+   * namespace; stale copies elsewhere are removed.
+   */
+  private async reconcileCopies(registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs): Promise<void> {
     const wanted = new Set(registry.spec.pullSecret?.namespaces ?? []);
+    const names = childNames(registry.metadata.name);
+    const kept = new Set([...wanted].flatMap((namespace) => [`Secret/${namespace}/${names.pullSecret}`, `ConfigMap/${namespace}/${names.caBundle}`]));
+    if (this.nodePullerCopyWanted(registry) && mirrors.nodePullerPassword) {
+      const copy = buildNodePullerCopy(registry, this.nodeAgentNamespace!, mirrors.nodePullerPassword);
+      await this.client.apply(copy);
+      kept.add(`Secret/${this.nodeAgentNamespace}/${nodePullerCopyName(registry.metadata.namespace, registry.metadata.name)}`);
+    }
     for (const namespace of wanted) {
       const exists = await this.client.get({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
       if (!exists) {
@@ -173,15 +205,17 @@ export class RegistryController extends KindReconciler {
       await this.client.apply(buildPullSecret(registry, namespace, PULLER_USER, inputs.pullerPassword!, pullSecretHosts(registry)));
       if (inputs.tls?.caPem) await this.client.apply(buildCaBundle(registry, namespace, inputs.tls.caPem));
     }
-    await this.deleteCopies(registry, (namespace) => !wanted.has(namespace));
+    await this.deleteCopies(registry, (key) => !kept.has(key));
   }
 
-  private async deleteCopies(registry: Registry, shouldDelete: (namespace: string) => boolean): Promise<void> {
+  /** @param shouldDelete given `Kind/namespace/name` */
+  private async deleteCopies(registry: Registry, shouldDelete: (key: string) => boolean): Promise<void> {
     const selector = `${SOURCE_LABEL}=${sourceLabel(registry)}`;
     for (const type of [SECRET, CONFIG_MAP]) {
       for (const copy of await this.client.list(type.apiVersion, type.kind, undefined, selector)) {
         const namespace = copy.metadata!.namespace!;
-        if (shouldDelete(namespace)) await this.client.delete({ ...type, namespace, name: copy.metadata!.name! });
+        const name = copy.metadata!.name!;
+        if (shouldDelete(`${type.kind}/${namespace}/${name}`)) await this.client.delete({ ...type, namespace, name });
       }
     }
   }
@@ -235,7 +269,10 @@ export class RegistryController extends KindReconciler {
       ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
       : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
     const previousDegraded = findCondition(registry.status?.conditions, 'Degraded');
-    const authFailures = await this.authReloadFailures(registry);
+    const scraped = await this.scrapePods(registry);
+    const authFailures = scraped
+      .map(({ pod, text }) => ({ pod, files: text === null ? [] : failedAuthFiles(text) }))
+      .filter((failure) => failure.files.length > 0);
     if (authFailures.length > 0) {
       const message = describeAuthReloadFailures(authFailures);
       conditions[0] = { type: 'Degraded', status: 'True', reason: AUTH_RELOAD_FAILED, message };
@@ -254,6 +291,7 @@ export class RegistryController extends KindReconciler {
       ...(stored !== null ? { storageUsed: formatBytes(stored) } : {}),
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
       ...(nodeAccess.nodesConfigured ? { nodesConfigured: nodeAccess.nodesConfigured } : {}),
+      ...this.mirrorStatus(registry, scraped.flatMap(({ text }) => (text === null ? [] : [text]))),
     }, conditions);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
@@ -279,15 +317,37 @@ export class RegistryController extends KindReconciler {
     }
   }
 
-  /** pods whose metrics say an htpasswd or access file failed to load (they serve the previous rules) */
-  private async authReloadFailures(registry: Registry): Promise<AuthReloadFailure[]> {
+  /** each running registry pod's metrics text (null when it did not answer) */
+  private async scrapePods(registry: Registry): Promise<Array<{ pod: string; text: string | null }>> {
     const namespace = registry.metadata.namespace;
     const pods = scrapablePods(await this.registryPods(registry));
-    const scraped = await Promise.all(pods.map(async (pod) => {
-      const text = await this.podMetrics({ namespace, name: pod.name, ip: pod.ip });
-      return { pod: pod.name, files: text === null ? [] : failedAuthFiles(text) };
-    }));
-    return scraped.filter((failure) => failure.files.length > 0);
+    return Promise.all(pods.map(async (pod) => ({ pod: pod.name, text: await this.podMetrics({ namespace, name: pod.name, ip: pod.ip }) })));
+  }
+
+  /** per mirror: cached bytes and hit ratio; with no pod to ask, the figures last written stay */
+  private mirrorStatus(registry: Registry, podMetricsTexts: string[]): Pick<RegistryStatus, 'mirrors' | 'mirrorsCached'> {
+    const mirrors = registry.spec.mirrors ?? [];
+    if (mirrors.length === 0) {
+      // a merge patch removes a field only when it is null
+      const stale = registry.status?.mirrors !== undefined || registry.status?.mirrorsCached !== undefined;
+      return stale ? { mirrors: null, mirrorsCached: null } as unknown as Pick<RegistryStatus, 'mirrors' | 'mirrorsCached'> : {};
+    }
+    if (podMetricsTexts.length === 0) return {};
+    const figures = mirrorFigures(podMetricsTexts);
+    let total = 0;
+    const statuses = mirrors.map((mirror) => {
+      const prefix = mirrorPrefix(mirror.registry);
+      const figure = figures.get(prefix);
+      const ratio = figure ? hitRatio(figure) : undefined;
+      total += figure?.cachedBytes ?? 0;
+      return {
+        registry: mirror.registry,
+        prefix,
+        ...(figure?.cachedBytes != null ? { cachedBytes: formatBytes(figure.cachedBytes) } : {}),
+        ...(ratio !== undefined ? { hitRatio: ratio } : {}),
+      };
+    });
+    return { mirrors: statuses, mirrorsCached: formatBytes(total) };
   }
 
   private async writeStatus(registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[]): Promise<void> {

@@ -67,7 +67,7 @@ export function generatePassword(): string {
   return randomBytes(24).toString('base64url');
 }
 
-async function generatedPassword(
+export async function generatedPassword(
   client: ClusterClient, registry: Registry, secretName: string, user: string, inputs: RegistryInputs, events: EventSink,
 ): Promise<string> {
   const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: secretName });

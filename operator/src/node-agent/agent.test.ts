@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Service } from '@kubernetes/client-node';
@@ -54,6 +54,7 @@ beforeEach(() => {
     registry: (ns, n) => registries.get(`${ns}/${n}`),
     service: (ns, n) => services.get(`${ns}/${n}`),
     ca: (ns, n) => cas.get(`${ns}/${n}`),
+    nodeCredentials: () => ({ username: '_node', password: 'pw' }),
     synced: () => true,
     confirmGone: async (ns, n) => !registries.has(`${ns}/${n}`),
     probe: async () => probeResult,
@@ -130,5 +131,62 @@ describe('node agent', () => {
     await cold.load();
     assert.deepEqual(await cold.reconcile('apps/team'), { requeueAfterMs: 1_000 });
     assert.equal(existsSync(hostsFile()), true);
+  });
+
+  describe('mirrors', () => {
+    const mirrored = () => join(root, '10.217.0.1:24443');
+    function withMirrors(name: string, hosts: string[], ready = true): void {
+      add(name);
+      const r = registries.get(`apps/${name}`)!;
+      r.spec.mirrors = hosts.map((host) => ({ registry: host, upstream: `https://${host}` }));
+      if (!ready) r.status = { conditions: [{ type: 'Ready', status: 'False', reason: 'ScaledToZero', message: '', lastTransitionTime: new Date() }] };
+    }
+
+    it('points a mirrored host at the registry first, readable by root only, and reports it', async () => {
+      withMirrors('team', ['10.217.0.1:24443']);
+      await agent.reconcile('apps/team');
+      const hosts = readFileSync(join(mirrored(), 'hosts.toml'), 'utf8');
+      assert.match(hosts, /^server = "https:\/\/10\.217\.0\.1:24443"$/m);
+      assert.match(hosts, /\[host\."https:\/\/10\.218\.0\.7"\]/);
+      assert.equal(statSync(join(mirrored(), 'hosts.toml')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(join(mirrored(), 'ca.crt'), 'utf8'), CA1);
+      assert.deepEqual(agent.report().registries['apps/team']?.mirrors?.['10.217.0.1:24443']?.configured, true);
+    });
+
+    it('keeps a mirror\'s files while the Registry is not Ready (nodes fall back to the upstream), removes them when the mirror or the Registry goes', async () => {
+      withMirrors('team', ['10.217.0.1:24443', 'docker.io']);
+      await agent.reconcile('apps/team');
+      withMirrors('team', ['10.217.0.1:24443', 'docker.io'], false);
+      await agent.reconcile('apps/team');
+      assert.equal(existsSync(join(mirrored(), 'hosts.toml')), true);
+      withMirrors('team', ['docker.io']);
+      await agent.reconcile('apps/team');
+      assert.equal(existsSync(mirrored()), false);
+      assert.equal(existsSync(join(root, 'docker.io', 'hosts.toml')), true);
+      registries.delete('apps/team');
+      await agent.reconcile('apps/team');
+      assert.equal(existsSync(join(root, 'docker.io')), false);
+    });
+
+    it('leaves an admin\'s hosts.toml for the mirrored host alone, reports it, and still serves its own host', async () => {
+      mkdirSync(join(root, 'docker.io'));
+      writeFileSync(join(root, 'docker.io', 'hosts.toml'), 'server = "https://mirror.example"\n');
+      withMirrors('team', ['docker.io']);
+      await agent.reconcile('apps/team');
+      assert.equal(readFileSync(join(root, 'docker.io', 'hosts.toml'), 'utf8'), 'server = "https://mirror.example"\n');
+      const entry = agent.report().registries['apps/team'];
+      assert.equal(entry?.configured, true);
+      assert.equal(entry?.mirrors?.['docker.io']?.reason, 'HostsFileNotOurs');
+      assert.equal(existsSync(hostsFile()), true);
+    });
+
+    it('gives one mirrored host to the first Registry that claims it', async () => {
+      withMirrors('team', ['docker.io']);
+      withMirrors('other', ['docker.io']);
+      await agent.reconcile('apps/team');
+      await agent.reconcile('apps/other');
+      assert.equal(agent.report().registries['apps/other']?.mirrors?.['docker.io']?.reason, 'HostsFileNotOurs');
+      assert.match(readFileSync(join(root, 'docker.io', 'hosts.toml'), 'utf8'), /for Registry apps\/team/);
+    });
   });
 });

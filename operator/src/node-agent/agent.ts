@@ -4,10 +4,10 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from '../api/v1alpha1/registry.ts';
-import { CA_FILE, planNodeAccess } from './hosts-config.ts';
+import { CA_FILE, planNodeAccess, type MirrorPlan } from './hosts-config.ts';
 import { ForeignFilesError, type HostsDirectory } from './hosts-directory.ts';
 import type { ProbeResult } from './probe.ts';
-import type { NodeReport, RegistryOnNode, Verdict } from './report.ts';
+import type { MirrorOnNode, NodeReport, RegistryOnNode, Verdict } from './report.ts';
 
 /**
  * After a CA rotation the node trusts the old CA too for this long: a registry pod sees its renewed Secret
@@ -24,7 +24,9 @@ export interface AgentDependencies {
   directory: HostsDirectory;
   registry(namespace: string, name: string): Registry | undefined;
   service(namespace: string, name: string): V1Service | undefined;
-  ca(namespace: string, name: string): { pem?: string } | undefined;
+  ca(namespace: string, name: string): { pem?: string; upstreamCas?: Record<string, string> } | undefined;
+  /** the nodes' pull-only credentials for the Registry's mirrors, once the operator has published them */
+  nodeCredentials(namespace: string, name: string): { username: string; password: string } | undefined;
   /** whether the caches hold the cluster's state (before that, a missing Registry is not a deleted one) */
   synced(): boolean;
   /**
@@ -99,10 +101,10 @@ export class NodeAgent {
     if (JSON.stringify(entry) !== before) this.deps.reportChanged();
   }
 
-  private async removeAll(key: string, except?: string): Promise<void> {
+  private async removeAll(key: string, except = new Set<string>()): Promise<void> {
     const hosts = this.owned.get(key) ?? new Set<string>();
     for (const host of [...hosts]) {
-      if (host === except) continue;
+      if (except.has(host)) continue;
       if (await this.deps.directory.remove(key, host)) this.deps.logger.info({ registry: key, host }, 'removed hosts.toml');
       hosts.delete(host);
     }
@@ -125,6 +127,7 @@ export class NodeAgent {
     }
     const plan = planNodeAccess({
       registry, service: this.deps.service(namespace, name), ca: this.deps.ca(namespace, name), certsDir: this.deps.certsDir,
+      nodeCredentials: this.deps.nodeCredentials(namespace, name),
     });
     if (plan.action === 'remove') {
       await this.removeAll(key);
@@ -174,15 +177,47 @@ export class NodeAgent {
     }
     if (!this.owned.has(key)) this.owned.set(key, new Set());
     this.owned.get(key)!.add(plan.host);
-    // a changed port moves the host directory: the old one goes
-    await this.removeAll(key, plan.host);
+    const mirrors = await this.writeMirrors(key, plan.mirrors, files[CA_FILE]);
+    // a changed port moves the host directory, a mirror dropped from the spec leaves: the old ones go
+    await this.removeAll(key, new Set([plan.host, ...plan.mirrors.map((m) => m.host)]));
     this.record(key, {
       configured: true,
       reason: plan.plainHttp ? 'ConfiguredPlainHTTP' : 'Configured',
       message: `pulls of ${plan.host} go to ${plan.server}${plan.plainHttp ? ' over plain HTTP' : ''}`,
       host: plan.host,
       server: plan.server,
+      ...(plan.mirrors.length > 0 ? { mirrors } : {}),
     });
+    if (Object.values(mirrors).some((m) => !m.configured)) return { requeueAfterMs: Math.min(requeueAfterMs ?? Infinity, WRITE_RETRY_MS) };
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /**
+   * Each mirrored host's files, with the Registry CA as just written for its own host (old and new during a
+   * rotation). A mirror that cannot be written (an admin's hosts.toml for docker.io is there) is reported, and
+   * never fails the Registry's own host.
+   */
+  private async writeMirrors(key: string, plans: MirrorPlan[], caPem: string | undefined): Promise<Record<string, MirrorOnNode>> {
+    const outcome: Record<string, MirrorOnNode> = {};
+    for (const mirror of plans) {
+      if (!('files' in mirror)) {
+        outcome[mirror.host] = { configured: this.owned.get(key)?.has(mirror.host) ?? false, reason: mirror.reason, message: mirror.message };
+        continue;
+      }
+      const files = { ...mirror.files, ...(caPem && mirror.files[CA_FILE] ? { [CA_FILE]: caPem } : {}) };
+      try {
+        if (await this.deps.directory.write(key, mirror.host, files)) this.deps.logger.info({ registry: key, host: mirror.host }, 'wrote mirror hosts.toml');
+        this.owned.get(key)!.add(mirror.host);
+        outcome[mirror.host] = { configured: true, reason: 'Configured', message: `pulls of ${mirror.host} try the mirror first` };
+      } catch (error) {
+        const foreign = error instanceof ForeignFilesError;
+        outcome[mirror.host] = {
+          configured: false,
+          reason: foreign ? error.reason : 'DirectoryNotWritable',
+          message: foreign ? error.message : `cannot write ${mirror.host}/: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        };
+      }
+    }
+    return outcome;
   }
 }

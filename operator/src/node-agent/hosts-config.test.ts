@@ -4,7 +4,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { parse } from 'smol-toml';
 import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { buildService } from '../resources/service.ts';
-import { CA_FILE, HOSTS_FILE, ownerOf, planNodeAccess, type NodeAccessInputs } from './hosts-config.ts';
+import { CA_FILE, HOSTS_FILE, ownerOf, planNodeAccess, UPSTREAM_CA_FILE, type NodeAccessInputs } from './hosts-config.ts';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const CERTS_DIR = '/etc/containerd/certs.d';
@@ -116,5 +116,55 @@ describe('hosts.toml builder', () => {
   it('tells its own files from anyone else\'s by the first line', () => {
     assert.equal(ownerOf('server = "https://mirror.example"\n'), null);
     assert.equal(ownerOf(''), null);
+  });
+
+  describe('mirrored hosts', () => {
+    const UPSTREAM_CA = '-----BEGIN CERTIFICATE-----\nMIIU\n-----END CERTIFICATE-----\n';
+    const credentials = { username: '_node', password: 's3cret' };
+    const mirror = { registry: '10.217.0.1:24443', upstream: 'https://10.217.0.1:24443/' };
+
+    it('tries the registry first with the nodes\' credentials, and the upstream (trusted by its own CA) as the fallback', () => {
+      const r = registry({ mirrors: [{ ...mirror, ca: { configMapKeyRef: { name: 'up' } } }] });
+      const result = plan({ registry: r, nodeCredentials: credentials, ca: { pem: CA, upstreamCas: { '10.217.0.1-24443': UPSTREAM_CA } } });
+      assert.equal(result.action, 'write');
+      if (result.action !== 'write') return;
+      const [only] = result.mirrors;
+      assert.ok(only && 'files' in only);
+      assert.equal(only.host, '10.217.0.1:24443');
+      assert.equal(only.files[CA_FILE], CA);
+      assert.equal(only.files[UPSTREAM_CA_FILE], UPSTREAM_CA);
+      const dir = '/etc/containerd/certs.d/10.217.0.1:24443';
+      assert.deepEqual(JSON.parse(JSON.stringify(parse(only.files[HOSTS_FILE]!))), {
+        server: 'https://10.217.0.1:24443',
+        ca: `${dir}/upstream-ca.crt`,
+        host: {
+          'https://10.218.0.55': {
+            capabilities: ['pull', 'resolve'],
+            ca: `${dir}/ca.crt`,
+            header: { Authorization: [`Basic ${Buffer.from('_node:s3cret').toString('base64')}`] },
+          },
+        },
+      });
+      assert.equal(ownerOf(only.files[HOSTS_FILE]!), 'apps/team');
+    });
+
+    it('waits for the nodes\' credentials and for a declared upstream CA instead of writing a mirror nodes cannot use', () => {
+      const noCredentials = plan({ registry: registry({ mirrors: [mirror] }) });
+      assert.deepEqual(noCredentials.action === 'write' && noCredentials.mirrors.map((m) => 'reason' in m && m.reason), ['WaitingForNodeCredentials']);
+      const noCa = plan({ registry: registry({ mirrors: [{ ...mirror, ca: { secretKeyRef: { name: 'up' } } }] }), nodeCredentials: credentials });
+      assert.deepEqual(noCa.action === 'write' && noCa.mirrors.map((m) => 'reason' in m && m.reason), ['WaitingForCA']);
+    });
+
+    it('writes no mirror for a spec the API server should have refused: another Registry\'s Service name, a plain-HTTP upstream', () => {
+      for (const bad of [{ registry: 'other.apps.svc', upstream: 'https://x' }, { registry: 'docker.io', upstream: 'http://x' }]) {
+        const result = plan({ registry: registry({ mirrors: [bad] }), nodeCredentials: credentials });
+        assert.equal(result.action === 'write' && result.mirrors.every((m) => !('files' in m)), true);
+      }
+    });
+
+    it('has no mirrors without spec.mirrors', () => {
+      const result = plan({ registry: registry() });
+      assert.deepEqual(result.action === 'write' && result.mirrors, []);
+    });
   });
 });

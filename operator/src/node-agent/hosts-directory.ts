@@ -1,11 +1,12 @@
 // The agent's hands on containerd's hosts directory (mounted from the node). Every file goes in by write and
-// rename, so containerd never reads half a file; ca.crt goes in before the hosts.toml that names it. A
+// rename, so containerd never reads half a file; CAs go in before the hosts.toml that names them. A
 // directory is the agent's only when its owner file says so: it never writes over, nor removes, a hosts.toml
-// or ca.crt that an admin (or another Registry) put there.
+// or CA that an admin (or another Registry) put there. hosts.toml is readable by root only: a mirrored host's
+// file holds the nodes' pull credentials.
 import { randomBytes } from 'node:crypto';
-import { access, constants, mkdir, open, readdir, readFile, rename, rmdir, unlink } from 'node:fs/promises';
+import { access, constants, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CA_FILE, HOSTS_FILE } from './hosts-config.ts';
+import { AGENT_FILES, HOSTS_FILE } from './hosts-config.ts';
 
 /** names the Registry (`namespace/name`) a directory's files were written for */
 export const OWNER_FILE = '.regop-node-agent';
@@ -42,9 +43,9 @@ async function unlinkIfPresent(path: string): Promise<void> {
 }
 
 /** write to a temporary name in the same directory, flush, then rename over the target */
-async function writeAtomically(path: string, content: string, dir: string): Promise<void> {
+async function writeAtomically(path: string, content: string, dir: string, mode = 0o644): Promise<void> {
   const temporary = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
-  const handle = await open(temporary, 'w', 0o644);
+  const handle = await open(temporary, 'w', mode);
   try {
     await handle.writeFile(content);
     await handle.sync();
@@ -110,7 +111,7 @@ export class HostsDirectory {
     const currentOwner = (await readText(join(dir, OWNER_FILE)))?.trim();
     if (currentOwner !== owner) {
       if (currentOwner) throw new ForeignFilesError(`${dir} belongs to Registry ${currentOwner}`);
-      for (const name of [HOSTS_FILE, CA_FILE]) {
+      for (const name of AGENT_FILES) {
         if (await exists(join(dir, name))) throw new ForeignFilesError(`${join(dir, name)} was not written by the agent; leaving it alone`);
       }
     }
@@ -120,15 +121,17 @@ export class HostsDirectory {
       await writeAtomically(join(dir, OWNER_FILE), `${owner}\n`, dir);
       changed = true;
     }
-    // ca.crt first: hosts.toml names it
+    // CAs first: hosts.toml names them
     const order = Object.keys(files).sort((a, b) => (a === HOSTS_FILE ? 1 : 0) - (b === HOSTS_FILE ? 1 : 0));
     for (const name of order) {
-      if ((await readText(join(dir, name))) === files[name]) continue;
-      await writeAtomically(join(dir, name), files[name]!, dir);
+      const path = join(dir, name);
+      const mode = name === HOSTS_FILE ? 0o600 : 0o644;
+      if ((await readText(path)) === files[name] && ((await stat(path)).mode & 0o777) === mode) continue;
+      await writeAtomically(path, files[name]!, dir, mode);
       changed = true;
     }
     // a file of ours the new plan no longer has (a CA dropped when TLS was turned off)
-    for (const name of [CA_FILE, HOSTS_FILE]) {
+    for (const name of AGENT_FILES) {
       if (!(name in files) && await exists(join(dir, name))) {
         await unlink(join(dir, name));
         changed = true;
@@ -142,7 +145,7 @@ export class HostsDirectory {
     const dir = join(this.root, host);
     if ((await readText(join(dir, OWNER_FILE)))?.trim() !== owner) return false;
     // hosts.toml first: containerd must not be left reading a file whose CA is gone
-    for (const name of [HOSTS_FILE, CA_FILE, OWNER_FILE]) await unlinkIfPresent(join(dir, name));
+    for (const name of [...AGENT_FILES, OWNER_FILE]) await unlinkIfPresent(join(dir, name));
     try {
       await rmdir(dir);
     } catch (error) {

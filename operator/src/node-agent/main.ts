@@ -1,16 +1,22 @@
 // regop-node-agent: runs on every node (a DaemonSet), so that the node's containerd pulls a Registry's images
-// by the host in its status.url, through its Service's ClusterIP, verifying TLS against its CA. Reads
-// Registries, their Services and their published CA ConfigMaps; writes only into containerd's hosts directory
+// by the host in its status.url, through its Service's ClusterIP, verifying TLS against its CA, and the hosts a
+// Registry mirrors through that Registry first. Reads Registries, their Services and their published CA
+// ConfigMaps, and in its own namespace only, the nodes' mirror credentials the operator copies there; writes only
+// into containerd's hosts directory
 // (a hostPath mount) and one report ConfigMap for its node, which the operator aggregates into the Registry's
 // status.
 import { readFile } from 'node:fs/promises';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Service } from '@kubernetes/client-node';
+import {
+  CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Secret, type V1Service,
+} from '@kubernetes/client-node';
+import { mirrorPrefix } from '../api/v1alpha1/mirrors.ts';
 import pino from 'pino';
 import { GROUP, REGISTRY_PLURAL, VERSION, type Registry } from '../api/v1alpha1/registry.ts';
 import { isNotFound } from '../kube/cluster-client.ts';
 import { KubernetesClusterClient } from '../kube/kubernetes-cluster-client.ts';
-import { MANAGED_SELECTOR, REGISTRY_LABEL } from '../resources/names.ts';
-import { NODE_CA_LABEL, nodeCaName } from '../resources/node-ca.ts';
+import { MANAGED_SELECTOR, REGISTRY_LABEL, SOURCE_LABEL } from '../resources/names.ts';
+import { NODE_CA_LABEL, nodeCaName, upstreamCaKey } from '../resources/node-ca.ts';
+import { NODE_PULLER_LABEL, nodePullerCopyName } from '../resources/mirror-secret.ts';
 import { Controller } from '../runtime/controller.ts';
 import { startHealthServer } from '../runtime/health.ts';
 import { informerFactory, keyOf, ownerKeyOf, type SupervisedInformer } from '../runtime/informer.ts';
@@ -54,7 +60,9 @@ const services = informer<V1Service>('services', '/api/v1/services', () => core.
   enqueueOwner, MANAGED_SELECTOR);
 const caMaps = informer<V1ConfigMap>('configmaps', '/api/v1/configmaps',
   () => core.listConfigMapForAllNamespaces({ labelSelector: `${NODE_CA_LABEL}=true` }), enqueueOwner, `${NODE_CA_LABEL}=true`);
-const informers = [registries, services, caMaps];
+const nodeCredentials = informer<V1Secret>('secrets', `/api/v1/namespaces/${namespace}/secrets`,
+  () => core.listNamespacedSecret({ namespace, labelSelector: `${NODE_PULLER_LABEL}=true` }), enqueueSource, `${NODE_PULLER_LABEL}=true`);
+const informers = [registries, services, caMaps, nodeCredentials];
 
 function find<T extends KubernetesObject>(from: SupervisedInformer<T>, ns: string, name: string): T | undefined {
   return from.list().find((o) => o.metadata?.namespace === ns && o.metadata?.name === name);
@@ -74,7 +82,19 @@ const agent = new NodeAgent({
     const map = find(caMaps, ns, nodeCaName(name));
     if (map?.metadata?.labels?.[REGISTRY_LABEL] !== name) return undefined;
     const pem = map.data?.['ca.crt'];
-    return pem ? { pem } : {};
+    const upstreamCas: Record<string, string> = {};
+    for (const mirror of find(registries, ns, name)?.spec?.mirrors ?? []) {
+      const upstreamCa = map.data?.[upstreamCaKey(mirrorPrefix(String(mirror?.registry)))];
+      if (upstreamCa) upstreamCas[mirrorPrefix(mirror.registry)] = upstreamCa;
+    }
+    return { ...(pem ? { pem } : {}), upstreamCas };
+  },
+  nodeCredentials: (ns, name) => {
+    const secret = find(nodeCredentials, namespace, nodePullerCopyName(ns, name));
+    const value = (key: string) => (secret?.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
+    const username = value('username');
+    const password = value('password');
+    return username && password ? { username, password } : undefined;
   },
   synced: () => informers.every((i) => i.hasSynced()),
   confirmGone: async (ns, name) => {
@@ -97,6 +117,12 @@ const loop = new Controller({ name: 'node-agent', reconcile: (key) => agent.reco
 function enqueueOwner(object: KubernetesObject): void {
   const owner = ownerKeyOf(object, REGISTRY_LABEL);
   if (owner) loop.enqueue(owner);
+}
+
+/** a copy in this namespace names its Registry as `<namespace>.<name>` (a namespace has no dots) */
+function enqueueSource(object: KubernetesObject): void {
+  const source = object.metadata?.labels?.[SOURCE_LABEL];
+  if (source?.includes('.')) loop.enqueue(source.replace('.', '/'));
 }
 
 let reportTimer: NodeJS.Timeout | undefined;

@@ -15,6 +15,13 @@ export interface Verdict {
   message?: string;
 }
 
+export interface MirrorOnNode {
+  /** containerd pulls the mirrored host through this registry first */
+  configured: boolean;
+  reason: string;
+  message: string;
+}
+
 export interface RegistryOnNode {
   /** the node's containerd pulls this Registry's host through the files the agent wrote */
   configured: boolean;
@@ -22,6 +29,8 @@ export interface RegistryOnNode {
   message: string;
   host?: string;
   server?: string;
+  /** by mirrored host */
+  mirrors?: Record<string, MirrorOnNode>;
 }
 
 export interface NodeReport {
@@ -64,6 +73,17 @@ function verdictOf(value: unknown): Verdict {
   };
 }
 
+function mirrorsOf(raw: object): Record<string, MirrorOnNode> {
+  return Object.fromEntries(Object.entries(raw).map(([host, value]) => {
+    const mirror = value as Partial<MirrorOnNode> | undefined;
+    return [host, {
+      configured: mirror?.configured === true,
+      reason: typeof mirror?.reason === 'string' ? mirror.reason : 'Unknown',
+      message: typeof mirror?.message === 'string' ? mirror.message : '',
+    }];
+  }));
+}
+
 /** a report read back; null for anything that is not one (an agent of another version, a hand edit) */
 export function parseReport(configMap: V1ConfigMap): NodeReport | null {
   try {
@@ -78,6 +98,7 @@ export function parseReport(configMap: V1ConfigMap): NodeReport | null {
         message: typeof entry?.message === 'string' ? entry.message : '',
         ...(typeof entry?.host === 'string' ? { host: entry.host } : {}),
         ...(typeof entry?.server === 'string' ? { server: entry.server } : {}),
+        ...(typeof entry?.mirrors === 'object' && entry.mirrors !== null ? { mirrors: mirrorsOf(entry.mirrors) } : {}),
       };
     }
     return { node: raw.node, runtime: verdictOf(raw.runtime), directory: verdictOf(raw.directory), registries };

@@ -5,7 +5,9 @@ import type { V1Secret } from '@kubernetes/client-node';
 import bcrypt from 'bcryptjs';
 import { stringify } from 'yaml';
 import type { AccessRule, Registry } from '../api/v1alpha1/registry.ts';
-import { childNames, PULLER_USER } from './names.ts';
+import { mirrorPrefix } from '../api/v1alpha1/mirrors.ts';
+import { nodeAccessEnabled } from '../node-agent/hosts-config.ts';
+import { childNames, NODE_PULLER_USER, PULLER_USER } from './names.ts';
 import { ownedSecret } from './secret.ts';
 
 export const BCRYPT_COST = 10;
@@ -40,7 +42,15 @@ export async function hashesFor(users: UserCredential[], existing: Map<string, s
   }));
 }
 
-/** The users the registry knows: those of the spec, plus the pull-only user when pull Secrets are copied. */
+/** Nodes pull mirrored images as this user, which may pull the mirror prefixes and nothing else. */
+export function nodePullerWanted(registry: Registry): boolean {
+  return (registry.spec.mirrors ?? []).length > 0 && nodeAccessEnabled(registry);
+}
+
+/**
+ * The users the registry knows: those of the spec, plus the pull-only user when pull Secrets are copied and the
+ * nodes' user of the mirror prefixes.
+ */
 export function accessRulesOf(registry: Registry): Array<{ user: string; rules: AccessRule[] }> {
   const rules = (registry.spec.auth?.users ?? []).map((user) => ({
     user: user.name,
@@ -48,6 +58,10 @@ export function accessRulesOf(registry: Registry): Array<{ user: string; rules: 
   }));
   if ((registry.spec.pullSecret?.namespaces ?? []).length > 0) {
     rules.push({ user: PULLER_USER, rules: [{ repositories: ['**'], actions: ['pull'] }] });
+  }
+  if (nodePullerWanted(registry)) {
+    const repositories = registry.spec.mirrors!.map((mirror) => `${mirrorPrefix(mirror.registry)}/**`);
+    rules.push({ user: NODE_PULLER_USER, rules: [{ repositories, actions: ['pull'] }] });
   }
   return rules;
 }

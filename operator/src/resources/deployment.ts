@@ -19,6 +19,8 @@ export interface DeploymentInputs {
   inputsHash: string;
   /** the Secret holding tls.crt / tls.key */
   tlsSecretName?: string;
+  /** the Secret holding the mirrors' upstream credentials and CAs, when one is needed */
+  mirrorsSecretName?: string;
 }
 
 export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V1Deployment {
@@ -83,6 +85,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
                 { name: 'auth', mountPath: MOUNTS.auth, readOnly: true },
                 ...(tls ? [{ name: 'tls', mountPath: MOUNTS.tls, readOnly: true }] : []),
                 { name: 'admin', mountPath: MOUNTS.admin, readOnly: true },
+                ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', mountPath: MOUNTS.mirrors, readOnly: true }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
             },
@@ -93,6 +96,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
             { name: 'auth', secret: { secretName: names.auth } },
             ...(tls ? [{ name: 'tls', secret: { secretName: inputs.tlsSecretName! } }] : []),
             { name: 'admin', secret: { secretName: names.admin } },
+            ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', secret: { secretName: inputs.mirrorsSecretName } }] : []),
             { name: 'tmp', emptyDir: {} },
           ],
         },

@@ -10,6 +10,8 @@ export const API_PORT = 5000;
 export const OPS_PORT = 5001;
 /** the pull-only user behind copied pull Secrets; `_` cannot start a user name in the CRD, so no clash */
 export const PULLER_USER = '_puller';
+/** the pull-only user of mirror prefixes whose credentials the node agent writes into hosts.toml */
+export const NODE_PULLER_USER = '_node';
 
 export function childNames(registryName: string) {
   return {
@@ -23,6 +25,10 @@ export function childNames(registryName: string) {
     caCert: `${registryName}-ca`,
     claim: `${registryName}-data`,
     puller: `${registryName}-puller`,
+    /** the pull-only user nodes pull mirrored images as (node agent) */
+    nodePuller: `${registryName}-node-puller`,
+    /** the mirrors' upstream credentials and CAs as the registry reads them */
+    mirrors: `${registryName}-mirrors`,
     /** bearer token of the registry's maintenance API, shared with RetentionPolicy Jobs */
     admin: `${registryName}-admin`,
     ingress: registryName,

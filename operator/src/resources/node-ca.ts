@@ -12,12 +12,21 @@ export function nodeCaName(registryName: string): string {
   return `${registryName}-node-ca`;
 }
 
-export function buildNodeCaConfigMap(registry: Registry, caPem: string | undefined): V1ConfigMap {
+/** the key of a mirror's upstream CA, which nodes trust for the direct fallback to that upstream */
+export function upstreamCaKey(prefix: string): string {
+  return `upstream-ca.${prefix}`;
+}
+
+/** @param upstreamCas by mirror prefix */
+export function buildNodeCaConfigMap(registry: Registry, caPem: string | undefined, upstreamCas: Record<string, string> = {}): V1ConfigMap {
   const metadata = childMetadata(registry, nodeCaName(registry.metadata.name));
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { ...metadata, labels: { ...metadata.labels, [NODE_CA_LABEL]: 'true' } },
-    data: caPem ? { 'ca.crt': caPem } : {},
+    data: {
+      ...(caPem ? { 'ca.crt': caPem } : {}),
+      ...Object.fromEntries(Object.entries(upstreamCas).map(([prefix, pem]) => [upstreamCaKey(prefix), pem])),
+    },
   };
 }

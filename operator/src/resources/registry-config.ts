@@ -2,7 +2,8 @@
 // a change to it rolls the pods; whatever it can reload (users, access rules, certificates) is kept out of it.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import type { Registry } from '../api/v1alpha1/registry.ts';
+import { mirrorPrefix, quantityBytes } from '../api/v1alpha1/mirrors.ts';
+import type { Registry, RegistryMirror } from '../api/v1alpha1/registry.ts';
 import { API_PORT, childMetadata, childNames, OPS_PORT, tlsEnabled } from './names.ts';
 
 export const MOUNTS = {
@@ -10,9 +11,30 @@ export const MOUNTS = {
   auth: '/etc/regop/auth',
   tls: '/etc/regop/tls',
   admin: '/etc/regop/admin',
+  /** the mirrors' upstream credentials and CAs, one Secret (mirror-secret.ts) */
+  mirrors: '/etc/regop/mirrors',
   data: '/var/lib/regop',
   tmp: '/tmp',
 };
+
+/** keys of the mirrors Secret, which are the file names under MOUNTS.mirrors */
+export function mirrorFileNames(mirror: RegistryMirror) {
+  const prefix = mirrorPrefix(mirror.registry);
+  return { credentials: `${prefix}.credentials`, ca: `${prefix}.ca.crt` };
+}
+
+function mirrorConfig(mirror: RegistryMirror) {
+  const files = mirrorFileNames(mirror);
+  return {
+    name: mirrorPrefix(mirror.registry),
+    upstream: mirror.upstream.replace(/\/+$/, ''),
+    ...(mirror.credentialsSecretRef ? { credentialsFile: `${MOUNTS.mirrors}/${files.credentials}` } : {}),
+    ...(mirror.ca ? { caFile: `${MOUNTS.mirrors}/${files.ca}` } : {}),
+    tagTTL: mirror.tagTTL ?? '5m',
+    // in bytes: a Kubernetes quantity's decimal units (M, G) are not the registry's binary ones
+    ...(mirror.maxSize ? { maxSize: quantityBytes(mirror.maxSize) } : {}),
+  };
+}
 
 export function registryConfigText(registry: Registry): string {
   return stringify({
@@ -24,6 +46,7 @@ export function registryConfigText(registry: Registry): string {
     ...(tlsEnabled(registry) ? { tls: { cert: `${MOUNTS.tls}/tls.crt`, key: `${MOUNTS.tls}/tls.key` } } : {}),
     admin: { tokenFile: `${MOUNTS.admin}/token` },
     ops: { listen: `0.0.0.0:${OPS_PORT}` },
+    ...(registry.spec.mirrors?.length ? { mirrors: registry.spec.mirrors.map(mirrorConfig) } : {}),
   });
 }
 

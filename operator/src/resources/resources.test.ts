@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { parse } from 'yaml';
 import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
+import { buildConfig } from '../../../registry/src/config.ts';
 import { buildAuthSecret, hashesFor, parseHtpasswd } from './auth-secret.ts';
 import { buildCertificate } from './certificate.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from './deployment.ts';
@@ -135,5 +136,33 @@ describe('pull secret copies', () => {
     const config = JSON.parse(secret.stringData!['.dockerconfigjson']!);
     assert.equal(Buffer.from(config.auths['team.apps.svc'].auth, 'base64').toString(), `${PULLER_USER}:s3cret`);
     assert.equal(buildCaBundle(registry(), 'web', 'PEM').data!['ca.crt'], 'PEM');
+  });
+});
+
+describe('mirrors in the registry config', () => {
+  it('serves each mirror under its host\'s prefix, with the mounted credentials and CA files and maxSize in bytes', () => {
+    const spec: RegistrySpec = {
+      mirrors: [
+        { registry: 'docker.io', upstream: 'https://registry-1.docker.io/', credentialsSecretRef: { name: 'hub' }, maxSize: '10Gi' },
+        { registry: '10.217.0.1:24443', upstream: 'https://10.217.0.1:24443', tagTTL: '1m', ca: { configMapKeyRef: { name: 'up' } } },
+      ],
+    };
+    const config = parse(buildConfigMap(registry(spec)).data!['registry.yaml']!);
+    assert.deepEqual(config.mirrors, [
+      { name: 'docker.io', upstream: 'https://registry-1.docker.io', credentialsFile: '/etc/regop/mirrors/docker.io.credentials', tagTTL: '5m', maxSize: 10 * 2 ** 30 },
+      { name: '10.217.0.1-24443', upstream: 'https://10.217.0.1:24443', caFile: '/etc/regop/mirrors/10.217.0.1-24443.ca.crt', tagTTL: '1m' },
+    ]);
+    assert.equal(parse(buildConfigMap(registry()).data!['registry.yaml']!).mirrors, undefined);
+    const read = buildConfig(config).mirrors;
+    assert.deepEqual(read.map((m) => [m.name, m.upstream, m.maxSizeBytes, m.tagTtlMs]), [
+      ['docker.io', 'https://registry-1.docker.io', 10 * 2 ** 30, 300_000],
+      ['10.217.0.1-24443', 'https://10.217.0.1:24443', undefined, 60_000],
+    ]);
+  });
+
+  it('mounts the mirrors Secret only when there is one', () => {
+    const mounts = (d: ReturnType<typeof buildDeployment>) => d.spec!.template.spec!.containers[0]!.volumeMounts!.map((m) => m.mountPath);
+    assert.ok(mounts(buildDeployment(registry(), { ...inputs, mirrorsSecretName: 'team-mirrors' })).includes('/etc/regop/mirrors'));
+    assert.ok(!mounts(buildDeployment(registry(), inputs)).includes('/etc/regop/mirrors'));
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RegistryMetrics } from '../../../registry/src/ops/metrics.ts';
-import { failedAuthFiles, scrapablePods, storedBytes } from './registry-metrics.ts';
+import { failedAuthFiles, hitRatio, mirrorFigures, scrapablePods, storedBytes } from './registry-metrics.ts';
 
 describe('registry metrics', () => {
   it('names the auth files a registry failed to reload, and none when all load', () => {
@@ -42,5 +42,23 @@ describe('registry metrics', () => {
       { metadata: { name: 'c', deletionTimestamp: new Date() }, status: { phase: 'Running', podIP: '10.0.0.3' } },
     ]);
     assert.deepEqual(pods, [{ name: 'a', ip: '10.0.0.1' }]);
+  });
+
+  it('reads each mirror\'s hits, misses and cached bytes from what the registry really exports, summed over pods', async () => {
+    const pod = () => {
+      const metrics = new RegistryMetrics();
+      metrics.trackMirrors(['docker.io', '10.217.0.1-24443'], (mirror) => (mirror === 'docker.io' ? 5 * 1024 * 1024 : null));
+      return metrics;
+    };
+    const [a, b] = [pod(), pod()];
+    a.mirrorServed('docker.io', 'hit');
+    a.mirrorServed('docker.io', 'miss');
+    b.mirrorServed('docker.io', 'hit');
+    b.mirrorServed('docker.io', 'hit');
+    const figures = mirrorFigures([(await a.render()).body, (await b.render()).body]);
+    assert.deepEqual(figures.get('docker.io'), { hits: 3, misses: 1, cachedBytes: 5 * 1024 * 1024 });
+    assert.equal(hitRatio(figures.get('docker.io')!), '0.75');
+    assert.deepEqual(figures.get('10.217.0.1-24443'), { hits: 0, misses: 0, cachedBytes: null });
+    assert.equal(hitRatio(figures.get('10.217.0.1-24443')!), undefined);
   });
 });

@@ -1,8 +1,10 @@
-// What the operator reads from a registry's Prometheus metrics (its plain-HTTP ops port): the store's size, and
-// the auth files a pod failed to reload. Such a pod keeps serving the previous users and rules, which can silently
+// What the operator reads from a registry's Prometheus metrics (its plain-HTTP ops port): the store's size, what
+// each mirror holds and how often it is hit, and the auth files a pod failed to reload. Such a pod keeps serving the previous users and rules, which can silently
 // keep a revoked user or an old password working, so the operator reports it as Degraded.
 import type { V1Pod } from '@kubernetes/client-node';
-import { AUTH_RELOAD_FAILED_METRIC, STORAGE_BYTES_METRIC } from '../../../registry/src/ops/metrics.ts';
+import {
+  AUTH_RELOAD_FAILED_METRIC, MIRROR_CACHED_BYTES_METRIC, MIRROR_HITS_METRIC, MIRROR_MISSES_METRIC, STORAGE_BYTES_METRIC,
+} from '../../../registry/src/ops/metrics.ts';
 
 const STORED_BYTES = new RegExp(`^${STORAGE_BYTES_METRIC} (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'm');
 
@@ -12,16 +14,64 @@ export function storedBytes(metricsText: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-const SAMPLE = new RegExp(`^${AUTH_RELOAD_FAILED_METRIC}\\{([^}]*)\\}\\s+(\\S+)`, 'gm');
+/** `[label value, sample value]` of each sample of `metric` that has `label` */
+function labelledSamples(metricsText: string, metric: string, label: string): Array<[string, number]> {
+  const samples: Array<[string, number]> = [];
+  for (const [, labels, value] of metricsText.matchAll(new RegExp(`^${metric}\\{([^}]*)\\}\\s+(\\S+)`, 'gm'))) {
+    const labelValue = new RegExp(`(?:^|,)\\s*${label}="([^"]*)"`).exec(labels!)?.[1];
+    if (labelValue !== undefined) samples.push([labelValue, Number(value)]);
+  }
+  return samples;
+}
 
 /** The `file` labels of the auth-reload gauge whose value is not 0, sorted. */
 export function failedAuthFiles(metricsText: string): string[] {
   const files = new Set<string>();
-  for (const [, labels, value] of metricsText.matchAll(SAMPLE)) {
-    const file = /(?:^|,)\s*file="([^"]*)"/.exec(labels!)?.[1];
-    if (file && Number(value) !== 0) files.add(file);
-  }
+  for (const [file, value] of labelledSamples(metricsText, AUTH_RELOAD_FAILED_METRIC, 'file')) if (file && value !== 0) files.add(file);
   return [...files].sort();
+}
+
+/** `metric{mirror="…"} value` samples, summed per mirror */
+function samplesByMirror(metricsText: string, metric: string): Map<string, number> {
+  const byMirror = new Map<string, number>();
+  for (const [mirror, value] of labelledSamples(metricsText, metric, 'mirror')) {
+    if (Number.isFinite(value)) byMirror.set(mirror, (byMirror.get(mirror) ?? 0) + value);
+  }
+  return byMirror;
+}
+
+export interface MirrorFigures {
+  hits: number;
+  misses: number;
+  /** null when no pod said */
+  cachedBytes: number | null;
+}
+
+/**
+ * Per mirror (by its prefix), from every registry pod's metrics: hits and misses summed (each pod counts what it
+ * served), cached bytes the largest any pod reports (they share the store; one may not have measured it yet).
+ */
+export function mirrorFigures(podMetricsTexts: string[]): Map<string, MirrorFigures> {
+  const figures = new Map<string, MirrorFigures>();
+  const entry = (mirror: string) => {
+    if (!figures.has(mirror)) figures.set(mirror, { hits: 0, misses: 0, cachedBytes: null });
+    return figures.get(mirror)!;
+  };
+  for (const text of podMetricsTexts) {
+    for (const [mirror, hits] of samplesByMirror(text, MIRROR_HITS_METRIC)) entry(mirror).hits += hits;
+    for (const [mirror, misses] of samplesByMirror(text, MIRROR_MISSES_METRIC)) entry(mirror).misses += misses;
+    for (const [mirror, bytes] of samplesByMirror(text, MIRROR_CACHED_BYTES_METRIC)) {
+      const current = entry(mirror);
+      current.cachedBytes = Math.max(current.cachedBytes ?? 0, bytes);
+    }
+  }
+  return figures;
+}
+
+/** hits of all requests, to two decimals; undefined before the first request */
+export function hitRatio(figures: Pick<MirrorFigures, 'hits' | 'misses'>): string | undefined {
+  const total = figures.hits + figures.misses;
+  return total > 0 ? (figures.hits / total).toFixed(2) : undefined;
 }
 
 export interface AuthReloadFailure {

@@ -27,6 +27,28 @@ export interface RegistryUser {
   access?: AccessRule[];
 }
 
+/** one key of a ConfigMap or Secret */
+export interface KeyRef {
+  name: string;
+  key?: string;
+}
+
+/** A pull-through mirror of another registry, served under a repository prefix (mirrors.ts). */
+export interface RegistryMirror {
+  /** the host image references name (`docker.io`, `ghcr.io`, `10.217.0.1:24443`): what nodes redirect here */
+  registry: string;
+  /** https://host[:port] of the registry API to fetch from */
+  upstream: string;
+  /** a Secret with `username` and `password` for the upstream */
+  credentialsSecretRef?: { name: string };
+  /** how long a tag is served before it is revalidated upstream (a duration: 5m) */
+  tagTTL?: string;
+  /** a quantity (10Gi): past it, the least recently pulled content is evicted */
+  maxSize?: string;
+  /** an extra CA (PEM) to trust for the upstream: exactly one of the two refs */
+  ca?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef };
+}
+
 export interface RegistrySpec {
   image?: string;
   imagePullPolicy?: string;
@@ -66,6 +88,7 @@ export interface RegistrySpec {
   nodeAccess?: {
     enabled?: boolean;
   };
+  mirrors?: RegistryMirror[];
 }
 
 export interface RegistryStatus {
@@ -77,6 +100,18 @@ export interface RegistryStatus {
   storageUsed?: string;
   /** nodes whose containerd pulls this registry's host through the node agent, of all nodes: "3/3" */
   nodesConfigured?: string;
+  /** what the mirrors hold, summed: the printer column */
+  mirrorsCached?: string;
+  mirrors?: MirrorStatus[];
+}
+
+export interface MirrorStatus {
+  registry: string;
+  /** the repository prefix it is served under in this registry */
+  prefix: string;
+  cachedBytes?: string;
+  /** hits / (hits + misses) since the registry pods started, to two decimals ("0.93"); absent before any pull */
+  hitRatio?: string;
 }
 
 export interface Registry {
