@@ -39,7 +39,11 @@ export const ErrorCodes = Object.freeze({
 });
 
 export class RegistryError extends Error {
-  readonly descriptor: ErrorDescriptor;
+  /**
+   * Not enumerable: pino's error serializer walks an error's enumerable properties and tags every one that has a
+   * `message`, which a frozen descriptor refuses (it threw, and took the process down, on `log.warn({ err })`).
+   */
+  declare readonly descriptor: ErrorDescriptor;
   readonly detail: unknown;
   /** extra response headers, e.g. WWW-Authenticate on UNAUTHORIZED or Retry-After on TOOMANYREQUESTS */
   readonly headers: Record<string, string>;
@@ -47,7 +51,7 @@ export class RegistryError extends Error {
   constructor(descriptor: ErrorDescriptor, message?: string, detail?: unknown, headers: Record<string, string> = {}) {
     super(message ?? descriptor.message);
     this.name = 'RegistryError';
-    this.descriptor = descriptor;
+    Object.defineProperty(this, 'descriptor', { value: descriptor, enumerable: false });
     this.detail = detail;
     this.headers = headers;
   }
