@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { BenchClient, RepeatedBody } from './client.ts';
 import { scenarios, FULL, QUICK, CONCURRENCY, type Metric, type Context } from './scenarios.ts';
 import { gcScenario } from './gc.ts';
+import { mirrorScenario, startMirrorUpstream, type MirrorUpstream } from './mirror.ts';
 import { operatorScenario, ensureCluster, teardownCluster } from './operator.ts';
 import { startServer, distributionVersion, useOurEntryPoint, type Mode, type ServerKind } from './servers.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ALL_MODES: Mode[] = ['tls+auth', 'plain'];
 const KINDS: ServerKind[] = ['ours', 'distribution'];
-const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc', 'operator'];
+const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc', 'mirror', 'operator'];
 
 /** 'any': a figure the mode does not change (GC: the collection itself does no HTTP); 'cluster': the operator's */
 type RowMode = Mode | 'any' | 'cluster';
@@ -122,6 +123,32 @@ if (selected.includes('gc')) {
     } catch (error) {
       failed('any', kind, 'gc', error);
     }
+  }
+}
+
+// One upstream for both servers in every mode: each server starts on empty storage as its mirror.
+if (selected.includes('mirror')) {
+  log('[mirror] upstream: distribution with TLS and token auth behind a counting proxy');
+  let fixture: MirrorUpstream | undefined;
+  try {
+    fixture = await startMirrorUpstream(sizes, log);
+  } catch (error) {
+    for (const kind of kinds) failed('any', kind, 'mirror', error);
+  }
+  try {
+    for (const mode of modes) {
+      for (const kind of kinds) {
+        if (!fixture) break;
+        log(`[mirror] [${mode}] ${kind}`);
+        try {
+          for (const metric of await mirrorScenario(kind, mode, fixture, sizes.samples, log)) record(metric, mode, kind);
+        } catch (error) {
+          failed(mode, kind, 'mirror', error);
+        }
+      }
+    }
+  } finally {
+    await fixture?.stop();
   }
 }
 

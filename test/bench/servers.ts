@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import bcrypt from 'bcryptjs';
 import { randomBytes } from 'node:crypto';
+import { stringify as toYaml } from 'yaml';
 import { startRegistry, freePort, waitForListening } from '../support/registry.ts';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.ts';
 
@@ -36,6 +37,19 @@ export interface BenchServer {
   restart?(): Promise<BenchServer>;
 }
 
+/**
+ * An upstream registry for the mirror scenario: ours mirrors it through `mirrors:` under MIRROR_PREFIX,
+ * distribution in its proxy mode (`proxy.remoteurl`), which serves the upstream's repository names as they are.
+ */
+export interface MirroredUpstream {
+  url: string;
+  /** the CA that signed the upstream's certificate */
+  caPem: string;
+  credentials: { username: string; password: string };
+}
+/** docker.io, as users configure it, so a one-component name gets `library/` as on Docker Hub */
+export const MIRROR_PREFIX = 'docker.io';
+
 let certificate: TestCertificate | undefined;
 function cert(): TestCertificate {
   // RSA key generation in forge is slow; one certificate serves every server of the run.
@@ -57,11 +71,26 @@ export function useOurEntryPoint(path: string | undefined): void {
   ourEntryPoint = path;
 }
 
-export async function startServer(kind: ServerKind, mode: Mode): Promise<BenchServer> {
-  return kind === 'ours' ? startOurs(mode) : startDistribution(mode);
+/** `mirror`: the server is a pull-through mirror of that upstream (on empty storage, as every start) */
+export async function startServer(kind: ServerKind, mode: Mode, mirror?: MirroredUpstream): Promise<BenchServer> {
+  return kind === 'ours' ? startOurs(mode, undefined, mirror) : startDistribution(mode, mirror);
 }
 
-async function startOurs(mode: Mode, storageDir?: string): Promise<BenchServer> {
+/** the mirrors: config a user would write for one upstream (tagTTL, timeout: the defaults) */
+function writeOurMirrorConfig(dir: string, mirror: MirroredUpstream): string {
+  writeFileSync(join(dir, 'upstream-ca.pem'), mirror.caPem);
+  writeFileSync(join(dir, 'upstream-credentials.yaml'), toYaml(mirror.credentials), { mode: 0o600 });
+  const file = join(dir, 'mirrors.yaml');
+  writeFileSync(file, toYaml({
+    mirrors: [{
+      name: MIRROR_PREFIX, upstream: mirror.url,
+      caFile: join(dir, 'upstream-ca.pem'), credentialsFile: join(dir, 'upstream-credentials.yaml'),
+    }],
+  }));
+  return file;
+}
+
+async function startOurs(mode: Mode, storageDir?: string, mirror?: MirroredUpstream): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
   const adminDir = mkdtempSync(join(tmpdir(), 'regop-bench-admin-'));
   const adminToken = randomBytes(24).toString('hex');
@@ -70,7 +99,8 @@ async function startOurs(mode: Mode, storageDir?: string): Promise<BenchServer> 
     ...(storageDir ? { storageDir } : {}),
     tls: secure,
     ...(secure ? { users: [BENCH_USER] } : {}),
-    extraArgs: ['--log-level', 'warn', '--admin-token-file', join(adminDir, 'token')],
+    extraArgs: ['--log-level', 'warn', '--admin-token-file', join(adminDir, 'token'),
+      ...(mirror ? ['--config', writeOurMirrorConfig(adminDir, mirror)] : [])],
     compiled: true,
     ...(ourEntryPoint ? { entryPoint: ourEntryPoint } : {}),
   });
@@ -84,7 +114,7 @@ async function startOurs(mode: Mode, storageDir?: string): Promise<BenchServer> 
     async restart() {
       await server.stop();
       // the storage stays in the first server's work dir: the fresh one's cleanup removes only its own dirs
-      return startOurs(mode, registry.storageDir);
+      return startOurs(mode, registry.storageDir, mirror);
     },
     async stop() {
       if (stopped) return;
@@ -104,7 +134,7 @@ async function startOurs(mode: Mode, storageDir?: string): Promise<BenchServer> 
   return server;
 }
 
-async function startDistribution(mode: Mode): Promise<BenchServer> {
+async function startDistribution(mode: Mode, mirror?: MirroredUpstream): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
   const workDir = mkdtempSync(join(tmpdir(), 'regop-bench-dist-'));
   const storageDir = join(workDir, 'storage');
@@ -141,10 +171,18 @@ async function startDistribution(mode: Mode): Promise<BenchServer> {
   }
   // The default catalog page cap (1000) would otherwise make "full catalog" a paginated one.
   lines.push('catalog:', '  maxentries: 100000');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (mirror) {
+    lines.push('proxy:', `  remoteurl: ${mirror.url}`,
+      `  username: ${JSON.stringify(mirror.credentials.username)}`, `  password: ${JSON.stringify(mirror.credentials.password)}`);
+    // distribution has no setting for an upstream CA: Go reads the trusted roots from SSL_CERT_FILE
+    writeFileSync(join(workDir, 'upstream-ca.pem'), mirror.caPem);
+    env.SSL_CERT_FILE = join(workDir, 'upstream-ca.pem');
+  }
   const configFile = join(workDir, 'config.yml');
   writeFileSync(configFile, lines.join('\n') + '\n');
 
-  const child = spawn(DISTRIBUTION_BIN, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(DISTRIBUTION_BIN, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)));
   child.stderr!.on('data', (d) => (output = (output + d).slice(-20_000)));

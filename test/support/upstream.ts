@@ -38,6 +38,8 @@ export interface UpstreamRequest {
   status: number;
   /** the proxy has sent the whole response body */
   done: boolean;
+  /** body bytes the proxy relayed from distribution so far (token and fault answers count 0) */
+  bytes: number;
 }
 
 export interface Descriptor { mediaType: string; digest: string; size: number }
@@ -261,7 +263,7 @@ export async function startUpstream(options: UpstreamStartOptions = {}): Promise
       res.writeHead(entry.status, responseHeaders);
       const body = req.method !== 'GET' || entry.status !== 200 ? 'other'
         : BLOB_PATH.test(entry.path) ? 'blob' : MANIFEST_PATH.test(entry.path) ? 'manifest' : 'other';
-      void relayBody(upstreamResponse, res, body).then(() => { entry.done = true; }, () => upstreamResponse.destroy());
+      void relayBody(upstreamResponse, res, body, entry).then(() => { entry.done = true; }, () => upstreamResponse.destroy());
     });
     upstreamRequest.on('error', () => {
       if (!res.headersSent) {
@@ -273,7 +275,7 @@ export async function startUpstream(options: UpstreamStartOptions = {}): Promise
   }
 
   /** copies a response body, corrupting or trickling blob and manifest bodies while those faults are set */
-  async function relayBody(source: IncomingMessage, res: ServerResponse, body: 'blob' | 'manifest' | 'other'): Promise<void> {
+  async function relayBody(source: IncomingMessage, res: ServerResponse, body: 'blob' | 'manifest' | 'other', entry: UpstreamRequest): Promise<void> {
     let corrupted = false;
     const isBlobBody = body === 'blob';
     for await (const received of source) {
@@ -289,6 +291,7 @@ export async function startUpstream(options: UpstreamStartOptions = {}): Promise
         const piece = slow ? chunk.subarray(0, SLOW_CHUNK_BYTES) : chunk;
         chunk = chunk.subarray(piece.length);
         if (res.destroyed) throw new Error('client went away');
+        entry.bytes += piece.length;
         if (!res.write(piece)) await drained(res);
         if (slow) await new Promise((resolve) => setTimeout(resolve, SLOW_PAUSE_MS));
       }
@@ -298,7 +301,7 @@ export async function startUpstream(options: UpstreamStartOptions = {}): Promise
 
   proxy.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'https://upstream');
-    const entry: UpstreamRequest = { method: req.method ?? 'GET', path: url.pathname, status: 0, done: false };
+    const entry: UpstreamRequest = { method: req.method ?? 'GET', path: url.pathname, status: 0, done: false, bytes: 0 };
     requests.push(entry);
     res.on('finish', () => { entry.done = true; });
     if (fault === 'rate-limit') {

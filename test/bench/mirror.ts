@@ -1,0 +1,212 @@
+// A pull-through mirror of one upstream: ours (`mirrors:`) against distribution's proxy mode, both in front of the
+// same upstream (test/support/upstream.ts: distribution with TLS and token auth behind a counting proxy). Cold and
+// warm pulls, the first byte of an uncached big blob, and what 5 concurrent cold pulls of it cost the upstream.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { startUpstream, type Upstream, type UpstreamImage } from '../support/upstream.ts';
+import { BenchClient, MiB, RequestFailed, median } from './client.ts';
+import type { Metric, Sizes } from './scenarios.ts';
+import { startServer, BENCH_USER, MIRROR_PREFIX, type BenchServer, type Mode, type ServerKind } from './servers.ts';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const CONCURRENT_PULLS = 5;
+/** how long to wait for the upstream to finish what a server still fetches after its client got everything */
+const SETTLE_MS = 120_000;
+
+export interface MirrorUpstream {
+  upstream: Upstream;
+  big: UpstreamImage;
+  small: UpstreamImage;
+  stop(): Promise<void>;
+}
+
+/** One upstream for every server and mode: an image with one `sizes.bigMiB` layer (streamed in) and a small one. */
+export async function startMirrorUpstream(sizes: Sizes, log: (line: string) => void): Promise<MirrorUpstream> {
+  const upstream = await startUpstream();
+  try {
+    const t0 = performance.now();
+    const big = await upstream.pushLargeImage('library/bench-big', '1', sizes.bigMiB * MiB);
+    const small = await upstream.pushImage('library/bench-small', '1');
+    log(`    mirror setup: upstream ${upstream.url}, ${sizes.bigMiB} MiB layer pushed in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    return { upstream, big, small, stop: () => upstream.stop() };
+  } catch (error) {
+    await upstream.stop();
+    throw error;
+  }
+}
+
+/** the repository a client pulls the upstream's `repository` by: ours under its mirror prefix, distribution's as is */
+function mirroredName(kind: ServerKind, repository: string): string {
+  return kind === 'ours' ? `${MIRROR_PREFIX}/${repository}` : repository;
+}
+
+interface Pull { seconds: number; bytes: number }
+
+/**
+ * A pull as a runtime does it: the manifest by tag, then the config and the layers, each read in full. Big layers
+ * are read by curl: a Node client would measure itself.
+ */
+async function pullImage(server: BenchServer, client: BenchClient, image: UpstreamImage): Promise<Pull> {
+  const repository = mirroredName(server.kind, image.repository);
+  const t0 = performance.now();
+  const manifest = await client.send('GET', `/v2/${repository}/manifests/${image.tag}`, { headers: { accept: OCI_MANIFEST }, expect: [200] });
+  if (manifest.body.length !== image.manifest.length) throw new RequestFailed(`manifest of ${repository}: ${manifest.body.length} bytes, upstream has ${image.manifest.length}`);
+  await client.send('GET', `/v2/${repository}/blobs/${image.config.digest}`, { expect: [200], discard: true });
+  let bytes = manifest.body.length + image.config.size;
+  for (const layer of image.layers) {
+    const path = `/v2/${repository}/blobs/${layer.digest}`;
+    if (layer.size >= MiB) await curlBlob(server, path, layer.size);
+    else await client.send('GET', path, { expect: [200], discard: true });
+    bytes += layer.size;
+  }
+  return { seconds: (performance.now() - t0) / 1000, bytes };
+}
+
+/** GET of a blob by curl, the body discarded: curl's seconds for the transfer. */
+function curlBlob(server: BenchServer, path: string, expectedBytes: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'regop-bench-mirror-curl-'));
+  const args = ['--silent', '--show-error', '--output', '/dev/null', '--write-out', '%{http_code} %{size_download} %{time_total}'];
+  if (server.caPem) {
+    writeFileSync(join(dir, 'ca.pem'), server.caPem);
+    args.push('--cacert', join(dir, 'ca.pem'));
+  }
+  if (server.mode === 'tls+auth') args.push('--user', `${BENCH_USER.name}:${BENCH_USER.password}`);
+  args.push(new URL(path, server.url).href);
+  return new Promise((resolve, reject) => {
+    execFile('curl', args, { timeout: 600_000 }, (error, stdout, stderr) => {
+      rmSync(dir, { recursive: true, force: true });
+      const [status, bytes, seconds] = stdout.trim().split(' ');
+      if (error || status !== '200' || Number(bytes) !== expectedBytes) {
+        reject(new RequestFailed(`curl GET ${path}: status ${status}, ${bytes}/${expectedBytes} bytes ${stderr.trim()} ${error?.message ?? ''}\n${server.logs().slice(-2000)}`));
+      } else {
+        resolve(Number(seconds));
+      }
+    });
+  });
+}
+
+/**
+ * Milliseconds from a blob GET sent (on a connection already open and authenticated) to the first byte of its
+ * body; then the connection is cut. (curl's time_starttransfer is the headers' first byte, which a mirror can send
+ * before it has any of the body.)
+ */
+async function firstBodyByteMs(server: BenchServer, path: string): Promise<number> {
+  const client = new Client(server.url, { connect: server.caPem ? { ca: server.caPem } : {}, headersTimeout: 600_000, bodyTimeout: 600_000 });
+  const headers: Record<string, string> = server.mode === 'tls+auth'
+    ? { authorization: `Basic ${Buffer.from(`${BENCH_USER.name}:${BENCH_USER.password}`).toString('base64')}` } : {};
+  try {
+    const base = await client.request({ method: 'GET', path: '/v2/', headers });
+    await base.body.dump();
+    if (base.statusCode !== 200) throw new RequestFailed(`GET /v2/ -> ${base.statusCode}`);
+    const t0 = performance.now();
+    const response = await client.request({ method: 'GET', path, headers });
+    if (response.statusCode !== 200) throw new RequestFailed(`GET ${path} -> ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`);
+    for await (const _ of response.body) return performance.now() - t0;
+    throw new RequestFailed(`GET ${path}: empty body`);
+  } finally {
+    await client.destroy();
+  }
+}
+
+/** What the upstream's proxy saw from request `from` on: requests, blob GETs, body bytes. */
+function upstreamSince(upstream: Upstream, from: number) {
+  const seen = upstream.requests.slice(from);
+  return {
+    requests: seen.length,
+    blobGets: seen.filter((r) => r.method === 'GET' && r.status === 200 && r.path.includes('/blobs/')).length,
+    mib: seen.reduce((sum, r) => sum + r.bytes, 0) / MiB,
+  };
+}
+
+/**
+ * Waits until the upstream has sent every body it was asked for: distribution's proxy fetches a blob a second
+ * time in the background to store it, which may still run after its client has the whole blob.
+ */
+async function upstreamSettled(upstream: Upstream, from: number): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  while (upstream.requests.slice(from).some((r) => !r.done) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+const mibPerS = (pull: Pull) => pull.bytes / MiB / pull.seconds;
+
+export async function mirrorScenario(kind: ServerKind, mode: Mode, fixture: MirrorUpstream, samples: number, log: (line: string) => void): Promise<Metric[]> {
+  const { upstream, big, small } = fixture;
+  const layer = big.layers[0]!;
+  const layerMiB = layer.size / MiB;
+  const metrics: Metric[] = [];
+  const add = (metric: string, unit: string, better: Metric['better'], value: number, note?: string) =>
+    metrics.push({ scenario: 'mirror', metric, unit, better, value, ...(note ? { note } : {}) });
+
+  // Cold then warm pulls on one server, started on empty storage.
+  {
+    const server = await startServer(kind, mode, upstream);
+    const client = new BenchClient(server, 4);
+    try {
+      let from = upstream.requests.length;
+      const cold = await pullImage(server, client, big);
+      await upstreamSettled(upstream, from);
+      const coldUpstream = upstreamSince(upstream, from);
+      add('cold pull', 'MiB/s', 'higher', mibPerS(cold), `${cold.seconds.toFixed(2)} s for manifest, config and a ${layerMiB.toFixed(0)} MiB layer`);
+      add('upstream MiB for the cold pull', 'MiB', 'lower', coldUpstream.mib, `${coldUpstream.blobGets} blob GETs, ${coldUpstream.requests} requests`);
+
+      from = upstream.requests.length;
+      const warm = await pullImage(server, client, big);
+      const warmUpstream = upstreamSince(upstream, from);
+      add('warm pull', 'MiB/s', 'higher', mibPerS(warm), `${warm.seconds.toFixed(2)} s`);
+      add('upstream requests for the warm pull', 'count', 'lower', warmUpstream.requests, `${warmUpstream.mib.toFixed(2)} MiB`);
+
+      from = upstream.requests.length;
+      const smallCold = await pullImage(server, client, small);
+      const smallWarm = await pullImage(server, client, small);
+      await upstreamSettled(upstream, from);
+      add('small image cold pull', 'ms', 'lower', smallCold.seconds * 1000);
+      add('small image warm pull', 'ms', 'lower', smallWarm.seconds * 1000, `upstream requests for both pulls: ${upstreamSince(upstream, from).requests}`);
+    } finally {
+      await client.close().catch(() => {});
+      await server.stop();
+      server.cleanup();
+    }
+  }
+
+  // Concurrent cold pulls of the big layer, on a fresh server with empty storage.
+  {
+    const server = await startServer(kind, mode, upstream);
+    try {
+      const from = upstream.requests.length;
+      const path = `/v2/${mirroredName(kind, big.repository)}/blobs/${layer.digest}`;
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: CONCURRENT_PULLS }, () => curlBlob(server, path, layer.size)));
+      const seconds = (performance.now() - t0) / 1000;
+      await upstreamSettled(upstream, from);
+      const seen = upstreamSince(upstream, from);
+      add(`upstream MiB for ${CONCURRENT_PULLS} concurrent cold pulls`, 'MiB', 'lower', seen.mib,
+        `${seen.blobGets} upstream blob GETs; ${(seen.mib / layerMiB).toFixed(2)}× the layer`);
+      add(`${CONCURRENT_PULLS} concurrent cold pulls`, 's', 'lower', seconds, `until all ${CONCURRENT_PULLS} clients had the ${layerMiB.toFixed(0)} MiB layer`);
+    } finally {
+      await server.stop();
+      server.cleanup();
+    }
+  }
+  // The first byte of the uncached layer, each sample on a fresh server that has mirrored the small image first
+  // (a server that has been serving, not a process's first request); the upstream fetch is cut with the server.
+  const firstBytes: number[] = [];
+  for (let sample = 0; sample < samples; sample++) {
+    const server = await startServer(kind, mode, upstream);
+    const client = new BenchClient(server, 1);
+    try {
+      await pullImage(server, client, small);
+      firstBytes.push(await firstBodyByteMs(server, `/v2/${mirroredName(kind, big.repository)}/blobs/${layer.digest}`));
+    } finally {
+      await client.close().catch(() => {});
+      await server.stop();
+      server.cleanup();
+    }
+  }
+  add('first byte of the uncached layer', 'ms', 'lower', median(firstBytes),
+    `median of ${firstBytes.length}: ${firstBytes.map((ms) => ms.toFixed(0)).join(', ')}; from the request sent, after a small image was pulled through`);
+  log(`    mirror [${mode}] ${kind}: done`);
+  return metrics;
+}
