@@ -13,6 +13,7 @@ import { startServer, BENCH_USER, MIRROR_PREFIX, type BenchServer, type Mode, ty
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const CONCURRENT_PULLS = 5;
+const FIRST_BYTE_SAMPLES = 7;
 /** how long to wait for the upstream to finish what a server still fetches after its client got everything */
 const SETTLE_MS = 120_000;
 
@@ -130,83 +131,94 @@ async function upstreamSettled(upstream: Upstream, from: number): Promise<void> 
   while (upstream.requests.slice(from).some((r) => !r.done) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
 }
 
-const mibPerS = (pull: Pull) => pull.bytes / MiB / pull.seconds;
+/** A fresh server on empty storage mirroring the upstream, with a client; both gone afterwards. */
+async function onFreshServer<T>(kind: ServerKind, mode: Mode, upstream: Upstream, run: (server: BenchServer, client: BenchClient) => Promise<T>): Promise<T> {
+  const server = await startServer(kind, mode, upstream);
+  const client = new BenchClient(server, 4);
+  try {
+    return await run(server, client);
+  } finally {
+    await client.close().catch(() => {});
+    await server.stop();
+    server.cleanup();
+  }
+}
+
+/** `median of 3: 12, 15, 11` */
+function samplesNote(values: number[], digits = 0): string {
+  return `median of ${values.length}: ${values.map((v) => v.toFixed(digits)).join(', ')}`;
+}
 
 export async function mirrorScenario(kind: ServerKind, mode: Mode, fixture: MirrorUpstream, samples: number, log: (line: string) => void): Promise<Metric[]> {
   const { upstream, big, small } = fixture;
   const layer = big.layers[0]!;
   const layerMiB = layer.size / MiB;
+  const layerPath = `/v2/${mirroredName(kind, big.repository)}/blobs/${layer.digest}`;
   const metrics: Metric[] = [];
-  const add = (metric: string, unit: string, better: Metric['better'], value: number, note?: string) =>
-    metrics.push({ scenario: 'mirror', metric, unit, better, value, ...(note ? { note } : {}) });
+  const add = (metric: string, unit: string, better: Metric['better'], values: number[], note: string) =>
+    metrics.push({ scenario: 'mirror', metric, unit, better, value: median(values), note });
 
-  // Cold then warm pulls on one server, started on empty storage.
-  {
-    const server = await startServer(kind, mode, upstream);
-    const client = new BenchClient(server, 4);
-    try {
+  // Cold, then warm pulls of the big image, then of the small one: each sample on a fresh server.
+  const runs: Array<{ cold: Pull; coldUpstream: ReturnType<typeof upstreamSince>; warm: Pull; warmRequests: number;
+    smallCold: Pull; smallWarm: Pull; smallRequests: number }> = [];
+  for (let sample = 0; sample < samples; sample++) {
+    runs.push(await onFreshServer(kind, mode, upstream, async (server, client) => {
       let from = upstream.requests.length;
       const cold = await pullImage(server, client, big);
       await upstreamSettled(upstream, from);
       const coldUpstream = upstreamSince(upstream, from);
-      add('cold pull', 'MiB/s', 'higher', mibPerS(cold), `${cold.seconds.toFixed(2)} s for manifest, config and a ${layerMiB.toFixed(0)} MiB layer`);
-      add('upstream MiB for the cold pull', 'MiB', 'lower', coldUpstream.mib, `${coldUpstream.blobGets} blob GETs, ${coldUpstream.requests} requests`);
-
       from = upstream.requests.length;
       const warm = await pullImage(server, client, big);
-      const warmUpstream = upstreamSince(upstream, from);
-      add('warm pull', 'MiB/s', 'higher', mibPerS(warm), `${warm.seconds.toFixed(2)} s`);
-      add('upstream requests for the warm pull', 'count', 'lower', warmUpstream.requests, `${warmUpstream.mib.toFixed(2)} MiB`);
-
+      const warmRequests = upstreamSince(upstream, from).requests;
       from = upstream.requests.length;
       const smallCold = await pullImage(server, client, small);
       const smallWarm = await pullImage(server, client, small);
       await upstreamSettled(upstream, from);
-      add('small image cold pull', 'ms', 'lower', smallCold.seconds * 1000);
-      add('small image warm pull', 'ms', 'lower', smallWarm.seconds * 1000, `upstream requests for both pulls: ${upstreamSince(upstream, from).requests}`);
-    } finally {
-      await client.close().catch(() => {});
-      await server.stop();
-      server.cleanup();
-    }
+      return { cold, coldUpstream, warm, warmRequests, smallCold, smallWarm, smallRequests: upstreamSince(upstream, from).requests };
+    }));
   }
+  const rates = (pulls: Pull[]) => pulls.map((pull) => pull.bytes / MiB / pull.seconds);
+  const ms = (pulls: Pull[]) => pulls.map((pull) => pull.seconds * 1000);
+  const coldRates = rates(runs.map((r) => r.cold));
+  add('cold pull', 'MiB/s', 'higher', coldRates,
+    `${samplesNote(coldRates)}; ${median(runs.map((r) => r.cold.seconds)).toFixed(2)} s for manifest, config and a ${layerMiB.toFixed(0)} MiB layer`);
+  const upstreamMiB = runs.map((r) => r.coldUpstream.mib);
+  add('upstream MiB for the cold pull', 'MiB', 'lower', upstreamMiB,
+    `${runs[0]!.coldUpstream.blobGets} blob GETs, ${runs[0]!.coldUpstream.requests} requests`);
+  const warmRates = rates(runs.map((r) => r.warm));
+  add('warm pull', 'MiB/s', 'higher', warmRates, `${samplesNote(warmRates)}; ${median(runs.map((r) => r.warm.seconds)).toFixed(2)} s`);
+  add('upstream requests for the warm pull', 'count', 'lower', runs.map((r) => r.warmRequests), 'manifest by tag, config, layer');
+  const smallCold = ms(runs.map((r) => r.smallCold));
+  add('small image cold pull', 'ms', 'lower', smallCold, samplesNote(smallCold));
+  const smallWarm = ms(runs.map((r) => r.smallWarm));
+  add('small image warm pull', 'ms', 'lower', smallWarm,
+    `${samplesNote(smallWarm)}; upstream requests for the cold and warm pull: ${runs[0]!.smallRequests}`);
 
-  // Concurrent cold pulls of the big layer, on a fresh server with empty storage.
-  {
-    const server = await startServer(kind, mode, upstream);
-    try {
-      const from = upstream.requests.length;
-      const path = `/v2/${mirroredName(kind, big.repository)}/blobs/${layer.digest}`;
-      const t0 = performance.now();
-      await Promise.all(Array.from({ length: CONCURRENT_PULLS }, () => curlBlob(server, path, layer.size)));
-      const seconds = (performance.now() - t0) / 1000;
-      await upstreamSettled(upstream, from);
-      const seen = upstreamSince(upstream, from);
-      add(`upstream MiB for ${CONCURRENT_PULLS} concurrent cold pulls`, 'MiB', 'lower', seen.mib,
-        `${seen.blobGets} upstream blob GETs; ${(seen.mib / layerMiB).toFixed(2)}× the layer`);
-      add(`${CONCURRENT_PULLS} concurrent cold pulls`, 's', 'lower', seconds, `until all ${CONCURRENT_PULLS} clients had the ${layerMiB.toFixed(0)} MiB layer`);
-    } finally {
-      await server.stop();
-      server.cleanup();
-    }
-  }
+  // Concurrent cold pulls of the big layer, once (the upstream's count does not vary; the time is one run's).
+  await onFreshServer(kind, mode, upstream, async (server) => {
+    const from = upstream.requests.length;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENT_PULLS }, () => curlBlob(server, layerPath, layer.size)));
+    const seconds = (performance.now() - t0) / 1000;
+    await upstreamSettled(upstream, from);
+    const seen = upstreamSince(upstream, from);
+    add(`upstream MiB for ${CONCURRENT_PULLS} concurrent cold pulls`, 'MiB', 'lower', [seen.mib],
+      `${seen.blobGets} upstream blob GETs; ${(seen.mib / layerMiB).toFixed(2)}× the layer`);
+    add(`${CONCURRENT_PULLS} concurrent cold pulls`, 's', 'lower', [seconds], `one run, until all ${CONCURRENT_PULLS} clients had the ${layerMiB.toFixed(0)} MiB layer`);
+  });
+
   // The first byte of the uncached layer, each sample on a fresh server that has mirrored the small image first
   // (a server that has been serving, not a process's first request); the upstream fetch is cut with the server.
+  // Cheap and noisy (it is mostly the upstream's own answer): more samples.
   const firstBytes: number[] = [];
-  for (let sample = 0; sample < samples; sample++) {
-    const server = await startServer(kind, mode, upstream);
-    const client = new BenchClient(server, 1);
-    try {
+  for (let sample = 0; sample < FIRST_BYTE_SAMPLES; sample++) {
+    firstBytes.push(await onFreshServer(kind, mode, upstream, async (server, client) => {
       await pullImage(server, client, small);
-      firstBytes.push(await firstBodyByteMs(server, `/v2/${mirroredName(kind, big.repository)}/blobs/${layer.digest}`));
-    } finally {
-      await client.close().catch(() => {});
-      await server.stop();
-      server.cleanup();
-    }
+      return firstBodyByteMs(server, layerPath);
+    }));
   }
-  add('first byte of the uncached layer', 'ms', 'lower', median(firstBytes),
-    `median of ${firstBytes.length}: ${firstBytes.map((ms) => ms.toFixed(0)).join(', ')}; from the request sent, after a small image was pulled through`);
+  add('first byte of the uncached layer', 'ms', 'lower', firstBytes,
+    `${samplesNote(firstBytes)}; from the request sent, after a small image was pulled through`);
   log(`    mirror [${mode}] ${kind}: done`);
   return metrics;
 }
