@@ -79,8 +79,28 @@ async function pushBusybox(namespace: string, name: string): Promise<void> {
   mkdirSync(certs, { recursive: true });
   writeFileSync(join(certs, 'ca.crt'), await secret(namespace, `${name}-ca`, 'ca.crt'));
   const password = await secret(namespace, `${name}-user-admin`, 'password');
-  await waitFor('a push through the port-forward', async () => (await run('skopeo', ['copy', '--dest-cert-dir', certs, '--dest-creds', `admin:${password}`,
-    `docker-archive:${BUSYBOX}`, `docker://${address}/team/busybox:1`], { env, allowFailure: true })).code === 0, 60_000, () => everything(namespace));
+  let lastAttempt = '';
+  await waitFor('a push through the port-forward', async () => {
+    const pushed = await run('skopeo', ['copy', '--dest-cert-dir', certs, '--dest-creds', `admin:${password}`,
+      `docker-archive:${BUSYBOX}`, `docker://${address}/team/busybox:1`], { env, allowFailure: true });
+    lastAttempt = pushed.stderr.trim().split('\n').slice(-3).join('\n');
+    return pushed.code === 0;
+  }, 60_000, async () => `--- last skopeo error\n${lastAttempt}\n--- certificates\n${await certificateChain(namespace, name, address)}\n${await everything(namespace)}`);
+}
+
+/** who issued the certificate the registry serves, against the CA its Secrets publish: tells a stale mount from a wrong CA */
+async function certificateChain(namespace: string, name: string, address: string): Promise<string> {
+  const describe = async (pem: string) => (await run('openssl', ['x509', '-noout', '-subject', '-issuer', '-serial', '-dates'], { input: pem, allowFailure: true })).stdout.trim();
+  const served = await run('openssl', ['s_client', '-connect', address, '-showcerts'], { input: '', allowFailure: true });
+  const servedPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(served.stdout)?.[0] ?? '';
+  const lines = [`served: ${servedPem ? await describe(servedPem) : served.stderr.trim().slice(0, 300)}`];
+  for (const [what, pem] of [
+    ['Secret tls.crt', await secret(namespace, `${name}-tls`, 'tls.crt').catch(() => '')],
+    ['Secret ca.crt', await secret(namespace, `${name}-ca`, 'ca.crt').catch(() => '')],
+  ] as const) lines.push(`${what}: ${pem ? await describe(pem) : 'missing'}`);
+  const operator = await kubectl(['-n', OPERATOR_NAMESPACE, 'logs', '-l', 'app.kubernetes.io/name=regop-operator', '--tail=300'], { allowFailure: true });
+  lines.push('--- operator log lines of this namespace', ...operator.stdout.split('\n').filter((line) => line.includes(namespace)).slice(-30));
+  return lines.join('\n');
 }
 
 function registryYaml(name: string, pullNamespace: string): string {
