@@ -89,21 +89,7 @@ export class ManifestService {
         digest: target.digest.value,
       });
     }
-    // held from before the check until the record is written: a collection starting in between may already have
-    // marked this repository without the record, and must still not sweep what it references
-    const release = await this.blobs.hold([digest.value, ...references.blobs, ...references.manifests]);
-    try {
-      await this.assertReferencesExist(repository, references);
-      await this.blobs.putContent(body, digest);
-      await this.repositories.putManifest(repository, digest, this.recordOf(digest, body, references));
-      if (references.subject) {
-        await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, this.descriptorOf(digest, body, references));
-      }
-      if (target.tag) await this.repositories.putTag(repository, target.tag, digest.value);
-    } finally {
-      release();
-    }
-    this.cache.set(digest.value, body);
+    await this.write(repository, digest, body, references, target.tag, () => this.assertReferencesExist(repository, references));
     return { digest, ...(references.subject ? { subject: references.subject.digest } : {}) };
   }
 
@@ -112,9 +98,21 @@ export class ManifestService {
    * push, the blobs and child manifests it references need not be here yet: they are fetched when asked for.
    */
   async putMirrored(repository: string, digest: ParsedDigest, content: Buffer, mediaType: string, tag?: string): Promise<void> {
-    const references = parseManifest(content, mediaType);
+    await this.write(repository, digest, content, parseManifest(content, mediaType), tag);
+  }
+
+  /**
+   * Stores a manifest, its record, its referrer entry and its tag. What it references is held from before
+   * `check` until the record is written: a collection starting in between may already have marked this
+   * repository without the record, and must still not sweep what it references.
+   */
+  private async write(
+    repository: string, digest: ParsedDigest, content: Buffer, references: ManifestReferences, tag: string | undefined,
+    check?: () => Promise<void>,
+  ): Promise<void> {
     const release = await this.blobs.hold([digest.value, ...references.blobs, ...references.manifests]);
     try {
+      await check?.();
       await this.blobs.putContent(content, digest);
       await this.repositories.putManifest(repository, digest, this.recordOf(digest, content, references));
       if (references.subject) {

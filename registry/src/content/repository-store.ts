@@ -114,6 +114,15 @@ export class RepositoryStore {
     return this.digestsUnder(paths.manifestRecords(repository));
   }
 
+  /** the blobs (configs and layers) the repository's manifests reference, read from their records on disk */
+  async referencedBlobs(repository: string): Promise<Set<string>> {
+    const referenced = new Set<string>();
+    for (const digest of await this.manifestDigests(repository)) {
+      for (const blob of (await this.getManifest(repository, digest, { scan: true }))?.blobs ?? []) referenced.add(blob);
+    }
+    return referenced;
+  }
+
   // ---- tags
 
   getTag(repository: string, tag: string): Promise<TagRecord | null> {

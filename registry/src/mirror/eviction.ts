@@ -178,10 +178,7 @@ export class MirrorEviction {
     const { repositories, manifests } = this.stores;
     await manifests.delete(manifest.repository, manifest.digest);
     candidates.add(manifest.digest);
-    const stillUsed = new Set<string>();
-    for (const digest of await repositories.manifestDigests(manifest.repository)) {
-      for (const blob of (await repositories.getManifest(manifest.repository, digest, { scan: true }))?.blobs ?? []) stillUsed.add(blob);
-    }
+    const stillUsed = await repositories.referencedBlobs(manifest.repository);
     for (const blob of manifest.blobs) {
       if (stillUsed.has(blob)) continue;
       const parsed = tryParseDigest(blob)!;

@@ -97,61 +97,62 @@ export class MirrorService {
   /** A manifest of a mirrored repository: its content for a GET (the pull is recorded), its head for a HEAD. */
   async manifest(repository: string, reference: string, method: 'GET' | 'HEAD'): Promise<ResolvedManifest & { content?: Buffer }> {
     const target = this.requireTarget(repository);
+    this.stores.metrics.mirrorServed(target.mirror.name, await this.bringManifest(target, repository, reference));
+    return method === 'GET' ? this.stores.manifests.get(repository, reference) : this.stores.manifests.resolve(repository, reference);
+  }
+
+  /**
+   * Makes sure the manifest a reference names is here, asking the upstream only when it must: 'hit' when the
+   * store answered (a tag within its TTL, confirmed by a HEAD, or served stale while the upstream fails),
+   * 'miss' when the manifest was fetched.
+   */
+  private async bringManifest(target: MirrorTarget<Mirror>, repository: string, reference: string): Promise<'hit' | 'miss'> {
+    const { repositories } = this.stores;
     const parsed = parseReference(reference);
-    const serve = () => (method === 'GET' ? this.stores.manifests.get(repository, reference) : this.stores.manifests.resolve(repository, reference));
     if (parsed.digest) {
-      if (!(await this.stores.repositories.getManifest(repository, parsed.digest))) {
-        await this.coalesce(`get ${repository}@${parsed.digest.value}`, () => this.fetchManifest(target, repository, parsed.digest!.value));
-        this.stores.metrics.mirrorServed(target.mirror.name, 'miss');
-        return serve();
-      }
-      this.stores.metrics.mirrorServed(target.mirror.name, 'hit');
-      return serve();
+      if (await this.isHere(repository, parsed.digest)) return 'hit';
+      await this.coalesce(`get ${repository}@${parsed.digest.value}`, () => this.fetchManifest(target, repository, parsed.digest!.value));
+      return 'miss';
     }
     const tag = parsed.tag!;
-    const local = await this.stores.repositories.getTag(repository, tag);
-    const localDigest = local && (await this.hasManifest(repository, local.digest)) ? local.digest : null;
-    if (local && localDigest) {
-      const validatedAt = this.tagValidatedAt.get(`${repository}:${tag}`) ?? Date.parse(local.pushedAt);
-      if (Date.now() - validatedAt < target.mirror.tagTtlMs || this.backingOff(target.mirror)) {
-        if (Date.now() - validatedAt >= target.mirror.tagTtlMs) this.servedStale(target, repository, tag, validatedAt, 'the upstream failed recently');
-        this.stores.metrics.mirrorServed(target.mirror.name, 'hit');
-        return serve();
-      }
-      let head: UpstreamManifestHead | null;
-      try {
-        head = await this.coalesce(`head ${repository}:${tag}`, () => target.mirror.upstream.headManifest(target.upstreamRepository, tag, ACCEPT));
-      } catch (error) {
-        if (!(error instanceof UpstreamError)) throw error;
-        this.upstreamFailed(target.mirror, error);
-        this.servedStale(target, repository, tag, validatedAt, error.message);
-        this.stores.metrics.mirrorServed(target.mirror.name, 'hit');
-        return serve();
-      }
-      if (!head) {
-        // gone upstream: a mirror does not keep serving a tag its source deleted
-        await this.stores.repositories.deleteTag(repository, tag);
-        throw registryError(ErrorCodes.MANIFEST_UNKNOWN, `${repository}:${tag} no longer exists at upstream ${target.mirror.upstreamUrl}`, { name: repository, reference });
-      }
-      if (head.digest === localDigest) {
-        this.tagValidatedAt.set(`${repository}:${tag}`, Date.now());
-        this.stores.metrics.mirrorServed(target.mirror.name, 'hit');
-        return serve();
-      }
-      // the tag moved upstream: the new manifest by its digest (which cannot move while we fetch it)
-      const moved = tryParseDigest(head.digest);
-      if (moved && (await this.stores.repositories.getManifest(repository, moved))) {
-        await this.stores.repositories.putTag(repository, tag, moved.value);
-        this.tagValidatedAt.set(`${repository}:${tag}`, Date.now());
-        this.stores.metrics.mirrorServed(target.mirror.name, 'hit');
-        return serve();
-      }
-      await this.coalesce(`get ${repository}:${tag}`, () => this.fetchManifest(target, repository, head.digest, tag));
-    } else {
-      await this.coalesce(`get ${repository}:${tag}`, () => this.fetchManifest(target, repository, tag, tag));
+    const key = `${repository}:${tag}`;
+    const local = await repositories.getTag(repository, tag);
+    const localDigest = local ? tryParseDigest(local.digest) : null;
+    if (!local || !localDigest || !(await this.isHere(repository, localDigest))) {
+      await this.coalesce(`get ${key}`, () => this.fetchManifest(target, repository, tag, tag));
+      return 'miss';
     }
-    this.stores.metrics.mirrorServed(target.mirror.name, 'miss');
-    return serve();
+    const validatedAt = this.tagValidatedAt.get(key) ?? Date.parse(local.pushedAt);
+    if (Date.now() - validatedAt < target.mirror.tagTtlMs) return 'hit';
+    if (this.backingOff(target.mirror)) {
+      this.servedStale(target, repository, tag, validatedAt, 'the upstream failed recently');
+      return 'hit';
+    }
+    let head: UpstreamManifestHead | null;
+    try {
+      head = await this.coalesce(`head ${key}`, () => target.mirror.upstream.headManifest(target.upstreamRepository, tag, ACCEPT));
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      this.upstreamFailed(target.mirror, error);
+      this.servedStale(target, repository, tag, validatedAt, error.message);
+      return 'hit';
+    }
+    if (!head) {
+      // gone upstream: a mirror does not keep serving a tag its source deleted
+      await repositories.deleteTag(repository, tag);
+      throw registryError(ErrorCodes.MANIFEST_UNKNOWN, `${key} no longer exists at upstream ${target.mirror.upstreamUrl}`, { name: repository, reference });
+    }
+    const current = tryParseDigest(head.digest);
+    if (current?.value !== localDigest.value) {
+      // the tag moved upstream: to a manifest held here already, or fetched by its digest (which cannot move meanwhile)
+      if (!current || !(await this.isHere(repository, current))) {
+        await this.coalesce(`get ${key}`, () => this.fetchManifest(target, repository, head.digest, tag));
+        return 'miss';
+      }
+      await repositories.putTag(repository, tag, current.value);
+    }
+    this.tagValidatedAt.set(key, Date.now());
+    return 'hit';
   }
 
   /**
@@ -164,7 +165,7 @@ export class MirrorService {
     const release = await blobs.hold([digest.value]);
     try {
       const size = await blobs.size(digest);
-      if (size !== null && ((await repositories.isBlobLinked(repository, digest)) || (await this.referencedHere(repository, digest)))) {
+      if (size !== null && ((await repositories.isBlobLinked(repository, digest)) || (await repositories.referencedBlobs(repository)).has(digest.value))) {
         await repositories.linkBlob(repository, digest);
         metrics.mirrorServed(target.mirror.name, 'hit');
         return this.storedBlob(digest, size, release);
@@ -260,16 +261,17 @@ export class MirrorService {
 
   private async fetchManifest(target: MirrorTarget<Mirror>, repository: string, reference: string, tag?: string): Promise<void> {
     const { mirror } = target;
+    const what = `${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     let manifest: UpstreamManifest | null;
     try {
       manifest = await mirror.upstream.getManifest(target.upstreamRepository, reference, ACCEPT);
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
       this.upstreamFailed(mirror, error);
-      throw this.unavailable(target, `${repository}${reference.includes(':') ? '@' : ':'}${reference}`, error);
+      throw this.unavailable(target, what, error);
     }
     if (!manifest) {
-      throw registryError(ErrorCodes.MANIFEST_UNKNOWN, `${repository}${reference.includes(':') ? '@' : ':'}${reference} is not cached and not found at upstream ${mirror.upstreamUrl}`, { name: repository, reference });
+      throw registryError(ErrorCodes.MANIFEST_UNKNOWN, `${what} is not cached and not found at upstream ${mirror.upstreamUrl}`, { name: repository, reference });
     }
     this.stores.metrics.mirrorBytesFromUpstream(mirror.name, manifest.size);
     const digest = tryParseDigest(manifest.digest);
@@ -306,18 +308,9 @@ export class MirrorService {
     );
   }
 
-  private async hasManifest(repository: string, digest: string): Promise<boolean> {
-    const parsed = tryParseDigest(digest);
-    return parsed !== null && (await this.stores.repositories.getManifest(repository, parsed)) !== null;
-  }
-
-  /** Whether a manifest of this repository references the blob (stored already for another repository). */
-  private async referencedHere(repository: string, digest: ParsedDigest): Promise<boolean> {
-    for (const manifest of await this.stores.repositories.manifestDigests(repository)) {
-      const record = await this.stores.repositories.getManifest(repository, manifest);
-      if (record?.blobs.includes(digest.value)) return true;
-    }
-    return false;
+  /** from the records' in-memory cache: asked on every pull by tag */
+  private async isHere(repository: string, digest: ParsedDigest): Promise<boolean> {
+    return (await this.stores.repositories.getManifest(repository, digest)) !== null;
   }
 
   private requireTarget(repository: string): MirrorTarget<Mirror> {
