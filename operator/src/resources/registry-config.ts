@@ -31,7 +31,7 @@ function mirrorConfig(mirror: RegistryMirror) {
     ...(mirror.credentialsSecretRef ? { credentialsFile: `${MOUNTS.mirrors}/${files.credentials}` } : {}),
     ...(mirror.ca ? { caFile: `${MOUNTS.mirrors}/${files.ca}` } : {}),
     tagTTL: mirror.tagTTL ?? '5m',
-    // in bytes: a Kubernetes quantity's decimal units (M, G) are not the registry's binary ones
+    // in bytes: the registry reads fewer quantity suffixes than Kubernetes writes (no K, P or Pi)
     ...(mirror.maxSize ? { maxSize: quantityBytes(mirror.maxSize) } : {}),
   };
 }
