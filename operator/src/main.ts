@@ -12,7 +12,6 @@ import { RetentionPolicyController } from './controllers/retention-policy-contro
 import { nodeAgentView, registriesInReport } from './controllers/node-agent-view.ts';
 import { NODE_REPORT_LABEL } from './node-agent/report.ts';
 import { KubernetesClusterClient } from './kube/kubernetes-cluster-client.ts';
-import { storedBytes } from './status/registry-metrics.ts';
 import { FIELD_MANAGER, MANAGED_SELECTOR, OPS_PORT, REGISTRY_LABEL } from './resources/names.ts';
 import { RETENTION_POLICY_LABEL } from './resources/retention-cronjob.ts';
 import { Controller } from './runtime/controller.ts';
@@ -38,25 +37,18 @@ const custom = kubeConfig.makeApiClient(CustomObjectsApi);
 const client = new KubernetesClusterClient(kubeConfig, FIELD_MANAGER, { Registry: REGISTRY_PLURAL, RetentionPolicy: RETENTION_POLICY_PLURAL });
 const events = new EventRecorder(core, 'regop-operator', logger.child({ component: 'events' }));
 
-/** a registry's (or one pod's) Prometheus metrics, from its plain-HTTP ops port (reachable inside the cluster) */
-async function fetchMetrics(host: string): Promise<string | null> {
+/**
+ * One registry pod's Prometheus metrics, from its plain-HTTP ops port, straight from its address (the Service
+ * would answer for any one pod); null when it does not answer (e.g. the operator runs outside the cluster).
+ */
+async function podMetrics(pod: { ip: string }): Promise<string | null> {
+  const host = pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip;
   try {
     const response = await fetch(`http://${host}:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
     return response.ok ? await response.text() : null;
   } catch {
     return null;
   }
-}
-
-/** a registry's size, through its Service: replicas share the storage, so any pod's figure will do */
-async function storageUsage(namespace: string, name: string): Promise<number | null> {
-  const text = await fetchMetrics(`${name}.${namespace}.svc`);
-  return text === null ? null : storedBytes(text);
-}
-
-/** one registry pod's metrics, straight from its address (the Service would answer for any one pod) */
-function podMetrics(pod: { ip: string }): Promise<string | null> {
-  return fetchMetrics(pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip);
 }
 
 // the node agent runs beside the operator, from the same chart: `<release fullname>-node-agent`
@@ -69,7 +61,7 @@ const nodeAgent = nodeAgentView({
   client, namespace: nodeAgentNamespace, name: env.REGOP_NODE_AGENT_DAEMONSET ?? `${env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator'}-node-agent`,
   reports: () => nodeReportsInformer.list(),
 });
-const registries = new RegistryController({ client, events, defaultImage: image, storageUsage, podMetrics, nodeAgentView: nodeAgent, nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+const registries = new RegistryController({ client, events, defaultImage: image, podMetrics, nodeAgentView: nodeAgent, nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });

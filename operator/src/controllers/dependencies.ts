@@ -11,8 +11,6 @@ export interface ControllerDependencies {
   defaultImage: string;
   defaultImagePullPolicy?: string;
   now?: () => Date;
-  /** bytes a registry stores, from its metrics; null when it cannot be asked (e.g. the operator runs outside) */
-  storageUsage?: (namespace: string, name: string) => Promise<number | null>;
   /** a registry pod's Prometheus metrics text from its ops port; null when it cannot be asked */
   podMetrics?: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
   /** the node agents' reports and how many nodes they should run on; null when no agent is installed */
@@ -29,7 +27,6 @@ export abstract class KindReconciler {
   protected readonly defaultImage: string;
   protected readonly defaultImagePullPolicy: string | undefined;
   protected readonly now: () => Date;
-  protected readonly storageUsage: (namespace: string, name: string) => Promise<number | null>;
   protected readonly podMetrics: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
   protected readonly nodeAgentView: () => Promise<NodeAgentView | null>;
   protected readonly nodeAgentNamespace: string | undefined;
@@ -40,7 +37,6 @@ export abstract class KindReconciler {
     this.defaultImage = dependencies.defaultImage;
     this.defaultImagePullPolicy = dependencies.defaultImagePullPolicy;
     this.now = dependencies.now ?? (() => new Date());
-    this.storageUsage = dependencies.storageUsage ?? (async () => null);
     this.podMetrics = dependencies.podMetrics ?? (async () => null);
     this.nodeAgentView = dependencies.nodeAgentView ?? (async () => null);
     this.nodeAgentNamespace = dependencies.nodeAgentNamespace;

@@ -40,7 +40,9 @@ describe('Registry controller', () => {
   beforeEach(() => {
     client = new FakeClusterClient();
     events = new RecordingEvents();
-    controller = new RegistryController({ client, events, defaultImage: 'regop:dev', storageUsage: async () => 3 * 1024 * 1024 * 1024 + 512 * 1024 * 1024 });
+    controller = new RegistryController({
+      client, events, defaultImage: 'regop:dev', podMetrics: async () => `regop_registry_storage_bytes ${3 * 1024 * 1024 * 1024 + 512 * 1024 * 1024}\n`,
+    });
   });
 
   it('creates every child of a minimal Registry and reports progress, then Ready', async () => {
@@ -57,6 +59,8 @@ describe('Registry controller', () => {
     assert.deepEqual(outcome, { requeueAfterMs: 5000 });
 
     await markDeploymentReady();
+    const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };
+    client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'team-abc', namespace: NS, labels }, status: { phase: 'Running', podIP: '10.0.0.7' } } as KubernetesObject);
     await controller.reconcile(`${NS}/team`);
     assert.equal((await condition('Ready'))!.status, 'True');
     assert.equal((await condition('Degraded'))!.status, 'False');

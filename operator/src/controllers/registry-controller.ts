@@ -19,7 +19,7 @@ import { buildService } from '../resources/service.ts';
 import { buildClaim } from '../resources/storage-claim.ts';
 import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
 import {
-  describeAuthReloadFailures, failedAuthFiles, hitRatio, mirrorFigures, scrapablePods,
+  describeAuthReloadFailures, failedAuthFiles, hitRatio, mirrorFigures, scrapablePods, storedBytes,
 } from '../status/registry-metrics.ts';
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
 import { resolveMirrorInputs, type MirrorInputs } from './mirror-inputs.ts';
@@ -284,14 +284,16 @@ export class RegistryController extends KindReconciler {
     conditions.push(nodeAccess.condition);
     if (nodeAccess.warning) this.events.warning(registry, nodeAccess.warning.reason, nodeAccess.warning.message);
     const wasReady = findCondition(registry.status?.conditions, 'Ready')?.status === 'True';
-    const stored = ready > 0 ? await this.storageUsage(registry.metadata.namespace, registry.metadata.name) : null;
+    const metricsTexts = scraped.flatMap(({ text }) => (text === null ? [] : [text]));
+    // replicas share the storage: any pod's figure will do
+    const stored = ready > 0 ? metricsTexts.map(storedBytes).find((bytes) => bytes !== null) ?? null : null;
     await this.writeStatus(registry, {
       url: registryUrl(registry),
       readyReplicas: ready,
       ...(stored !== null ? { storageUsed: formatBytes(stored) } : {}),
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
       ...(nodeAccess.nodesConfigured ? { nodesConfigured: nodeAccess.nodesConfigured } : {}),
-      ...this.mirrorStatus(registry, scraped.flatMap(({ text }) => (text === null ? [] : [text]))),
+      ...this.mirrorStatus(registry, metricsTexts),
     }, conditions);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
