@@ -89,8 +89,6 @@ function mediaTypeOf(contentType: string | undefined): string | undefined {
 }
 
 export class UpstreamClient {
-  /** HTTP requests sent, by kind (401 rounds, redirects and token issuances included) */
-  readonly requests: Record<UpstreamRequestKind, number> = { 'manifest-head': 0, manifest: 0, blob: 0, token: 0 };
   readonly host: string;
   readonly #origin: string;
   readonly #options: UpstreamOptions;
@@ -252,7 +250,6 @@ export class UpstreamClient {
     let target = new URL(url);
     const firstOrigin = target.origin;
     for (let redirects = 0; ; redirects++) {
-      this.requests[kind]++;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(target, { method, headers, dispatcher: this.#agent });
