@@ -1,6 +1,7 @@
-// What the operator reads from a registry's Prometheus metrics (its plain-HTTP ops port): the store's size, what
-// each mirror holds and how often it is hit, and the auth files a pod failed to reload. Such a pod keeps serving the previous users and rules, which can silently
-// keep a revoked user or an old password working, so the operator reports it as Degraded.
+// What the operator reads from a registry pod's Prometheus metrics (its plain-HTTP ops port): the store's size,
+// what each mirror holds and how often it is hit, and the auth files the pod failed to reload. Such a pod keeps
+// serving the previous users and rules, which can silently keep a revoked user or an old password working, so the
+// operator reports it as Degraded.
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   AUTH_RELOAD_FAILED_METRIC, MIRROR_CACHED_BYTES_METRIC, MIRROR_HITS_METRIC, MIRROR_MISSES_METRIC, STORAGE_BYTES_METRIC,
