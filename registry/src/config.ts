@@ -10,13 +10,19 @@ export interface RegistryConfig {
   /** HOST:PORT of the registry API */
   listen: string;
   storage: {
-    root: string;
+    /** a directory (the filesystem driver); unset when `s3` is */
+    root?: string;
+    /** an S3-compatible bucket instead of a directory: replicas then share it, stateless */
+    s3?: S3StorageConfig;
     /** upload sessions idle for longer are deleted */
     uploadPurgeAgeMs: number;
     uploadPurgeIntervalMs: number;
     maxManifestBytes: number;
     manifestCacheBytes: number;
-    /** other registry processes write this storage too (replicas on one volume): cached metadata is revalidated */
+    /**
+     * other registry processes write this storage too (replicas on one volume, or on one bucket): cached
+     * metadata is revalidated and upload and GC state is kept in storage. Always true with `s3`.
+     */
     shared: boolean;
   };
   auth: {
@@ -52,6 +58,22 @@ export interface RegistryConfig {
   shutdownTimeoutMs: number;
   /** pull-through mirrors: repositories under `name/` are fetched on demand from `upstream` and cached */
   mirrors: MirrorConfig[];
+}
+
+export interface S3StorageConfig {
+  bucket: string;
+  /** key prefix inside the bucket, without leading or trailing slash; '' for the whole bucket */
+  prefix: string;
+  /** http(s)://host[:port] of an S3-compatible server; unset: AWS's endpoint for the region */
+  endpoint?: string;
+  region: string;
+  /** bucket in the path (http://host/bucket/key) rather than in the host name; most S3-compatible servers want it */
+  forcePathStyle: boolean;
+  /** files holding the access key id and secret; both unset: the AWS SDK's default chain (environment, profile, role) */
+  accessKeyFile?: string;
+  secretKeyFile?: string;
+  /** blob GETs answer 307 to a presigned URL of the object, so bytes flow from S3 to the client directly */
+  redirect: boolean;
 }
 
 export interface MirrorConfig {
@@ -164,7 +186,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
-  const storage = section(raw, 'storage', ['root', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes', 'shared']);
+  const storage = section(raw, 'storage', ['root', 's3', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes', 'shared']);
   const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval', 'maxConcurrentPasswordChecks', 'maxQueuedPasswordChecks', 'trustedProxies']);
   const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
   const ops = section(raw, 'ops', ['listen']);
@@ -174,7 +196,9 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   const limits = section(raw, 'limits', ['maxConnections', 'idleTimeout', 'maxUploadSessionsPerUser']);
 
   const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
-  if (!root) throw new ConfigError('storage.root (or --storage) is required');
+  const s3 = storage.s3 === undefined || storage.s3 === null ? undefined : s3Storage(section(storage, 's3', S3_KEYS));
+  if (!root && !s3) throw new ConfigError('storage.root (or --storage) or storage.s3 is required');
+  if (root && s3) throw new ConfigError('give storage.root (--storage) or storage.s3, not both');
   const cert = overrides.tlsCert ?? optionalString(tls, 'cert', 'tls');
   const key = overrides.tlsKey ?? optionalString(tls, 'key', 'tls');
   if ((cert === undefined) !== (key === undefined)) throw new ConfigError('tls.cert and tls.key must be given together');
@@ -189,12 +213,13 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   return {
     listen,
     storage: {
-      root,
+      ...(root ? { root } : {}),
+      ...(s3 ? { s3 } : {}),
       uploadPurgeAgeMs: duration(storage, 'uploadPurgeAge', 'storage', '24h'),
       uploadPurgeIntervalMs: duration(storage, 'uploadPurgeInterval', 'storage', '1h'),
       maxManifestBytes: count(storage, 'maxManifestBytes', 'storage', 4 * 1024 * 1024),
       manifestCacheBytes: count(storage, 'manifestCacheBytes', 'storage', 64 * 1024 * 1024),
-      shared: boolean(storage, 'shared', 'storage', false),
+      shared: s3 !== undefined || boolean(storage, 'shared', 'storage', false),
     },
     auth: {
       ...(htpasswd ? { htpasswd } : {}),
@@ -240,6 +265,50 @@ function byteSize(raw: Raw, key: string, where: string): number | undefined {
     throw new ConfigError(`${where}.${key} must be a size in bytes or such as 500Mi, 10Gi, 2G (got ${JSON.stringify(value)})`);
   }
   return bytes;
+}
+
+const S3_KEYS = ['bucket', 'prefix', 'endpoint', 'region', 'forcePathStyle', 'accessKeyFile', 'secretKeyFile', 'redirect'];
+
+function s3Storage(s3: Raw): S3StorageConfig {
+  const where = 'storage.s3';
+  const bucket = optionalString(s3, 'bucket', where);
+  // S3's bucket naming rules, which every S3-compatible server accepts
+  if (!bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(`${where}.bucket must be a bucket name: 3-63 lowercase letters, digits, dots and hyphens (got ${JSON.stringify(s3.bucket)})`);
+  }
+  const prefix = (optionalString(s3, 'prefix', where) ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((part) => part === '.' || part === '..') || /\/\//.test(prefix)) {
+    throw new ConfigError(`${where}.prefix must be a key prefix such as registries/team-a (got ${JSON.stringify(s3.prefix)})`);
+  }
+  const endpointValue = optionalString(s3, 'endpoint', where);
+  let endpoint: string | undefined;
+  if (endpointValue) {
+    let url: URL;
+    try {
+      url = new URL(endpointValue);
+    } catch {
+      throw new ConfigError(`${where}.endpoint must be a URL such as https://s3.example.com (got ${JSON.stringify(endpointValue)})`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${where}.endpoint must be an http(s):// URL`);
+    if (url.username || url.password) throw new ConfigError(`${where}.endpoint must not hold credentials: use accessKeyFile and secretKeyFile`);
+    endpoint = url.origin;
+  }
+  const accessKeyFile = optionalString(s3, 'accessKeyFile', where);
+  const secretKeyFile = optionalString(s3, 'secretKeyFile', where);
+  if ((accessKeyFile === undefined) !== (secretKeyFile === undefined)) {
+    throw new ConfigError(`${where}.accessKeyFile and ${where}.secretKeyFile must be given together`);
+  }
+  return {
+    bucket,
+    prefix,
+    ...(endpoint ? { endpoint } : {}),
+    region: optionalString(s3, 'region', where) ?? 'us-east-1',
+    // a custom endpoint is almost always an S3-compatible server addressed by path
+    forcePathStyle: boolean(s3, 'forcePathStyle', where, endpoint !== undefined),
+    ...(accessKeyFile ? { accessKeyFile } : {}),
+    ...(secretKeyFile ? { secretKeyFile } : {}),
+    redirect: boolean(s3, 'redirect', where, false),
+  };
 }
 
 const MIRROR_KEYS = ['name', 'upstream', 'credentialsFile', 'caFile', 'tagTTL', 'timeout', 'maxSize'];

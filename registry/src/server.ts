@@ -15,7 +15,7 @@ import { GarbageCollector } from './gc/collector.ts';
 import { startMirrors } from './mirror/runtime.ts';
 import { registerOpsRoutes } from './ops/health.ts';
 import { RegistryMetrics } from './ops/metrics.ts';
-import { openFilesystemDriver } from './storage/filesystem.ts';
+import { describeStorage, openStorage } from './storage/open.ts';
 import { readTlsFiles, watchTlsFiles } from './tls/reloader.ts';
 
 /** Pull times are kept in memory between flushes; retention reads them with minute precision at best. */
@@ -31,7 +31,7 @@ export interface RunningServer {
 }
 
 export async function createServices(config: RegistryConfig, logger: Logger): Promise<Services> {
-  const driver = await openFilesystemDriver(config.storage.root);
+  const driver = await openStorage(config.storage);
   const blobs = new BlobStore(driver);
   const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
   const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser });
@@ -121,7 +121,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  logger.info({ url, storage: config.storage.root, auth: services.auth.enabled, tls: !!tls }, 'registry listening');
+  logger.info({ url, storage: describeStorage(config.storage), auth: services.auth.enabled, tls: !!tls }, 'registry listening');
 
   return {
     app,

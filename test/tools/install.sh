@@ -2,7 +2,7 @@
 # Installs every client tool the registry tests and benchmarks need, idempotently:
 #   apt:  skopeo, podman, buildah, docker-registry (CNCF distribution, for side-by-side runs), apache2-utils, jq,
 #         and what podman/buildah need as root with a private vfs store (uidmap, fuse-overlayfs, runc)
-#   Go:   oras, crane, regctl, helm, actionlint and the OCI distribution-spec conformance suite, pinned, built once into
+#   Go:   oras, crane, regctl, helm, actionlint, versitygw (an S3 server) and the OCI distribution-spec conformance suite, pinned, built once into
 #         ~/.cache/regop/tools/<tool>-<version>/ and linked from ~/.cache/regop/tools/bin (see test/tools/env.sh).
 # A warm run (everything present) only checks and relinks: a few seconds.
 set -euo pipefail
@@ -12,6 +12,8 @@ CRANE_VERSION=v0.22.1
 REGCTL_VERSION=v0.11.7
 HELM_VERSION=v3.21.4
 ACTIONLINT_VERSION=v1.7.12
+# an S3-compatible server (Apache-2.0) for the S3 storage driver's tests and benchmark: `versitygw posix DIR`
+VERSITYGW_VERSION=v1.8.0
 # The conformance suite (github.com/opencontainers/distribution-spec/conformance) is its own Go module and has
 # no release tags of its own: the v1.1.x repository tags do not version it, and the module proxy serves no
 # version of it at the v1.1.1 commit. This pin is the suite on main, which tests distribution-spec 1.1
@@ -69,6 +71,7 @@ go_tool regctl "$REGCTL_VERSION" github.com/regclient/regclient/cmd/regctl
 go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
 # checks the GitHub workflow that runs the e2e suite on kind (test/project/workflows.test.ts)
 go_tool actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint
+go_tool versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
 
 conformance_dir="$TOOLS/conformance-$CONFORMANCE_VERSION"
 if [ -x "$conformance_dir/conformance" ]; then

@@ -1,0 +1,18 @@
+// Picks the storage driver the configuration names: a directory, or an S3-compatible bucket.
+import type { RegistryConfig } from '../config.ts';
+import type { StorageDriver } from './driver.ts';
+import { openFilesystemDriver } from './filesystem.ts';
+
+export async function openStorage(storage: RegistryConfig['storage']): Promise<StorageDriver> {
+  if (storage.root) return openFilesystemDriver(storage.root);
+  throw new Error('storage.s3: the S3 driver is not built yet');
+}
+
+/** where the registry stores, for its start-up log line: never a credential */
+export function describeStorage(storage: RegistryConfig['storage']): string {
+  if (storage.s3) {
+    const { endpoint, bucket, prefix } = storage.s3;
+    return `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`;
+  }
+  return storage.root ?? '';
+}
