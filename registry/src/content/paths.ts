@@ -25,4 +25,7 @@ export const paths = {
   referrer: (name: string, subject: ParsedDigest, referrer: ParsedDigest) =>
     `${REPOSITORIES_ROOT}/${name}/_referrers/${subject.algorithm}/${subject.hex}/${referrer.algorithm}-${referrer.hex}`,
   pulls: (name: string) => `${REPOSITORIES_ROOT}/${name}/_pulls.json`,
+  /** on shared storage each process flushes its own file, so replicas never overwrite each other's pulls */
+  pullsByWriter: (name: string) => `${REPOSITORIES_ROOT}/${name}/_pulls`,
+  pullsOfWriter: (name: string, writer: string) => `${REPOSITORIES_ROOT}/${name}/_pulls/${writer}.json`,
 };

@@ -1,6 +1,7 @@
 // Per-repository metadata: which blobs and manifests belong to a repository, its tags, the referrers of its
 // manifests and when things were last pulled. Kept as small files beside the global blob store so that tag
 // listing, referrers and GC read references here instead of re-parsing manifests.
+import { randomBytes } from 'node:crypto';
 import type { StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError } from '../storage/driver.ts';
 import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
@@ -35,11 +36,29 @@ export interface PullTimes {
 /** Tags and manifest records kept parsed in memory, of each kind (a few hundred bytes to a few KiB apiece). */
 const METADATA_CACHE_ENTRIES = 20_000;
 
+/**
+ * Pull-time files of other processes (on shared storage) beyond which a flush folds them into its own: each
+ * process start adds one per repository it serves pulls of.
+ */
+const PULL_FILES_BEFORE_FOLDING = 8;
+/** a file not flushed for this long belongs to a process that has gone or has nothing new: safe to fold */
+const PULL_FILE_FOLD_AGE_MS = 10 * 60_000;
+
 /** How long a catalog walk is trusted before writes by another replica are looked for again. */
 const CATALOG_TTL_MS = 10_000;
 
 function mergePullTimes(older: PullTimes, newer: PullTimes): PullTimes {
   return { tags: { ...older.tags, ...newer.tags }, manifests: { ...older.manifests, ...newer.manifests } };
+}
+
+/** for files of different processes, where neither is newer as a whole: the later time of each entry */
+function mergeLatestPullTimes(a: PullTimes, b: PullTimes): PullTimes {
+  const latest = (x: Record<string, string>, y: Record<string, string>) => {
+    const out = { ...x };
+    for (const [key, time] of Object.entries(y)) if (!out[key] || out[key] < time) out[key] = time;
+    return out;
+  };
+  return { tags: latest(a.tags, b.tags), manifests: latest(a.manifests, b.manifests) };
 }
 
 async function readJson<T>(driver: StorageDriver, path: string): Promise<T | null> {
@@ -58,11 +77,15 @@ export class RepositoryStore {
   private readonly pendingPulls = new Map<string, PullTimes>();
   private readonly tagFiles: MetadataCache<TagRecord>;
   private readonly manifestRecords: MetadataCache<ManifestRecord>;
+  private readonly shared: boolean;
+  /** this process's name for its pull-time files on shared storage */
+  private readonly writer = randomBytes(8).toString('hex');
 
   /** `shared`: replicas write the same storage (see MetadataCache) */
   constructor(driver: StorageDriver, options: { shared?: boolean } = {}) {
     this.driver = driver;
-    const cacheOptions = { maxEntries: METADATA_CACHE_ENTRIES, shared: options.shared ?? false };
+    this.shared = options.shared ?? false;
+    const cacheOptions = { maxEntries: METADATA_CACHE_ENTRIES, shared: this.shared };
     this.tagFiles = new MetadataCache(driver, cacheOptions);
     this.manifestRecords = new MetadataCache(driver, cacheOptions);
   }
@@ -210,14 +233,48 @@ export class RepositoryStore {
     const batch = [...this.pendingPulls];
     this.pendingPulls.clear();
     for (const [repository, pending] of batch) {
+      if (this.shared) {
+        await this.flushSharedPulls(repository, pending);
+        continue;
+      }
       const merged = mergePullTimes(await this.storedPullTimes(repository), pending);
       // last-pulled times are approximate anyway: a power cut may lose the latest flush
       await this.driver.putContent(paths.pulls(repository), JSON.stringify(merged), { durable: false });
     }
   }
 
+  /**
+   * Replicas flushing one file would each read it, merge and write it back, and lose each other's pulls: on
+   * shared storage every process writes its own file, and folds other files it finds stale into it.
+   */
+  private async flushSharedPulls(repository: string, pending: PullTimes): Promise<void> {
+    const own = paths.pullsOfWriter(repository, this.writer);
+    let merged = mergePullTimes((await readJson<PullTimes>(this.driver, own)) ?? { tags: {}, manifests: {} }, pending);
+    const directory = paths.pullsByWriter(repository);
+    const others = (await this.driver.list(directory)).filter((name) => name !== `${this.writer}.json`);
+    const folded: string[] = [];
+    if (others.length >= PULL_FILES_BEFORE_FOLDING) {
+      for (const name of others) {
+        const info = await this.driver.stat(`${directory}/${name}`);
+        if (!info || Date.now() - info.modifiedAt.getTime() < PULL_FILE_FOLD_AGE_MS) continue;
+        const times = await readJson<PullTimes>(this.driver, `${directory}/${name}`);
+        if (times) merged = mergeLatestPullTimes(times, merged);
+        folded.push(name);
+      }
+    }
+    await this.driver.putContent(own, JSON.stringify(merged), { durable: false });
+    for (const name of folded) await this.driver.delete(`${directory}/${name}`);
+  }
+
   private async storedPullTimes(repository: string): Promise<PullTimes> {
-    return (await readJson<PullTimes>(this.driver, paths.pulls(repository))) ?? { tags: {}, manifests: {} };
+    let times = (await readJson<PullTimes>(this.driver, paths.pulls(repository))) ?? { tags: {}, manifests: {} };
+    if (!this.shared) return times;
+    const directory = paths.pullsByWriter(repository);
+    for (const name of await this.driver.list(directory)) {
+      const other = await readJson<PullTimes>(this.driver, `${directory}/${name}`);
+      if (other) times = mergeLatestPullTimes(times, other);
+    }
+    return times;
   }
 
   // ---- catalog
