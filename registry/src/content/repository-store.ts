@@ -2,6 +2,7 @@
 // manifests and when things were last pulled. Kept as small files beside the global blob store so that tag
 // listing, referrers and GC read references here instead of re-parsing manifests.
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import type { StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError } from '../storage/driver.ts';
 import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
@@ -43,6 +44,9 @@ const METADATA_CACHE_ENTRIES = 20_000;
 const PULL_FILES_BEFORE_FOLDING = 8;
 /** a file not flushed for this long belongs to a process that has gone or has nothing new: safe to fold */
 const PULL_FILE_FOLD_AGE_MS = 10 * 60_000;
+
+/** directory listings in flight during a catalog walk */
+const CATALOG_WALK_CONCURRENCY = 16;
 
 /** How long a catalog walk is trusted before writes by another replica are looked for again. */
 const CATALOG_TTL_MS = 10_000;
@@ -303,13 +307,16 @@ export class RepositoryStore {
     }
   }
 
-  private async walkRepositories(prefix: string, names: Set<string>): Promise<void> {
+  /**
+   * Lists a level's directories in parallel: on object storage each listing is a request, and a catalog of a
+   * thousand repositories walked one listing at a time would take seconds.
+   */
+  private async walkRepositories(prefix: string, names: Set<string>, limit = pLimit(CATALOG_WALK_CONCURRENCY)): Promise<void> {
     const directory = prefix ? `${REPOSITORIES_ROOT}/${prefix}` : REPOSITORIES_ROOT;
-    const entries = await this.driver.list(directory);
+    const entries = await limit(() => this.driver.list(directory));
     if (prefix && entries.some((entry) => entry.startsWith('_'))) names.add(prefix);
-    for (const entry of entries) {
-      if (!entry.startsWith('_')) await this.walkRepositories(prefix ? `${prefix}/${entry}` : entry, names);
-    }
+    await Promise.all(entries.filter((entry) => !entry.startsWith('_'))
+      .map((entry) => this.walkRepositories(prefix ? `${prefix}/${entry}` : entry, names, limit)));
   }
 
   /** digests stored as `<dir>/<algorithm>/<hex>` */
