@@ -1,6 +1,11 @@
 // Blob upload sessions. A session is a directory holding the bytes received so far and who started it; it
-// survives a restart (the size on disk is the resume offset). Bytes are hashed as they arrive, so closing a
-// session does not re-read a large blob; after a restart, or a failed chunk, the hash is recomputed from disk.
+// survives a restart (the size in storage is the resume offset). Bytes are hashed as they arrive, so closing a
+// session does not re-read a large blob; after a restart, or a failed chunk, the hash is recomputed from storage.
+// On storage other processes share (replicas behind one Service), a session's chunks may reach different
+// processes: each request then reads the offset from storage, and a process keeps its hash only while the stored
+// size is the size the hash covers (sizes only grow, so an equal size means the same bytes). A hash another
+// process could resume (hash-wasm's) would run at a fifth of OpenSSL's speed on every push; a session that did
+// move between processes is instead hashed once more at completion, with one read of its data.
 import { randomUUID, type Hash } from 'node:crypto';
 import { pipeline as streamPipeline, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +29,7 @@ interface SessionInfo {
 interface SessionState {
   info: SessionInfo;
   size: number;
-  /** sha256 of bytes [0, size), or null when it must be recomputed from disk */
+  /** sha256 of bytes [0, size), or null when it must be recomputed from storage */
   sha256: Hash | null;
 }
 
@@ -44,7 +49,12 @@ export interface CompletedUpload {
 export interface UploadStoreOptions {
   /** open sessions one owner may hold; 0: no cap */
   maxSessionsPerOwner?: number;
+  /** other processes serve the same sessions (storage.shared): the offset is read from storage on every request */
+  shared?: boolean;
 }
+
+/** At the session cap on shared storage, an owner's sessions are checked for ones closed elsewhere at most this often. */
+const OWNER_RECHECK_INTERVAL_MS = 1000;
 
 export class UploadStore {
   private readonly driver: StorageDriver;
@@ -52,21 +62,27 @@ export class UploadStore {
   private readonly sessions = new Map<string, SessionState>();
   private readonly lock = new KeyedLock();
   private readonly maxSessionsPerOwner: number;
+  private readonly shared: boolean;
   /**
    * Open sessions by owner, to cap what one user can leave lying around. Counted by this process: sessions it
-   * started and those it has touched since a restart (the purge removes the rest in time).
+   * started and those it has touched since a restart (the purge removes the rest in time). On shared storage the
+   * cap is per process, and sessions another process closed are found when the owner reaches it.
    */
   private readonly openByOwner = new Map<string, Set<string>>();
+  /** shared storage: when an owner's sessions were last checked for ones closed elsewhere */
+  private readonly ownerCheckedAt = new Map<string, number>();
 
   constructor(driver: StorageDriver, blobs: BlobStore, options: UploadStoreOptions = {}) {
     this.driver = driver;
     this.blobs = blobs;
     this.maxSessionsPerOwner = options.maxSessionsPerOwner ?? 0;
+    this.shared = options.shared ?? false;
   }
 
   /** `owner`: the user, or on a registry without auth the client address; completing or cancelling frees its slot. */
   async create(repository: string, owner: string): Promise<{ id: string; size: number }> {
-    if (this.maxSessionsPerOwner > 0 && (this.openByOwner.get(owner)?.size ?? 0) >= this.maxSessionsPerOwner) {
+    if (this.shared && this.atSessionCap(owner)) await this.forgetClosedElsewhere(owner);
+    if (this.atSessionCap(owner)) {
       throw registryError(
         ErrorCodes.TOOMANYREQUESTS,
         `too many open upload sessions (limit ${this.maxSessionsPerOwner}): complete or cancel (DELETE) one first`,
@@ -89,12 +105,13 @@ export class UploadStore {
 
   /** current size of the session's data, i.e. the offset the next chunk must start at */
   async size(repository: string, id: string): Promise<number> {
-    return (await this.load(repository, id)).size;
+    if (!this.shared) return (await this.load(repository, id)).size;
+    return this.lock.run(id, async () => (await this.current(repository, id)).size);
   }
 
   async appendChunk(repository: string, id: string, source: Readable, options: ChunkOptions = {}): Promise<number> {
     return this.lock.run(id, async () => {
-      const state = await this.load(repository, id);
+      const state = await this.current(repository, id);
       await this.appendTo(id, state, source, options);
       return state.size;
     });
@@ -108,7 +125,7 @@ export class UploadStore {
     repository: string, id: string, digest: ParsedDigest, lastChunk?: Readable, options: ChunkOptions = {},
   ): Promise<CompletedUpload> {
     return this.lock.run(id, async () => {
-      const state = await this.load(repository, id);
+      const state = await this.current(repository, id);
       if (lastChunk) await this.appendTo(id, state, lastChunk, options);
       const actual = await this.digestOf(id, state, digest.algorithm);
       if (actual !== digest.hex) {
@@ -141,7 +158,7 @@ export class UploadStore {
 
   async cancel(repository: string, id: string): Promise<void> {
     await this.lock.run(id, async () => {
-      const state = await this.load(repository, id);
+      const state = await this.current(repository, id);
       await this.driver.delete(paths.upload(id));
       this.forget(id, state.info.owner);
     });
@@ -150,7 +167,16 @@ export class UploadStore {
   /** Removes sessions with no activity for `maxAgeMs`; returns how many. */
   async purgeStale(maxAgeMs: number, now = Date.now()): Promise<number> {
     let purged = 0;
-    for (const id of await this.driver.list(UPLOADS_ROOT)) {
+    const known = [...this.sessions.keys()];
+    const listed = await this.driver.list(UPLOADS_ROOT);
+    if (this.shared) {
+      // sessions another process closed: their memory goes (one listed after `known` was taken may be new)
+      const present = new Set(listed);
+      for (const id of known) {
+        if (!present.has(id) && !this.lock.isBusy(id)) this.forget(id, this.sessions.get(id)?.info.owner);
+      }
+    }
+    for (const id of listed) {
       if (this.lock.isBusy(id)) continue;
       const data = await this.driver.stat(paths.uploadData(id));
       const info = data ?? (await this.driver.stat(paths.uploadInfo(id))) ?? (await this.driver.stat(paths.upload(id)));
@@ -163,16 +189,63 @@ export class UploadStore {
     return purged;
   }
 
+  /**
+   * The session as storage has it: on shared storage another process may have appended to it (its size then
+   * differs and this process's hash no longer covers the data), or closed it. Called under the session's lock.
+   */
+  private async current(repository: string, id: string): Promise<SessionState> {
+    const cached = this.sessions.get(id);
+    const state = await this.load(repository, id);
+    if (!this.shared || state !== cached) return state;
+    const size = await this.storedSize(id);
+    if (size === null) {
+      this.forget(id, state.info.owner);
+      throw unknownUpload(id);
+    }
+    if (size !== state.size) {
+      state.size = size;
+      state.sha256 = null;
+    }
+    return state;
+  }
+
+  /** bytes stored for an open session (a session holds no data file before its first byte); null once closed */
+  private async storedSize(id: string): Promise<number | null> {
+    const data = await this.driver.stat(paths.uploadData(id));
+    if (data) return data.size;
+    return (await this.driver.stat(paths.uploadInfo(id))) ? 0 : null;
+  }
+
+  private atSessionCap(owner: string): boolean {
+    return this.maxSessionsPerOwner > 0 && (this.openByOwner.get(owner)?.size ?? 0) >= this.maxSessionsPerOwner;
+  }
+
+  /**
+   * Shared storage: the owner's sessions this process counts may have been completed or cancelled through another
+   * process; those free their slots here. One check per owner and second, so a client held at the cap cannot make
+   * each refused request cost a storage request per open session.
+   */
+  private async forgetClosedElsewhere(owner: string): Promise<void> {
+    const now = Date.now();
+    if (now - (this.ownerCheckedAt.get(owner) ?? 0) < OWNER_RECHECK_INTERVAL_MS) return;
+    this.ownerCheckedAt.set(owner, now);
+    // a session without state is still being created: its info may not be written yet
+    const ids = [...(this.openByOwner.get(owner) ?? [])].filter((id) => this.sessions.has(id));
+    const closed = await Promise.all(ids.map(async (id) => (await this.driver.stat(paths.uploadInfo(id))) === null));
+    ids.forEach((id, index) => {
+      if (closed[index] && !this.lock.isBusy(id)) this.forget(id, owner);
+    });
+  }
+
   private async load(repository: string, id: string): Promise<SessionState> {
-    const unknown = () => registryError(ErrorCodes.BLOB_UPLOAD_UNKNOWN, 'upload unknown', { uuid: id });
-    if (!UUID_PATTERN.test(id)) throw unknown();
+    if (!UUID_PATTERN.test(id)) throw unknownUpload(id);
     let state = this.sessions.get(id);
     if (!state) {
       let info: SessionInfo;
       try {
         info = JSON.parse((await this.driver.getContent(paths.uploadInfo(id))).toString('utf8')) as SessionInfo;
       } catch (error) {
-        if (error instanceof PathNotFoundError || error instanceof SyntaxError) throw unknown();
+        if (error instanceof PathNotFoundError || error instanceof SyntaxError) throw unknownUpload(id);
         throw error;
       }
       const size = (await this.driver.stat(paths.uploadData(id)))?.size ?? 0;
@@ -180,7 +253,7 @@ export class UploadStore {
       this.sessions.set(id, state);
       if (info.owner !== undefined) this.track(id, info.owner);
     }
-    if (state.info.repository !== repository) throw unknown();
+    if (state.info.repository !== repository) throw unknownUpload(id);
     return state;
   }
 
@@ -193,7 +266,10 @@ export class UploadStore {
     if (owner === undefined) return;
     const open = this.openByOwner.get(owner);
     open?.delete(id);
-    if (open?.size === 0) this.openByOwner.delete(owner);
+    if (open?.size === 0) {
+      this.openByOwner.delete(owner);
+      this.ownerCheckedAt.delete(owner);
+    }
   }
 
   private async appendTo(id: string, state: SessionState, source: Readable, options: ChunkOptions): Promise<void> {
@@ -229,6 +305,10 @@ export class UploadStore {
     state.sha256 = null;
     return hash.digest('hex');
   }
+}
+
+function unknownUpload(id: string) {
+  return registryError(ErrorCodes.BLOB_UPLOAD_UNKNOWN, 'upload unknown', { uuid: id });
 }
 
 /** The Range header value the spec wants for a session holding `size` bytes. */
