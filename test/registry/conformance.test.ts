@@ -1,16 +1,17 @@
 // The OCI distribution-spec conformance suite (built by test/tools/install.sh), every API it knows, against our
-// registry with TLS and auth on. Every spec must pass; the failing ones are printed with their messages and the
-// registry's logs. A run that executed nothing (the suite exits 0 then) must not count as a pass.
+// registry with TLS and auth on, storing in a directory and on an S3 bucket (a real S3 server). Every spec must
+// pass; the failing ones are printed with their messages and the registry's logs. A run that executed nothing (the
+// suite exits 0 then) must not count as a pass.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { S3_DRIVER_MISSING, startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { startS3Server, type S3Server } from '../support/s3-server.ts';
 import { run, type RunResult } from './tools.ts';
 
 const user = { name: 'conformance', password: 'conformance-password-1' };
-let registry: RunningRegistry;
 
 interface Outcome { name: string; status: 'passed' | 'failed' | 'skipped'; message: string }
 interface Summary { tests: number; failures: number; errors: number; skipped: number; outcomes: Outcome[] }
@@ -52,8 +53,8 @@ function parseJunit(xml: string): Summary {
   return { tests: count('tests'), failures: count('failures'), errors: count('errors'), skipped: count('skipped'), outcomes };
 }
 
-/** Runs the suite in a fresh working directory with the given settings on top of the common ones. */
-async function runSuite(extra: Record<string, string> = {}): Promise<{ result: RunResult; reportDir: string }> {
+/** Runs the suite against `registry` in a fresh working directory with the given settings on top of the common ones. */
+async function runSuite(registry: RunningRegistry, extra: Record<string, string> = {}): Promise<{ result: RunResult; reportDir: string }> {
   // a fresh working directory: no stray oci-conformance.yaml (read from the cwd) and the reports land in it
   const reportDir = mkdtempSync(join(tmpdir(), 'regop-conformance-'));
   const result = await run('oci-conformance', [], {
@@ -103,45 +104,48 @@ function summarize(reportDir: string, result: RunResult): Summary {
   return summary;
 }
 
-before(async () => {
-  registry = await startRegistry({ tls: true, users: [user] });
-});
-
-after(async () => {
-  await registry?.stop();
-});
+/** Runs every workflow against `registry`; fails with the specs that failed, their messages and the registry's logs. */
+async function assertConformant(registry: RunningRegistry): Promise<void> {
+  const { result, reportDir } = await runSuite(registry);
+  let summary: Summary;
+  try {
+    summary = summarize(reportDir, result);
+  } catch (error) {
+    assert.fail(`${(error as Error).message}\n--- registry log (tail)\n${registry.logs().slice(-6000)}`);
+  }
+  const failed = summary.outcomes.filter((o) => o.status === 'failed');
+  const passed = summary.outcomes.filter((o) => o.status === 'passed');
+  const skipped = summary.outcomes.filter((o) => o.status === 'skipped');
+  console.log(`conformance: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped ` +
+    `(junit: ${summary.tests} tests, ${summary.failures} failures, ${summary.errors} errors, ${summary.skipped} skipped)`);
+  // the per-API summary, e.g. "Blob anonymous mount: Skip" (we only mount from a named repository)
+  const resultsYaml = join(reportDir, 'results', 'results.yaml');
+  const apis = existsSync(resultsYaml) ? readFileSync(resultsYaml, 'utf8').split('\napis:\n')[1] ?? '' : '';
+  console.log(`conformance APIs:\n${apis.split('\n').filter((line) => /^  \S.*: \S/.test(line)).join('\n')}`);
+  if (failed.length > 0 || summary.failures > 0 || summary.errors > 0) {
+    const details = failed.map((o) => `- ${o.name}\n    ${o.message.replace(/\n/g, '\n    ')}`).join('\n');
+    assert.fail(`${failed.length} conformance specs failed (junit counts ${summary.failures} failures, ${summary.errors} errors; ` +
+      `full report: ${join(reportDir, 'results', 'report.html')}):\n${details}\n--- registry log (tail)\n${registry.logs().slice(-8000)}`);
+  }
+  assert.ok(passed.length >= 100, `only ${passed.length} specs passed: the suite did not exercise the registry`);
+  assert.equal(result.code, 0, `the suite exited ${result.code}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`);
+  rmSync(reportDir, { recursive: true, force: true });
+}
 
 describe('OCI distribution-spec conformance', () => {
-  it('passes every spec of the pull, push, content discovery and content management workflows', async () => {
-    const { result, reportDir } = await runSuite();
-    let summary: Summary;
-    try {
-      summary = summarize(reportDir, result);
-    } catch (error) {
-      assert.fail(`${(error as Error).message}\n--- registry log (tail)\n${registry.logs().slice(-6000)}`);
-    }
-    const failed = summary.outcomes.filter((o) => o.status === 'failed');
-    const passed = summary.outcomes.filter((o) => o.status === 'passed');
-    const skipped = summary.outcomes.filter((o) => o.status === 'skipped');
-    console.log(`conformance: ${passed.length} passed, ${failed.length} failed, ${skipped.length} skipped ` +
-      `(junit: ${summary.tests} tests, ${summary.failures} failures, ${summary.errors} errors, ${summary.skipped} skipped)`);
-    // the per-API summary, e.g. "Blob anonymous mount: Skip" (we only mount from a named repository)
-    const resultsYaml = join(reportDir, 'results', 'results.yaml');
-    const apis = existsSync(resultsYaml) ? readFileSync(resultsYaml, 'utf8').split('\napis:\n')[1] ?? '' : '';
-    console.log(`conformance APIs:\n${apis.split('\n').filter((line) => /^  \S.*: \S/.test(line)).join('\n')}`);
-    if (failed.length > 0 || summary.failures > 0 || summary.errors > 0) {
-      const details = failed.map((o) => `- ${o.name}\n    ${o.message.replace(/\n/g, '\n    ')}`).join('\n');
-      assert.fail(`${failed.length} conformance specs failed (junit counts ${summary.failures} failures, ${summary.errors} errors; ` +
-        `full report: ${join(reportDir, 'results', 'report.html')}):\n${details}\n--- registry log (tail)\n${registry.logs().slice(-8000)}`);
-    }
-    assert.ok(passed.length >= 100, `only ${passed.length} specs passed: the suite did not exercise the registry`);
-    assert.equal(result.code, 0, `the suite exited ${result.code}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-2000)}`);
-    rmSync(reportDir, { recursive: true, force: true });
+  let registry: RunningRegistry;
+  before(async () => {
+    registry = await startRegistry({ tls: true, users: [user] });
   });
+  after(async () => {
+    await registry?.stop();
+  });
+
+  it('passes every spec of the pull, push, content discovery and content management workflows', () => assertConformant(registry));
 
   it('does not count a run that executed nothing as a pass', async () => {
     // the suite exits 0 when its filter selects nothing; the summary check must reject that run
-    const { result, reportDir } = await runSuite({ OCI_FILTER_TEST: 'OCI Conformance Test/no-such-branch' });
+    const { result, reportDir } = await runSuite(registry, { OCI_FILTER_TEST: 'OCI Conformance Test/no-such-branch' });
     assert.throws(() => summarize(reportDir, result), /wrote no junit\.xml|ran nothing/);
     rmSync(reportDir, { recursive: true, force: true });
     // and a report with no specs in it is rejected as such
@@ -154,4 +158,20 @@ describe('OCI distribution-spec conformance', () => {
     assert.equal(parsed.outcomes[1]!.message, 'manifest put failed: received 400\nsecond line');
     assert.equal(parsed.tests, 2);
   });
+});
+
+describe('OCI distribution-spec conformance on S3 storage', { skip: S3_DRIVER_MISSING }, () => {
+  let s3: S3Server | undefined;
+  let registry: RunningRegistry | undefined;
+  before(async () => {
+    s3 = await startS3Server();
+    await s3.createBucket('conformance');
+    registry = await startRegistry({ tls: true, users: [user], storage: { s3: { server: s3, bucket: 'conformance', prefix: 'registry' } } });
+  });
+  after(async () => {
+    await registry?.stop();
+    await s3?.stop();
+  });
+
+  it('passes every spec of the pull, push, content discovery and content management workflows', () => assertConformant(registry!));
 });
