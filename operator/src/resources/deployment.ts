@@ -1,9 +1,12 @@
-// The registry Deployment. A hash of what the registry reads only at start (its config file) is stamped on the
-// pod template, so a change to it rolls the pods. Users, access rules and the certificate are left out: the
-// kubelet updates their Secret volumes in place and the registry reloads them, so changing them fails no request.
-import type { V1Deployment } from '@kubernetes/client-node';
-import type { Registry } from '../api/v1alpha1/registry.ts';
-import { MOUNTS } from './registry-config.ts';
+// The registry Deployment. A hash of what the registry reads only at start (its config file, and the credentials
+// of its mirrors and bucket) is stamped on the pod template, so a change to it rolls the pods. Users, access rules
+// and the certificate are left out: the kubelet updates their Secret volumes in place and the registry reloads
+// them, so changing them fails no request. On shared storage (a bucket, a ReadWriteMany volume) pods are rolled
+// one extra at a time and several replicas are spread over nodes and zones.
+import type { V1Deployment, V1ResourceRequirements, V1TopologySpreadConstraint, V1Volume } from '@kubernetes/client-node';
+import type { Registry, RegistryS3Storage, RegistrySpec } from '../api/v1alpha1/registry.ts';
+import { s3CredentialKeys, severalReplicas, sharedStorage } from '../api/v1alpha1/storage.ts';
+import { MOUNTS, S3_CREDENTIAL_FILES } from './registry-config.ts';
 import { claimName } from './storage-claim.ts';
 import { API_PORT, childMetadata, childNames, commonLabels, OPS_PORT, selectorLabels, tlsEnabled } from './names.ts';
 
@@ -12,10 +15,54 @@ export const RUN_AS_USER = 10001;
 /** the image's layout (Dockerfile and test/image/build.sh): the app under /app, node on the PATH */
 export const REGISTRY_COMMAND = ['node', '/app/dist/registry/src/cli.js'];
 
+/** what an autoscaled pod requests when spec.resources names no CPU: utilization is measured against it */
+export const AUTOSCALED_CPU_REQUEST = '250m';
+/**
+ * A terminating pod keeps serving this long before the registry stops accepting: its endpoint leaves every node's
+ * Service rules meanwhile, so no new connection is sent to a closed port.
+ */
+export const ENDPOINT_REMOVAL_SECONDS = 5;
+/** nodes first, then zones (where nodes carry the label); ScheduleAnyway: a one-node or unzoned cluster still schedules */
+export const SPREAD_TOPOLOGY_KEYS = ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'];
+
+function spreadConstraints(registry: Registry): V1TopologySpreadConstraint[] {
+  return SPREAD_TOPOLOGY_KEYS.map((topologyKey) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: selectorLabels(registry) },
+    // counted per revision: during a rolling update the new pods spread among themselves
+    matchLabelKeys: ['pod-template-hash'],
+  }));
+}
+
+/** the autoscaler measures CPU against the request, so an autoscaled pod always has one */
+function containerResources(spec: RegistrySpec): V1ResourceRequirements | undefined {
+  const resources = spec.resources;
+  // without a CPU request the API server takes the CPU limit as the request
+  if (!spec.autoscaling || resources?.requests?.cpu || resources?.limits?.cpu) return resources;
+  return { ...resources, requests: { ...resources?.requests, cpu: AUTOSCALED_CPU_REQUEST } };
+}
+
+/** the user's Secret itself, its two keys as files: the operator makes no copy of the credentials */
+function s3CredentialsVolume(s3: RegistryS3Storage): V1Volume {
+  const keys = s3CredentialKeys(s3);
+  return {
+    name: 's3-credentials',
+    secret: {
+      secretName: s3.credentialsSecretRef.name,
+      items: [
+        { key: keys.accessKeyId, path: S3_CREDENTIAL_FILES.accessKeyId },
+        { key: keys.secretAccessKey, path: S3_CREDENTIAL_FILES.secretAccessKey },
+      ],
+    },
+  };
+}
+
 export interface DeploymentInputs {
   image: string;
   imagePullPolicy?: string;
-  /** hash of what the registry cannot reload (its config file): a change rolls the pods */
+  /** hash of what the registry cannot reload (its config file, mirror and bucket credentials): a change rolls the pods */
   inputsHash: string;
   /** the Secret holding tls.crt / tls.key */
   tlsSecretName?: string;
@@ -24,8 +71,10 @@ export interface DeploymentInputs {
 }
 
 export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V1Deployment {
+  const spec = registry.spec;
   const names = childNames(registry.metadata.name);
-  const sharedVolume = registry.spec.storage?.accessMode === 'ReadWriteMany';
+  const shared = sharedStorage(spec);
+  const s3 = spec.storage?.s3;
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: 'ops', scheme: 'HTTP' },
     periodSeconds,
@@ -33,15 +82,18 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
     timeoutSeconds: 2,
   });
   const tls = tlsEnabled(registry) && inputs.tlsSecretName;
+  const resources = containerResources(spec);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: childMetadata(registry, names.deployment),
     spec: {
-      replicas: registry.spec.replicas ?? 1,
+      // with an autoscaler the count is its own: applying one would undo each of its changes
+      ...(spec.autoscaling ? {} : { replicas: spec.replicas ?? 1 }),
       selector: { matchLabels: selectorLabels(registry) },
-      // a ReadWriteOnce volume cannot be attached to the old and the new pod at once (Multi-Attach errors)
-      strategy: sharedVolume ? { type: 'RollingUpdate' } : { type: 'Recreate' },
+      // a ReadWriteOnce volume cannot be attached to the old and the new pod at once (Multi-Attach errors); on
+      // shared storage a serving pod goes only once its replacement is ready
+      strategy: shared ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } : { type: 'Recreate' },
       template: {
         metadata: {
           labels: commonLabels(registry),
@@ -58,12 +110,13 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
             seccompProfile: { type: 'RuntimeDefault' },
           },
           terminationGracePeriodSeconds: 40,
+          ...(severalReplicas(spec) ? { topologySpreadConstraints: spreadConstraints(registry) } : {}),
           containers: [
             {
               name: 'registry',
               image: inputs.image,
-              ...(registry.spec.imagePullPolicy ?? inputs.imagePullPolicy
-                ? { imagePullPolicy: registry.spec.imagePullPolicy ?? inputs.imagePullPolicy }
+              ...(spec.imagePullPolicy ?? inputs.imagePullPolicy
+                ? { imagePullPolicy: spec.imagePullPolicy ?? inputs.imagePullPolicy }
                 : {}),
               command: REGISTRY_COMMAND,
               args: ['serve', '--config', `${MOUNTS.config}/registry.yaml`],
@@ -73,30 +126,34 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
               ],
               readinessProbe: probe('/readyz', 5, 3),
               livenessProbe: probe('/healthz', 10, 6),
-              ...(registry.spec.resources ? { resources: registry.spec.resources } : {}),
+              // only where pods are rolled one by one: with Recreate it would lengthen the gap between old and new
+              ...(shared ? { lifecycle: { preStop: { sleep: { seconds: ENDPOINT_REMOVAL_SECONDS } } } } : {}),
+              ...(resources ? { resources } : {}),
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'] },
               },
               volumeMounts: [
-                { name: 'data', mountPath: MOUNTS.data },
+                ...(s3 ? [] : [{ name: 'data', mountPath: MOUNTS.data }]),
                 { name: 'config', mountPath: MOUNTS.config, readOnly: true },
                 { name: 'auth', mountPath: MOUNTS.auth, readOnly: true },
                 ...(tls ? [{ name: 'tls', mountPath: MOUNTS.tls, readOnly: true }] : []),
                 { name: 'admin', mountPath: MOUNTS.admin, readOnly: true },
                 ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', mountPath: MOUNTS.mirrors, readOnly: true }] : []),
+                ...(s3 ? [{ name: 's3-credentials', mountPath: MOUNTS.s3, readOnly: true }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
             },
           ],
           volumes: [
-            { name: 'data', persistentVolumeClaim: { claimName: claimName(registry) } },
+            ...(s3 ? [] : [{ name: 'data', persistentVolumeClaim: { claimName: claimName(registry) } }]),
             { name: 'config', configMap: { name: names.config } },
             { name: 'auth', secret: { secretName: names.auth } },
             ...(tls ? [{ name: 'tls', secret: { secretName: inputs.tlsSecretName! } }] : []),
             { name: 'admin', secret: { secretName: names.admin } },
             ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', secret: { secretName: inputs.mirrorsSecretName } }] : []),
+            ...(s3 ? [s3CredentialsVolume(s3)] : []),
             { name: 'tmp', emptyDir: {} },
           ],
         },

@@ -33,6 +33,10 @@ export function childNames(registryName: string) {
     admin: `${registryName}-admin`,
     ingress: registryName,
     certificate: registryName,
+    /** with several replicas */
+    disruptionBudget: registryName,
+    /** with spec.autoscaling */
+    autoscaler: registryName,
     /** in each pullSecret namespace: the dockerconfigjson Secret and the CA ConfigMap */
     pullSecret: `${registryName}-pull`,
     caBundle: `${registryName}-ca`,

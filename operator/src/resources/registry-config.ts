@@ -4,6 +4,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { mirrorPrefix, quantityBytes } from '../api/v1alpha1/mirrors.ts';
 import type { Registry, RegistryMirror } from '../api/v1alpha1/registry.ts';
+import { sharedStorage } from '../api/v1alpha1/storage.ts';
 import { API_PORT, childMetadata, childNames, OPS_PORT, tlsEnabled } from './names.ts';
 
 export const MOUNTS = {
@@ -13,6 +14,8 @@ export const MOUNTS = {
   admin: '/etc/regop/admin',
   /** the mirrors' upstream credentials and CAs, one Secret (mirror-secret.ts) */
   mirrors: '/etc/regop/mirrors',
+  /** the S3 credentials, two keys of the user's Secret (S3_CREDENTIAL_FILES) */
+  s3: '/etc/regop/s3',
   data: '/var/lib/regop',
   tmp: '/tmp',
 };
@@ -21,6 +24,28 @@ export const MOUNTS = {
 export function mirrorFileNames(mirror: RegistryMirror) {
   const prefix = mirrorPrefix(mirror.registry);
   return { credentials: `${prefix}.credentials`, ca: `${prefix}.ca.crt` };
+}
+
+/** the file names under MOUNTS.s3 */
+export const S3_CREDENTIAL_FILES = { accessKeyId: 'access-key-id', secretAccessKey: 'secret-access-key' } as const;
+
+function storageConfig(registry: Registry) {
+  const s3 = registry.spec.storage?.s3;
+  // on a ReadWriteMany volume pods overlap (replicas, rolling updates): each must revalidate what it caches
+  if (!s3) return { root: MOUNTS.data, shared: sharedStorage(registry.spec) };
+  // a bucket implies shared storage; what is unset here the registry defaults (region, forcePathStyle, redirect)
+  return {
+    s3: {
+      bucket: s3.bucket,
+      ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
+      ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+      ...(s3.region !== undefined ? { region: s3.region } : {}),
+      ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
+      ...(s3.redirect !== undefined ? { redirect: s3.redirect } : {}),
+      accessKeyFile: `${MOUNTS.s3}/${S3_CREDENTIAL_FILES.accessKeyId}`,
+      secretKeyFile: `${MOUNTS.s3}/${S3_CREDENTIAL_FILES.secretAccessKey}`,
+    },
+  };
 }
 
 function mirrorConfig(mirror: RegistryMirror) {
@@ -39,8 +64,7 @@ function mirrorConfig(mirror: RegistryMirror) {
 export function registryConfigText(registry: Registry): string {
   return stringify({
     listen: `0.0.0.0:${API_PORT}`,
-    // on a ReadWriteMany volume pods overlap (replicas, rolling updates): each must revalidate what it caches
-    storage: { root: MOUNTS.data, shared: registry.spec.storage?.accessMode === 'ReadWriteMany' },
+    storage: storageConfig(registry),
     // anonymousPull lives in the access file (auth-secret.ts), which the registry reloads: here it would need a restart
     auth: { htpasswd: `${MOUNTS.auth}/htpasswd`, access: `${MOUNTS.auth}/access.yaml` },
     ...(tlsEnabled(registry) ? { tls: { cert: `${MOUNTS.tls}/tls.crt`, key: `${MOUNTS.tls}/tls.key` } } : {}),

@@ -5,8 +5,10 @@ import { parse } from 'yaml';
 import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { buildConfig } from '../../../registry/src/config.ts';
 import { buildAuthSecret, hashesFor, parseHtpasswd } from './auth-secret.ts';
+import { buildAutoscaler } from './autoscaler.ts';
 import { buildCertificate } from './certificate.ts';
-import { buildDeployment, INPUTS_HASH_ANNOTATION } from './deployment.ts';
+import { AUTOSCALED_CPU_REQUEST, buildDeployment, INPUTS_HASH_ANNOTATION } from './deployment.ts';
+import { buildDisruptionBudget } from './disruption-budget.ts';
 import { buildIngress } from './ingress.ts';
 import { PULLER_USER, pullSecretHosts, registryHost, registryUrl, serviceHostnames } from './names.ts';
 import { buildCaBundle, buildPullSecret } from './pull-secret.ts';
@@ -164,5 +166,94 @@ describe('mirrors in the registry config', () => {
     const mounts = (d: ReturnType<typeof buildDeployment>) => d.spec!.template.spec!.containers[0]!.volumeMounts!.map((m) => m.mountPath);
     assert.ok(mounts(buildDeployment(registry(), { ...inputs, mirrorsSecretName: 'team-mirrors' })).includes('/etc/regop/mirrors'));
     assert.ok(!mounts(buildDeployment(registry(), inputs)).includes('/etc/regop/mirrors'));
+  });
+});
+
+describe('S3 storage and several replicas', () => {
+  const s3 = { bucket: 'team-images', endpoint: 'http://10.217.0.1:24000', credentialsSecretRef: { name: 's3-login' } };
+  const podSpec = (spec: RegistrySpec) => buildDeployment(registry(spec), inputs).spec!.template.spec!;
+
+  it('points the registry at the bucket with the credentials as files, which the registry reads as a shared S3 store', () => {
+    const text = buildConfigMap(registry({ storage: { s3: { ...s3, prefix: 'teams/a', region: 'eu-west-1', redirect: true } } })).data!['registry.yaml']!;
+    const written = parse(text);
+    assert.deepEqual(written.storage, {
+      s3: {
+        bucket: 'team-images', prefix: 'teams/a', endpoint: 'http://10.217.0.1:24000', region: 'eu-west-1', redirect: true,
+        accessKeyFile: '/etc/regop/s3/access-key-id', secretKeyFile: '/etc/regop/s3/secret-access-key',
+      },
+    });
+    const read = buildConfig(written).storage;
+    assert.equal(read.root, undefined);
+    assert.equal(read.shared, true);
+    assert.deepEqual(read.s3, {
+      bucket: 'team-images', prefix: 'teams/a', endpoint: 'http://10.217.0.1:24000', region: 'eu-west-1', forcePathStyle: true, redirect: true,
+      accessKeyFile: '/etc/regop/s3/access-key-id', secretKeyFile: '/etc/regop/s3/secret-access-key',
+    });
+    assert.ok(!text.includes('s3-login'), 'the config names files, not the Secret');
+  });
+
+  it('mounts two keys of the credentials Secret instead of a claim, and makes no claim', () => {
+    const pod = podSpec({ storage: { s3: { ...s3, credentialsSecretRef: { name: 's3-login', accessKeyIdKey: 'AWS_ACCESS_KEY_ID', secretAccessKeyKey: 'AWS_SECRET_ACCESS_KEY' } } } });
+    assert.ok(!pod.volumes!.some((v) => v.persistentVolumeClaim), 'a bucket-backed pod mounts no claim');
+    assert.deepEqual(pod.volumes!.find((v) => v.name === 's3-credentials')!.secret, {
+      secretName: 's3-login',
+      items: [{ key: 'AWS_ACCESS_KEY_ID', path: 'access-key-id' }, { key: 'AWS_SECRET_ACCESS_KEY', path: 'secret-access-key' }],
+    });
+    const container = pod.containers[0]!;
+    assert.ok(container.volumeMounts!.some((m) => m.mountPath === '/etc/regop/s3' && m.readOnly));
+    assert.ok(!container.volumeMounts!.some((m) => m.mountPath === '/var/lib/regop'));
+    assert.equal(container.env, undefined, 'credentials never go through the environment');
+    assert.equal(buildClaim(registry({ storage: { s3 } })), null);
+  });
+
+  it('rolls pods on shared storage one extra at a time, a leaving pod serving until its endpoint is gone', () => {
+    for (const storage of [{ s3 }, { accessMode: 'ReadWriteMany' as const }]) {
+      const deployment = buildDeployment(registry({ replicas: 3, storage }), inputs);
+      assert.deepEqual(deployment.spec!.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+      assert.ok(deployment.spec!.template.spec!.containers[0]!.lifecycle!.preStop!.sleep!.seconds > 0);
+    }
+    assert.equal(podSpec({}).containers[0]!.lifecycle, undefined, 'Recreate needs no grace for endpoints: the old pod is gone first');
+  });
+
+  it('spreads several replicas over nodes and zones without ever leaving one unscheduled', () => {
+    const spread = podSpec({ replicas: 3, storage: { s3 } }).topologySpreadConstraints!;
+    assert.deepEqual(spread.map((c) => [c.topologyKey, c.whenUnsatisfiable, c.maxSkew]), [
+      ['kubernetes.io/hostname', 'ScheduleAnyway', 1],
+      ['topology.kubernetes.io/zone', 'ScheduleAnyway', 1],
+    ]);
+    assert.deepEqual(spread[0]!.labelSelector!.matchLabels, { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' });
+    assert.equal(podSpec({ storage: { s3 } }).topologySpreadConstraints, undefined, 'one pod: the template stays as it was');
+  });
+
+  it('gives several replicas a disruption budget of one pod, and one replica none', () => {
+    const budget = buildDisruptionBudget(registry({ replicas: 3, storage: { s3 } }))!;
+    assert.equal(budget.spec!.maxUnavailable, 1);
+    assert.equal(budget.spec!.minAvailable, undefined);
+    assert.equal(budget.spec!.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+    assert.deepEqual(budget.metadata!.ownerReferences!.map((o) => o.uid), ['uid-1']);
+    assert.equal(buildDisruptionBudget(registry({ storage: { s3 } })), null);
+    assert.equal(buildDisruptionBudget(registry({ autoscaling: { maxReplicas: 1 }, storage: { s3 } })), null);
+    assert.ok(buildDisruptionBudget(registry({ autoscaling: { minReplicas: 1, maxReplicas: 4 }, storage: { s3 } })));
+  });
+
+  it('leaves the replica count to the autoscaler, whose pods always request CPU', () => {
+    const spec: RegistrySpec = { replicas: 1, autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 70 }, storage: { s3 } };
+    const deployment = buildDeployment(registry(spec), inputs);
+    assert.equal(deployment.spec!.replicas, undefined, 'an applied count would undo the autoscaler');
+    assert.deepEqual(deployment.spec!.template.spec!.containers[0]!.resources, { requests: { cpu: AUTOSCALED_CPU_REQUEST } });
+    const own = buildDeployment(registry({ ...spec, resources: { requests: { cpu: '1', memory: '256Mi' } } }), inputs);
+    assert.deepEqual(own.spec!.template.spec!.containers[0]!.resources, { requests: { cpu: '1', memory: '256Mi' } });
+    const limited = buildDeployment(registry({ ...spec, resources: { limits: { cpu: '2' } } }), inputs);
+    assert.deepEqual(limited.spec!.template.spec!.containers[0]!.resources, { limits: { cpu: '2' } }, 'the limit becomes the request');
+    assert.equal(buildDeployment(registry({ replicas: 2, storage: { s3 } }), inputs).spec!.template.spec!.containers[0]!.resources, undefined);
+
+    const autoscaler = buildAutoscaler(registry(spec))!;
+    assert.equal(autoscaler.apiVersion, 'autoscaling/v2');
+    assert.deepEqual(autoscaler.spec!.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'team' });
+    assert.equal(autoscaler.spec!.minReplicas, 2);
+    assert.equal(autoscaler.spec!.maxReplicas, 6);
+    assert.equal(autoscaler.spec!.metrics![0]!.resource!.target.averageUtilization, 70);
+    assert.equal(buildAutoscaler(registry({ autoscaling: { maxReplicas: 3 }, storage: { s3 } }))!.spec!.metrics![0]!.resource!.target.averageUtilization, 80);
+    assert.equal(buildAutoscaler(registry({ replicas: 3, storage: { s3 } })), null);
   });
 });

@@ -49,18 +49,51 @@ export interface RegistryMirror {
   ca?: { configMapKeyRef?: KeyRef; secretKeyRef?: KeyRef };
 }
 
+/** An S3-compatible bucket instead of a volume: any number of stateless replicas share it. */
+export interface RegistryS3Storage {
+  bucket: string;
+  /** http(s)://host[:port] of an S3-compatible server; unset: AWS's endpoint for the region */
+  endpoint?: string;
+  region?: string;
+  /** key prefix inside the bucket */
+  prefix?: string;
+  forcePathStyle?: boolean;
+  /** blob GETs answer with a redirect to a presigned URL: clients must reach the endpoint */
+  redirect?: boolean;
+  /** a Secret in the Registry's namespace; its two keys are mounted as files, never passed in the environment */
+  credentialsSecretRef: {
+    name: string;
+    /** default accessKeyId */
+    accessKeyIdKey?: string;
+    /** default secretAccessKey */
+    secretAccessKeyKey?: string;
+  };
+}
+
+export interface RegistryStorage {
+  size?: string;
+  storageClassName?: string;
+  existingClaim?: string;
+  accessMode?: 'ReadWriteOnce' | 'ReadWriteMany';
+  /** what happens to an operator-created PVC when the Registry is deleted */
+  reclaimPolicy?: 'Retain' | 'Delete';
+  /** instead of every field above */
+  s3?: RegistryS3Storage;
+}
+
+/** a HorizontalPodAutoscaler owns the replica count: spec.replicas is then ignored */
+export interface RegistryAutoscaling {
+  minReplicas?: number;
+  maxReplicas: number;
+  targetCPUUtilizationPercentage?: number;
+}
+
 export interface RegistrySpec {
   image?: string;
   imagePullPolicy?: string;
   replicas?: number;
-  storage?: {
-    size?: string;
-    storageClassName?: string;
-    existingClaim?: string;
-    accessMode?: 'ReadWriteOnce' | 'ReadWriteMany';
-    /** what happens to an operator-created PVC when the Registry is deleted */
-    reclaimPolicy?: 'Retain' | 'Delete';
-  };
+  autoscaling?: RegistryAutoscaling;
+  storage?: RegistryStorage;
   auth?: {
     anonymousPull?: boolean;
     users?: RegistryUser[];
