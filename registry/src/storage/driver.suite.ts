@@ -1,9 +1,19 @@
 // The behaviour every StorageDriver must have, as distribution's storage driver test suite. An implementation's
-// test file calls runDriverSuite with a factory for fresh, empty drivers.
+// test file calls runDriverSuite with a factory for fresh, empty storage, on which it opens driver instances:
+// two instances on one storage stand for two replicas.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
 import { PathNotFoundError, SizeMismatchError, type StorageDriver } from './driver.ts';
+
+export interface TestStorage {
+  /** a driver instance on this storage; each call makes another */
+  open(): Promise<StorageDriver>;
+}
+
+const MiB = 1024 * 1024;
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -25,7 +35,55 @@ function failingSource(goodBytes: Buffer): Readable {
   });
 }
 
-export function runDriverSuite(name: string, createDriver: () => Promise<StorageDriver>): void {
+/** `count` blocks of a MiB, each different (a block repeated would hide bytes out of place), made as read */
+function generatedBlocks(count: number, seed: string): { source: Readable; sha256: () => string } {
+  const hash = createHash('sha256');
+  async function* blocks(): AsyncGenerator<Buffer> {
+    for (let index = 0; index < count; index++) {
+      const block = Buffer.alloc(MiB, `${seed}:${index}:`);
+      hash.update(block);
+      yield block;
+    }
+  }
+  return { source: Readable.from(blocks(), { objectMode: false }), sha256: () => hash.digest('hex') };
+}
+
+async function sha256Of(stream: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** reads a whole file through open(), sequentially into one reused buffer, as a sender does */
+async function sha256ThroughReader(driver: StorageDriver, path: string): Promise<{ size: number; sha256: string }> {
+  const file = await driver.open(path);
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.alloc(MiB);
+    let position = 0;
+    for (;;) {
+      const read = await file.read(buffer, position, buffer.length);
+      if (read === 0) break;
+      hash.update(buffer.subarray(0, read));
+      position += read;
+    }
+    return { size: file.size, sha256: hash.digest('hex') };
+  } finally {
+    await file.close();
+  }
+}
+
+/** a source that yields `goodBytes` and then fails */
+function failingAfter(goodBytes: number): Readable {
+  async function* blocks(): AsyncGenerator<Buffer> {
+    for (let sent = 0; sent < goodBytes; sent += MiB) yield Buffer.alloc(Math.min(MiB, goodBytes - sent), 9);
+    throw new Error('client went away');
+  }
+  return Readable.from(blocks(), { objectMode: false });
+}
+
+export function runDriverSuite(name: string, createStorage: () => Promise<TestStorage>): void {
+  const createDriver = async () => (await createStorage()).open();
   describe(`storage driver contract: ${name}`, () => {
     it('reports missing paths as null from stat and PathNotFoundError from reads', async () => {
       const driver = await createDriver();
@@ -146,6 +204,135 @@ export function runDriverSuite(name: string, createDriver: () => Promise<Storage
       await driver.delete('e/gone');
       await driver.delete('e');
       assert.equal(await driver.stat('e'), null, 'an empty directory is deleted too');
+    });
+
+    it('continues an append another driver instance (another replica) made, on the same storage', async () => {
+      const storage = await createStorage();
+      const [first, second] = [await storage.open(), await storage.open()];
+      const hash = createHash('sha256');
+      const append = async (driver: StorageDriver, bytes: Buffer) => {
+        hash.update(bytes);
+        return driver.append('u/data', Readable.from([bytes]), bytes.length);
+      };
+      assert.equal(await append(first, Buffer.from('abc')), 3);
+      assert.equal(await append(second, Buffer.from('defg')), 7);
+      // sizes that cross a multipart driver's part boundaries, from either side
+      assert.equal(await append(first, Buffer.alloc(9 * MiB, 1)), 9 * MiB + 7);
+      assert.equal(await append(second, Buffer.alloc(3 * MiB, 2)), 12 * MiB + 7);
+      assert.equal((await first.stat('u/data'))?.size, 12 * MiB + 7);
+      assert.equal(await append(first, Buffer.from('end')), 12 * MiB + 10);
+      assert.equal(await sha256Of(await second.reader('u/data')), hash.digest('hex'));
+      assert.deepEqual(await first.list('u'), ['data']);
+    });
+
+    it('reads a file between appends at the size appended so far: stat, reader and open', async () => {
+      const storage = await createStorage();
+      const [writer, reader] = [await storage.open(), await storage.open()];
+      await writer.append('u/data', Readable.from([Buffer.from('hello')]));
+      assert.equal((await reader.stat('u/data'))?.size, 5);
+      assert.equal((await readAll(await reader.reader('u/data'))).toString(), 'hello');
+      await writer.append('u/data', Readable.from([Buffer.alloc(11 * MiB, 'x')]));
+      const size = 11 * MiB + 5;
+      assert.equal((await reader.stat('u/data'))?.size, size);
+      assert.equal((await readAll(await reader.reader('u/data', { start: 3, end: 6 }))).toString(), 'loxx');
+      const file = await reader.open('u/data');
+      try {
+        assert.equal(file.size, size);
+        const buffer = Buffer.alloc(4);
+        assert.equal(await file.read(buffer, size - 2, 4), 2);
+        assert.equal(buffer.subarray(0, 2).toString(), 'xx');
+        assert.equal(await file.read(buffer, 2, 4), 4);
+        assert.equal(buffer.toString(), 'llox');
+      } finally {
+        await file.close();
+      }
+      // and appends go on after those reads, from either instance
+      await writer.append('u/data', Readable.from([Buffer.from('!')]));
+      await reader.append('u/data', Readable.from([Buffer.alloc(6 * MiB, 'y')]));
+      const content = await writer.getContent('u/data');
+      assert.equal(content.length, 17 * MiB + 6);
+      assert.equal(content.subarray(0, 6).toString(), 'hellox');
+      assert.equal(content.subarray(size - 1, size + 2).toString(), 'x!y');
+      assert.equal(content.at(-1), 'y'.charCodeAt(0));
+    });
+
+    it('keeps the previous content when an append fails in the middle of a body of several parts', async () => {
+      const storage = await createStorage();
+      const driver = await storage.open();
+      await driver.append('u/data', Readable.from([Buffer.alloc(MiB + 1, 5)]));
+      await assert.rejects(driver.append('u/data', failingAfter(23 * MiB)), /client went away/);
+      const other = await storage.open();
+      assert.equal((await other.stat('u/data'))?.size, MiB + 1);
+      assert.equal(await other.append('u/data', failingAfter(0)).catch(() => 'failed'), 'failed');
+      await assert.rejects(other.append('u/data', Readable.from([Buffer.alloc(12 * MiB, 6)]), 13 * MiB), SizeMismatchError);
+      assert.equal(await other.append('u/data', Readable.from([Buffer.alloc(2 * MiB, 6)])), 3 * MiB + 1);
+      const content = await driver.getContent('u/data');
+      assert.equal(content.length, 3 * MiB + 1);
+      assert.ok(content.subarray(0, MiB + 1).every((byte) => byte === 5));
+      assert.ok(content.subarray(MiB + 1).every((byte) => byte === 6));
+    });
+
+    it('appends 25 MiB streamed from a generator, moves it and reads it back byte for byte', async () => {
+      const driver = await createDriver();
+      const blocks = generatedBlocks(25, 'large');
+      assert.equal(await driver.append('u/data', blocks.source, 25 * MiB), 25 * MiB);
+      const expected = blocks.sha256();
+      await driver.move('u/data', 'blobs/large');
+      assert.equal(await driver.stat('u/data'), null);
+      assert.equal((await driver.stat('blobs/large'))?.size, 25 * MiB);
+      assert.equal(await sha256Of(await driver.reader('blobs/large')), expected);
+      assert.deepEqual(await sha256ThroughReader(driver, 'blobs/large'), { size: 25 * MiB, sha256: expected });
+      const block7 = Buffer.alloc(MiB, 'large:7:');
+      const range = await readAll(await driver.reader('blobs/large', { start: 7 * MiB - 3, end: 8 * MiB + 2 }));
+      assert.deepEqual(range.subarray(3, 3 + MiB), block7);
+    });
+
+    it('moves an appended file over an existing one', async () => {
+      const driver = await createDriver();
+      await driver.putContent('blobs/target', 'old content');
+      await driver.append('u/data', Readable.from([Buffer.from('new')]));
+      await driver.append('u/data', Readable.from([Buffer.from(' content!')]));
+      await driver.move('u/data', 'blobs/target');
+      assert.equal((await driver.getContent('blobs/target')).toString(), 'new content!');
+      assert.equal(await driver.stat('u/data'), null);
+      assert.deepEqual(await driver.list('u'), []);
+    });
+
+    it('deletes an appended file, and a later append starts afresh', async () => {
+      const driver = await createDriver();
+      await driver.append('u/one/data', Readable.from([Buffer.alloc(12 * MiB, 1)]));
+      await driver.append('u/two/data', Readable.from([Buffer.alloc(12 * MiB, 2)]));
+      await driver.putContent('u/two/info', '{}');
+      await driver.delete('u/one/data');
+      assert.equal(await driver.stat('u/one/data'), null);
+      await assert.rejects(driver.open('u/one/data'), PathNotFoundError);
+      assert.equal(await driver.append('u/one/data', Readable.from([Buffer.from('again')])), 5);
+      assert.equal((await driver.getContent('u/one/data')).toString(), 'again');
+      await driver.delete('u/two');
+      assert.equal(await driver.stat('u/two/data'), null);
+      assert.equal(await driver.stat('u/two'), null);
+      assert.deepEqual(await driver.list('u'), ['one']);
+    });
+
+    it('lists a directory of more than 1,000 entries (past one listing page)', async () => {
+      const driver = await createDriver();
+      const names = Array.from({ length: 1005 }, (_, index) => `tag-${String(index).padStart(4, '0')}`);
+      const limit = pLimit(32);
+      await Promise.all(names.map((entry) => limit(() => driver.putContent(`r/_tags/${entry}`, entry))));
+      await driver.putContent('r/_tags/zz/nested', 'x');
+      assert.deepEqual((await driver.list('r/_tags')).sort(), [...names, 'zz'].sort());
+    });
+
+    it('tells a directory from a file in stat', async () => {
+      const driver = await createDriver();
+      await driver.putContent('d/sub/file', 'abc');
+      assert.equal((await driver.stat('d'))?.isDirectory, true);
+      assert.equal((await driver.stat('d/sub'))?.isDirectory, true);
+      const file = await driver.stat('d/sub/file');
+      assert.equal(file?.isDirectory, false);
+      assert.equal(file?.size, 3);
+      assert.equal(await driver.stat('d/su'), null, 'a prefix of a name is not a directory');
+      assert.equal(await driver.stat('d/sub/file/deeper'), null);
     });
 
     it('refuses paths that escape the root', async () => {

@@ -1,11 +1,16 @@
 // The one storage interface everything above it speaks, after distribution's storage driver. Paths are
-// slash-separated, relative to the driver's root, and never contain `..`. An object store can implement the
-// same small method set later without touching anything above it.
+// slash-separated, relative to the driver's root, and never contain `..`. Implementations: a directory
+// (filesystem.ts) and an S3-compatible bucket (s3.ts); both pass driver.suite.ts.
 import type { Readable } from 'node:stream';
 
 export interface FileInfo {
   path: string;
   size: number;
+  /**
+   * An object store keeps no times for directories (they are only key prefixes): there a directory's
+   * modifiedAt is the time of the stat and its version differs on every stat, so a cache keyed on a
+   * directory's time or version never hits (RepositoryStore.listTags then lists every time).
+   */
   modifiedAt: Date;
   isDirectory: boolean;
   /**
@@ -36,8 +41,9 @@ export interface StorageDriver {
   /** small content (metadata, manifests); throws PathNotFoundError */
   getContent(path: string): Promise<Buffer>;
   /**
-   * writes a temporary file, fsyncs it and renames it into place: readers see the old content or the new.
-   * `durable: false` skips the fsync, for bookkeeping a power cut may lose (an upload session is started again).
+   * replaces the file atomically: readers see the old content or the new (a filesystem writes a temporary file,
+   * fsyncs it and renames it into place). `durable: false` skips the fsync, for bookkeeping a power cut may lose
+   * (an upload session is started again).
    */
   putContent(path: string, content: Buffer | string, options?: { durable?: boolean }): Promise<void>;
   /** streams a file or a byte range of it; throws PathNotFoundError */
@@ -47,7 +53,8 @@ export interface StorageDriver {
   /**
    * Appends everything `source` yields to the file (created if absent) and returns the new size. All or nothing:
    * when the source fails, or its length differs from `expectedLength`, the file is truncated back and the error
-   * rethrown (SizeMismatchError for a wrong length).
+   * rethrown (SizeMismatchError for a wrong length). Another driver instance on the same storage (another
+   * replica) may make the next append; between appends the file is readable (stat, reader, open) at its size.
    */
   append(path: string, source: Readable, expectedLength?: number): Promise<number>;
   /**
@@ -59,6 +66,18 @@ export interface StorageDriver {
   list(path: string): Promise<string[]>;
   /** removes a file or a whole directory; no error when absent */
   delete(path: string): Promise<void>;
+
+  // Optional: what an object store offers beyond a filesystem.
+
+  /** a URL from which a client can GET the file directly, for that long (an S3 presigned GET) */
+  redirectUrl?(path: string, expiresInSeconds: number): Promise<string>;
+  /** throws when the storage cannot be reached; the message names where, never a credential (readiness) */
+  check?(): Promise<void>;
+  /**
+   * Removes what appends interrupted by a crash left under `path` (S3: multipart uploads never completed nor
+   * aborted) begun more than `olderThanMs` ago, that no file refers to; returns how many (the upload purge).
+   */
+  abortOrphanedUploads?(path: string, olderThanMs: number): Promise<number>;
 }
 
 export class PathNotFoundError extends Error {

@@ -4,4 +4,7 @@ import { join } from 'node:path';
 import { runDriverSuite } from './driver.suite.ts';
 import { openFilesystemDriver } from './filesystem.ts';
 
-runDriverSuite('filesystem', () => openFilesystemDriver(mkdtempSync(join(tmpdir(), 'regop-fs-'))));
+runDriverSuite('filesystem', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'regop-fs-'));
+  return { open: () => openFilesystemDriver(root) };
+});

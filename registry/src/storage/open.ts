@@ -2,10 +2,12 @@
 import type { RegistryConfig } from '../config.ts';
 import type { StorageDriver } from './driver.ts';
 import { openFilesystemDriver } from './filesystem.ts';
+import { openS3Driver } from './s3.ts';
 
 export async function openStorage(storage: RegistryConfig['storage']): Promise<StorageDriver> {
+  if (storage.s3) return openS3Driver(storage.s3);
   if (storage.root) return openFilesystemDriver(storage.root);
-  throw new Error('storage.s3: the S3 driver is not built yet');
+  throw new Error('storage: neither root nor s3 is configured');
 }
 
 /** where the registry stores, for its start-up log line: never a credential */

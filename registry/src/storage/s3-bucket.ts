@@ -1,0 +1,287 @@
+// The few S3 calls the S3 storage driver makes, on one bucket, with S3's "not found" answers turned into nulls.
+// Keys here are whole object keys (the driver has already put its prefix in front).
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
+  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  ListObjectsV2Command, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import type { ByteRange } from './driver.ts';
+
+/** S3's smallest part, for every part of a multipart upload but the last */
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** S3's largest part, and the largest object one CopyObject (or one UploadPartCopy) copies */
+export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
+/** parts one multipart upload may have */
+export const MAX_PARTS = 10_000;
+/** deletions and part copies in flight for one call */
+const PARALLEL_REQUESTS = 16;
+
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  modifiedAt: Date;
+  /** user metadata (x-amz-meta-*), names in lower case */
+  metadata: Record<string, string>;
+}
+
+export interface ObjectBody extends ObjectHead {
+  body: Readable;
+}
+
+export interface CompletedPart {
+  number: number;
+  etag: string;
+  size: number;
+}
+
+export interface MultipartUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+export interface CopyTuning {
+  /** objects up to this size are copied with one CopyObject; larger ones part by part */
+  maxSingleCopyBytes: number;
+  /** part size of a multipart copy */
+  copyPartBytes: number;
+}
+
+/** S3's status for a key (or upload) that does not exist; a missing bucket is an error, not a missing key */
+export function isNotFound(error: unknown): boolean {
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (name === 'NoSuchBucket') return false;
+  return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+}
+
+function isInvalidRange(error: unknown): boolean {
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return name === 'InvalidRange' || $metadata?.httpStatusCode === 416;
+}
+
+/** S3's copy source header: bucket and key, the key URL-encoded segment by segment */
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+export class Bucket {
+  readonly client: S3Client;
+  readonly name: string;
+  private readonly copyTuning: CopyTuning;
+
+  constructor(client: S3Client, name: string, copyTuning: CopyTuning) {
+    this.client = client;
+    this.name = name;
+    this.copyTuning = copyTuning;
+  }
+
+  async exists(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.name }));
+  }
+
+  async head(key: string): Promise<ObjectHead | null> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      return {
+        size: response.ContentLength ?? 0,
+        etag: response.ETag ?? '',
+        modifiedAt: response.LastModified ?? new Date(),
+        metadata: response.Metadata ?? {},
+      };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * The object's bytes as a stream, once S3 has answered; null when there is no such object, and an empty body
+   * when a range starts at or past its end (S3 answers 416).
+   */
+  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({
+        Bucket: this.name, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+      }));
+      const total = response.ContentRange ? Number(response.ContentRange.split('/')[1]) : response.ContentLength;
+      return {
+        body: response.Body as Readable,
+        size: total ?? 0,
+        etag: response.ETag ?? '',
+        modifiedAt: response.LastModified ?? new Date(),
+        metadata: response.Metadata ?? {},
+      };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      if (range && isInvalidRange(error)) {
+        const head = await this.head(key);
+        if (!head) return null;
+        return { ...head, body: Readable.from([], { objectMode: false }) };
+      }
+      throw error;
+    }
+  }
+
+  async getBuffer(key: string): Promise<Buffer | null> {
+    const object = await this.get(key);
+    return object ? readAll(object.body) : null;
+  }
+
+  async put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
+  }
+
+  /**
+   * One DeleteObject per key, some in parallel: the multi-object delete wants a Content-MD5 or checksum some
+   * S3-compatible servers reject, and GCS's interoperability lacks it.
+   */
+  async deleteMany(keys: string[]): Promise<void> {
+    const limit = pLimit(PARALLEL_REQUESTS);
+    await Promise.all(keys.map((key) => limit(() => this.delete(key))));
+  }
+
+  /** Copies server-side: one CopyObject up to its 5 GiB limit (or the tuning's), part by part above. */
+  async copy(from: string, to: string, size: number): Promise<void> {
+    if (size <= this.copyTuning.maxSingleCopyBytes) {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: copySource(this.name, from) }));
+      return;
+    }
+    const uploadId = await this.createUpload(to);
+    try {
+      const ranges = splitRange(0, size, this.copyTuning.copyPartBytes);
+      const limit = pLimit(PARALLEL_REQUESTS);
+      const parts = await Promise.all(ranges.map((range, index) => limit(async () => ({
+        number: index + 1,
+        etag: await this.uploadPartCopy(to, uploadId, index + 1, from, range),
+        size: range.end - range.start + 1,
+      }))));
+      await this.completeUpload(to, uploadId, parts);
+    } catch (error) {
+      await this.abortUpload(to, uploadId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** direct children under a prefix ending in '/': the names of sub-prefixes and of objects, page by page */
+  async listChildren(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({
+        Bucket: this.name, Prefix: prefix, Delimiter: '/', ContinuationToken: token,
+      }));
+      for (const common of page.CommonPrefixes ?? []) {
+        const name = common.Prefix?.slice(prefix.length, -1);
+        if (name) names.push(name);
+      }
+      for (const object of page.Contents ?? []) {
+        const name = object.Key?.slice(prefix.length);
+        if (name) names.push(name);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return names;
+  }
+
+  /** whether any object's key starts with the prefix */
+  async hasAny(prefix: string): Promise<boolean> {
+    const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, MaxKeys: 1 }));
+    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+  }
+
+  /** every object under a prefix, one page (up to 1,000 keys) at a time */
+  async *listAll(prefix: string): AsyncGenerator<Array<{ key: string; modifiedAt: Date }>> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }));
+      yield (page.Contents ?? []).flatMap((object) => object.Key
+        ? [{ key: object.Key, modifiedAt: object.LastModified ?? new Date(0) }]
+        : []);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** multipart uploads begun and neither completed nor aborted under a prefix, page by page */
+  async *listUploads(prefix: string): AsyncGenerator<MultipartUpload[]> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(new ListMultipartUploadsCommand({
+        Bucket: this.name, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+      }));
+      yield (page.Uploads ?? []).flatMap((upload) => upload.Key && upload.UploadId
+        ? [{ key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated ?? new Date(0) }]
+        : []);
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async createUpload(key: string): Promise<string> {
+    const response = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key }));
+    if (!response.UploadId) throw new Error(`S3 returned no upload id for ${key}`);
+    return response.UploadId;
+  }
+
+  async uploadPart(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
+    const response = await this.client.send(new UploadPartCommand({
+      Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length,
+    }));
+    return response.ETag ?? '';
+  }
+
+  /** a part copied from a byte range of another object, on the server */
+  async uploadPartCopy(key: string, uploadId: string, number: number, from: string, range: ByteRange): Promise<string> {
+    const response = await this.client.send(new UploadPartCopyCommand({
+      Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: number,
+      CopySource: copySource(this.name, from), CopySourceRange: `bytes=${range.start}-${range.end}`,
+    }));
+    return response.CopyPartResult?.ETag ?? '';
+  }
+
+  async completeUpload(key: string, uploadId: string, parts: CompletedPart[]): Promise<void> {
+    await this.client.send(new CompleteMultipartUploadCommand({
+      Bucket: this.name, Key: key, UploadId: uploadId,
+      MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
+    }));
+  }
+
+  /** no error when the upload is gone already */
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+    } catch (error) {
+      if (!isNotFound(error) && (error as { name?: string }).name !== 'NoSuchUpload') throw error;
+    }
+  }
+}
+
+/**
+ * [start, start + length) cut into consecutive ranges of at most `maxBytes`, as equal as possible (so none is
+ * smaller than S3's minimum part when the whole is at least that).
+ */
+export function splitRange(start: number, length: number, maxBytes: number): ByteRange[] {
+  const count = Math.max(1, Math.ceil(length / maxBytes));
+  const base = Math.floor(length / count);
+  const ranges: ByteRange[] = [];
+  let position = start;
+  for (let index = 0; index < count; index++) {
+    const size = base + (index < length % count ? 1 : 0);
+    ranges.push({ start: position, end: position + size - 1 });
+    position += size;
+  }
+  return ranges;
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

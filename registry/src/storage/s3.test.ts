@@ -1,0 +1,150 @@
+// The S3 driver against a real S3 server (versitygw): the contract every driver passes, then what only an object
+// store has (presigned URLs, the bucket check, orphaned multipart uploads, no work objects left behind).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { startS3Server, type S3Server } from '../../../test/support/s3-server.ts';
+import type { S3StorageConfig } from '../config.ts';
+import { runDriverSuite } from './driver.suite.ts';
+import { DEFAULT_S3_TUNING, openS3Driver, type S3Driver, type S3Tuning } from './s3.ts';
+
+const MiB = 1024 * 1024;
+/** the smallest parts S3 allows, and copies split into parts well below S3's 5 GiB, so tests reach those paths */
+const TEST_TUNING: S3Tuning = { partBytes: 5 * MiB, maxSingleCopyBytes: 8 * MiB, copyPartBytes: 10 * MiB };
+
+let server: S3Server;
+let buckets = 0;
+
+before(async () => {
+  server = await startS3Server();
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+function configFor(bucket: string, prefix = ''): S3StorageConfig {
+  return {
+    bucket, prefix, endpoint: server.endpoint, region: server.region, forcePathStyle: true,
+    ...server.writeCredentialFiles(), redirect: false,
+  };
+}
+
+/** a fresh bucket, half the time with a key prefix */
+async function freshStorage(tuning: S3Tuning = TEST_TUNING): Promise<{ config: S3StorageConfig; open: () => Promise<S3Driver> }> {
+  const bucket = `contract-${++buckets}`;
+  await server.createBucket(bucket);
+  const config = configFor(bucket, buckets % 2 === 0 ? 'registries/team-a' : '');
+  return { config, open: () => openS3Driver(config, tuning) };
+}
+
+async function openUploads(driver: S3Driver): Promise<number> {
+  const page = await driver.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: driver.bucket.name }));
+  return page.Uploads?.length ?? 0;
+}
+
+runDriverSuite('s3 (versitygw)', () => freshStorage());
+
+describe('S3 driver beyond the contract', () => {
+  it('runs with its default part sizes: an append of several parts, read back', async () => {
+    const driver = await (await freshStorage(DEFAULT_S3_TUNING)).open();
+    const block = Buffer.alloc(MiB, 3);
+    assert.equal(await driver.append('u/data', Readable.from(Array.from({ length: 23 }, () => block))), 23 * MiB);
+    assert.equal(await driver.append('u/data', Readable.from([Buffer.from('!')])), 23 * MiB + 1);
+    await driver.move('u/data', 'blobs/b');
+    const content = await driver.getContent('blobs/b');
+    assert.equal(content.length, 23 * MiB + 1);
+    assert.equal(content.at(-1), '!'.charCodeAt(0));
+  });
+
+  it('leaves no work objects and no multipart uploads behind a move or a delete', async () => {
+    const storage = await freshStorage();
+    const driver = await storage.open();
+    for (const id of ['a', 'b', 'c']) {
+      await driver.append(`uploads/${id}/data`, Readable.from([Buffer.alloc(7 * MiB, 1)]));
+      await driver.append(`uploads/${id}/data`, Readable.from([Buffer.alloc(MiB, 2)]));
+      await driver.putContent(`uploads/${id}/info.json`, '{}');
+    }
+    assert.equal(await openUploads(driver), 3);
+    assert.deepEqual(await driver.list(''), ['uploads'], 'work objects are not listed');
+    await driver.move('uploads/a/data', 'blobs/a');
+    await driver.delete('uploads/b/data');
+    await driver.delete('uploads/b/info.json');
+    await driver.delete('uploads/c');
+    await driver.delete('uploads/a');
+    assert.equal(await openUploads(driver), 0);
+    const prefix = storage.config.prefix ? `${storage.config.prefix}/` : '';
+    const leftovers: string[] = [];
+    for await (const page of driver.bucket.listAll(`${prefix}.appends/`)) leftovers.push(...page.map((object) => object.key));
+    assert.deepEqual(leftovers, []);
+    // on the server's disk too: only the blob (versitygw keeps its own temporaries in .sgwtmp)
+    const root = join(server.bucketDir(storage.config.bucket), storage.config.prefix);
+    assert.deepEqual(readdirSync(root, { recursive: true }).filter((name) => !String(name).startsWith('.')), ['blobs', join('blobs', 'a')]);
+    assert.deepEqual(await driver.list(''), ['blobs']);
+  });
+
+  it('serves a sequential read of a large file from one GET, and a re-read of the last chunk from memory', async () => {
+    const driver = await (await freshStorage()).open();
+    await driver.putContent('blobs/big', Buffer.alloc(9 * MiB, 4));
+    let gets = 0;
+    driver.bucket.client.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'GetObjectCommand') gets++;
+      return next(args);
+    }, { step: 'initialize', name: 'countGets' });
+    const file = await driver.open('blobs/big');
+    try {
+      const buffer = Buffer.alloc(MiB);
+      let position = 0;
+      for (let read = 0; read < 4; read++) position += await file.read(buffer, position, MiB);
+      // the sender read a chunk ahead, then a slow client made it read that chunk again
+      assert.equal(await file.read(buffer, position - MiB, MiB), MiB);
+      while (position < file.size) position += await file.read(buffer, position, MiB);
+      assert.equal(gets, 1);
+      assert.equal(await file.read(buffer, MiB, 10), 10, 'a seek back reopens');
+      assert.equal(gets, 2);
+    } finally {
+      await file.close();
+      driver.bucket.client.middlewareStack.remove('countGets');
+    }
+  });
+
+  it('aborts multipart uploads a crash left behind, and keeps those of files being appended', async () => {
+    const storage = await freshStorage();
+    const driver = await storage.open();
+    await driver.append('uploads/live/data', Readable.from([Buffer.alloc(6 * MiB, 1)]));
+    // what an append that crashed before writing its state leaves: an upload under the file's work prefix
+    const root = storage.config.prefix ? `${storage.config.prefix}/` : '';
+    await driver.bucket.createUpload(`${root}.appends/uploads/crashed/data/upload-0`);
+    assert.equal(await openUploads(driver), 2);
+    assert.equal(await driver.abortOrphanedUploads('uploads', 60_000), 0, 'younger than the age: kept');
+    assert.equal(await driver.abortOrphanedUploads('uploads', 0, Date.now() + 1000), 1);
+    assert.equal(await openUploads(driver), 1);
+    assert.equal(await driver.append('uploads/live/data', Readable.from([Buffer.alloc(MiB, 2)])), 7 * MiB);
+    assert.equal((await driver.getContent('uploads/live/data')).length, 7 * MiB);
+  });
+
+  it('hands out presigned URLs a client GETs without credentials', async () => {
+    const driver = await (await freshStorage()).open();
+    await driver.putContent('blobs/x', 'presigned bytes');
+    const url = await driver.redirectUrl('blobs/x', 60);
+    assert.ok(!url.includes(server.secretKey));
+    const response = await fetch(url);
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), 'presigned bytes');
+  });
+
+  it('checks the bucket, and names bucket, endpoint and error but no credential when it fails', async () => {
+    const storage = await freshStorage();
+    await (await storage.open()).check();
+    const missing = await openS3Driver({ ...storage.config, bucket: 'no-such-bucket' });
+    const error = await missing.check().then(() => null, (thrown: Error) => thrown);
+    assert.ok(error, 'a missing bucket fails the check');
+    assert.match(error.message, /no-such-bucket/);
+    assert.match(error.message, new RegExp(server.endpoint.replace(/[.]/g, '\\.')));
+    assert.match(error.message, /404|NotFound|NoSuchBucket/);
+    assert.ok(!error.message.includes(server.accessKey) && !error.message.includes(server.secretKey));
+  });
+});
