@@ -19,6 +19,7 @@ import { EventRecorder } from './runtime/events.ts';
 import { startHealthServer } from './runtime/health.ts';
 import { informerFactory, keyOf, ownerKeyOf } from './runtime/informer.ts';
 import { LeaderElector } from './runtime/leader-election.ts';
+import type { ReadinessAnswer } from './status/pod-readiness.ts';
 import { OperatorMetrics } from './runtime/metrics.ts';
 
 const env = process.env;
@@ -38,18 +39,27 @@ const client = new KubernetesClusterClient(kubeConfig, FIELD_MANAGER, { Registry
 const events = new EventRecorder(core, 'regop-operator', logger.child({ component: 'events' }));
 
 /**
- * One registry pod's Prometheus metrics, from its plain-HTTP ops port, straight from its address (the Service
- * would answer for any one pod); null when it does not answer (e.g. the operator runs outside the cluster).
+ * One answer of a registry pod's plain-HTTP ops port, straight from its address (the Service would answer for any
+ * one pod); null when it does not answer (e.g. the operator runs outside the cluster).
  */
-async function podMetrics(pod: { ip: string }): Promise<string | null> {
+async function askPod(pod: { ip: string }, path: string): Promise<ReadinessAnswer | null> {
   const host = pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip;
   try {
-    const response = await fetch(`http://${host}:${OPS_PORT}/metrics`, { signal: AbortSignal.timeout(1500) });
-    return response.ok ? await response.text() : null;
+    const response = await fetch(`http://${host}:${OPS_PORT}${path}`, { signal: AbortSignal.timeout(1500) });
+    return { status: response.status, body: await response.text() };
   } catch {
     return null;
   }
 }
+
+/** its Prometheus metrics */
+async function podMetrics(pod: { ip: string }): Promise<string | null> {
+  const answer = await askPod(pod, '/metrics');
+  return answer?.status === 200 ? answer.body : null;
+}
+
+/** its readiness verdict, with the causes when it is not ready */
+const podReadiness = (pod: { ip: string }) => askPod(pod, '/readyz');
 
 // the node agent runs beside the operator, from the same chart: `<release fullname>-node-agent`
 const nodeAgentNamespace = env.REGOP_LEADER_ELECTION_NAMESPACE ?? 'default';
@@ -61,7 +71,7 @@ const nodeAgent = nodeAgentView({
   client, namespace: nodeAgentNamespace, name: env.REGOP_NODE_AGENT_DAEMONSET ?? `${env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator'}-node-agent`,
   reports: () => nodeReportsInformer.list(),
 });
-const registries = new RegistryController({ client, events, defaultImage: image, podMetrics, nodeAgentView: nodeAgent, nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+const registries = new RegistryController({ client, events, defaultImage: image, podMetrics, podReadiness, nodeAgentView: nodeAgent, nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });

@@ -2,6 +2,7 @@
 // unless their spec says otherwise, and a clock (injected, so status timestamps are testable).
 import type { ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
+import type { ReadinessAnswer } from '../status/pod-readiness.ts';
 import type { NodeAgentView } from './node-access.ts';
 
 export interface ControllerDependencies {
@@ -13,6 +14,8 @@ export interface ControllerDependencies {
   now?: () => Date;
   /** a registry pod's Prometheus metrics text from its ops port; null when it cannot be asked */
   podMetrics?: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
+  /** a registry pod's /readyz answer from its ops port; null when it cannot be asked */
+  podReadiness?: (pod: { namespace: string; name: string; ip: string }) => Promise<ReadinessAnswer | null>;
   /** the node agents' reports and how many nodes they should run on; null when no agent is installed */
   nodeAgentView?: () => Promise<NodeAgentView | null>;
   /** where the node agent runs (the release namespace): it reads the nodes' mirror credentials there */
@@ -28,6 +31,7 @@ export abstract class KindReconciler {
   protected readonly defaultImagePullPolicy: string | undefined;
   protected readonly now: () => Date;
   protected readonly podMetrics: (pod: { namespace: string; name: string; ip: string }) => Promise<string | null>;
+  protected readonly podReadiness: (pod: { namespace: string; name: string; ip: string }) => Promise<ReadinessAnswer | null>;
   protected readonly nodeAgentView: () => Promise<NodeAgentView | null>;
   protected readonly nodeAgentNamespace: string | undefined;
 
@@ -38,6 +42,7 @@ export abstract class KindReconciler {
     this.defaultImagePullPolicy = dependencies.defaultImagePullPolicy;
     this.now = dependencies.now ?? (() => new Date());
     this.podMetrics = dependencies.podMetrics ?? (async () => null);
+    this.podReadiness = dependencies.podReadiness ?? (async () => null);
     this.nodeAgentView = dependencies.nodeAgentView ?? (async () => null);
     this.nodeAgentNamespace = dependencies.nodeAgentNamespace;
   }

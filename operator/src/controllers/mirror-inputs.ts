@@ -12,7 +12,7 @@ import { nodePullerWanted } from '../resources/auth-secret.ts';
 import { buildMirrorsSecret } from '../resources/mirror-secret.ts';
 import { childNames, NODE_PULLER_USER } from '../resources/names.ts';
 import { mirrorFileNames } from '../resources/registry-config.ts';
-import { generatedPassword, InputError, type RegistryInputs } from './registry-inputs.ts';
+import { generatedPassword, InputError, secretValue, type RegistryInputs } from './registry-inputs.ts';
 
 export interface MirrorInputs {
   /** the Secret the registry pod mounts for its mirrors, when any mirror needs a file */
@@ -21,16 +21,6 @@ export interface MirrorInputs {
   upstreamCas: Record<string, string>;
   /** the nodes' pull-only user's password, when nodes pull through the mirrors */
   nodePullerPassword?: string;
-}
-
-function decode(data: Record<string, string> | undefined, key: string, base64: boolean): string | undefined {
-  const value = data?.[key];
-  if (value === undefined) return undefined;
-  return base64 ? Buffer.from(value, 'base64').toString('utf8') : value;
-}
-
-function secretValue(secret: V1Secret, key: string): string | undefined {
-  return decode(secret.data, key, true) ?? secret.stringData?.[key];
 }
 
 /** every certificate of a PEM bundle parses, and there is at least one */

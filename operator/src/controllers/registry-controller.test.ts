@@ -6,7 +6,7 @@ import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { RENEW_CERTIFICATE_ANNOTATION } from '../resources/tls-secret.ts';
-import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController } from './registry-controller.ts';
+import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController, REPLICAS_HANDOVER_MANAGER } from './registry-controller.ts';
 
 interface RecordedEvent { type: string; reason: string; message: string }
 
@@ -313,6 +313,176 @@ describe('Registry controller', () => {
       client.put(registryObject({ mirrors: [{ registry: 'docker.io', upstream: 'http://registry-1.docker.io' }] }, 3));
       await controller.reconcile(`${NS}/team`);
       assert.equal((await condition('Degraded'))!.reason, 'InvalidMirror');
+    });
+  });
+
+  describe('S3 storage and replicas', () => {
+    const s3 = { bucket: 'team-images', endpoint: 'http://10.217.0.1:24000', credentialsSecretRef: { name: 's3-login' } };
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI-very-secret' };
+    const s3Secret = (data: Record<string, string> = credentials) =>
+      ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's3-login', namespace: NS }, stringData: data }) as KubernetesObject;
+    const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };
+    const runningPod = (name: string, ready: boolean) => client.put({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels },
+      status: { phase: 'Running', podIP: `10.0.0.${name.length}`, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+    } as KubernetesObject);
+    const budget = () => get('policy/v1', 'PodDisruptionBudget', 'team');
+    const autoscaler = () => get('autoscaling/v2', 'HorizontalPodAutoscaler', 'team');
+    const setDeploymentStatus = async (replicas: number, ready: number, spec: Partial<V1Deployment['spec']> = {}) => {
+      const current = (await deployment())!;
+      client.put({
+        ...current, spec: { ...current.spec!, ...spec },
+        status: { replicas, readyReplicas: ready, updatedReplicas: replicas, observedGeneration: current.metadata!.generation ?? 0 },
+      } as V1Deployment);
+    };
+
+    it('runs three replicas on the bucket: no claim, the credentials Secret mounted, a disruption budget while there are several', async () => {
+      client.put(s3Secret());
+      client.put(registryObject({ replicas: 3, storage: { s3 } }));
+      await controller.reconcile(`${NS}/team`);
+      assert.equal(await get('v1', 'PersistentVolumeClaim', 'team-data'), null, 'a bucket-backed Registry got a claim');
+      const pod = (await deployment())!.spec!.template.spec!;
+      assert.equal((await deployment())!.spec!.replicas, 3);
+      assert.equal(pod.volumes!.find((v) => v.name === 's3-credentials')!.secret!.secretName, 's3-login');
+      assert.equal(pod.topologySpreadConstraints!.length, 2);
+      assert.ok(await budget());
+      assert.equal(await autoscaler(), null);
+      const config = (await get<KubernetesObject & { data: Record<string, string> }>('v1', 'ConfigMap', 'team-config'))!.data['registry.yaml']!;
+      assert.match(config, /bucket: team-images/);
+      await setDeploymentStatus(3, 3);
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Ready'))!.message, '3/3 replicas ready');
+
+      const current = (await registry())!;
+      client.put({ ...current, metadata: { ...current.metadata, generation: 2 }, spec: { ...current.spec, replicas: 1 } });
+      await controller.reconcile(`${NS}/team`);
+      assert.equal(await budget(), null, 'the budget outlived the replicas');
+      assert.equal((await deployment())!.spec!.template.spec!.topologySpreadConstraints, undefined);
+      const visible = JSON.stringify({ status: (await registry())!.status, events: events.events, config });
+      for (const secret of Object.values(credentials)) assert.ok(!visible.includes(secret), 'a credential is visible');
+    });
+
+    it('rolls the pods when the bucket credentials change: the registry reads them at start', async () => {
+      client.put(s3Secret());
+      client.put(registryObject({ replicas: 2, storage: { s3 } }));
+      await controller.reconcile(`${NS}/team`);
+      const before = (await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION];
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION], before);
+      client.put(s3Secret({ ...credentials, secretAccessKey: 'rotated-secret' }));
+      await controller.reconcile(`${NS}/team`);
+      assert.notEqual((await deployment())!.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION], before);
+      assert.ok(events.events.some((e) => e.reason === 'RollingOut'));
+    });
+
+    it('reports a missing credentials Secret or key as Degraded with an Event and leaves the running registry alone', async () => {
+      client.put(s3Secret());
+      client.put(registryObject({ replicas: 3, storage: { s3 } }));
+      await controller.reconcile(`${NS}/team`);
+      await setDeploymentStatus(3, 3);
+      await controller.reconcile(`${NS}/team`);
+      const running = await deployment();
+
+      client.put(registryObject({ replicas: 3, storage: { s3: { ...s3, credentialsSecretRef: { name: 'nope' } } } }, 2));
+      assert.deepEqual(await controller.reconcile(`${NS}/team`), { requeueAfterMs: 30000 });
+      const degraded = (await condition('Degraded'))!;
+      assert.equal(degraded.reason, 'S3CredentialsNotFound');
+      assert.equal(degraded.message, 'Secret nope (credentials of bucket team-images) not found');
+      assert.equal((await condition('Ready'))!.status, 'True', 'a serving registry stays Ready');
+      assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'S3CredentialsNotFound'));
+      assert.deepEqual((await deployment())!.spec, running!.spec, 'the running Deployment was changed');
+
+      client.put(s3Secret({ accessKeyId: 'AKIDEXAMPLE' }));
+      client.put(registryObject({ replicas: 3, storage: { s3 } }, 3));
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Degraded'))!.reason, 'S3CredentialsKeyMissing');
+      assert.match((await condition('Degraded'))!.message, /Secret s3-login \(credentials of bucket team-images\) has no key secretAccessKey/);
+      assert.deepEqual((await deployment())!.spec, running!.spec);
+    });
+
+    it('reports spec combinations the schema refuses as Degraded when they reach it anyway, creating nothing', async () => {
+      client.put(registryObject({ replicas: 3 }));
+      await controller.reconcile(`${NS}/team`);
+      const degraded = (await condition('Degraded'))!;
+      assert.equal(degraded.reason, 'SharedStorageRequired');
+      assert.match(degraded.message, /replicas 3 needs storage several pods can use at once/);
+      assert.equal(await deployment(), null);
+      assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'SharedStorageRequired'));
+
+      client.put(s3Secret());
+      client.put(registryObject({ storage: { s3: { ...s3, prefix: 'a//b' } } }, 2));
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Degraded'))!.reason, 'InvalidRegistryConfig');
+      assert.match((await condition('Degraded'))!.message, /the registry would refuse this configuration: storage\.s3\.prefix/);
+      assert.equal(await deployment(), null);
+    });
+
+    it('reports pods that cannot reach their bucket as Degraded, in the registry\'s own words', async () => {
+      const unreachable = 'storage: bucket team-images at http://10.217.0.1:24000: NoSuchBucket';
+      const asked: string[] = [];
+      controller = new RegistryController({
+        client, events, defaultImage: 'regop:dev',
+        podReadiness: async (pod) => {
+          asked.push(pod.name);
+          return pod.name === 'team-new' ? { status: 503, body: `not ready\n${unreachable}\n` } : { status: 503, body: 'not ready\n' };
+        },
+      });
+      client.put(s3Secret());
+      client.put(registryObject({ replicas: 3, storage: { s3 } }));
+      runningPod('team-ok', true);
+      runningPod('team-new', false);
+      runningPod('team-starting', false);
+      await controller.reconcile(`${NS}/team`);
+      const degraded = (await condition('Degraded'))!;
+      assert.equal(degraded.status, 'True');
+      assert.equal(degraded.reason, 'RegistryNotReady');
+      assert.equal(degraded.message, `registry pods are not ready: pod team-new: ${unreachable}`);
+      assert.ok(events.events.some((e) => e.type === 'Warning' && e.reason === 'RegistryNotReady' && e.message.includes('NoSuchBucket')));
+      assert.deepEqual(asked.sort(), ['team-new', 'team-starting'], 'a ready pod was asked, or an unready one was not');
+
+      runningPod('team-new', true);
+      runningPod('team-starting', true);
+      await setDeploymentStatus(3, 3);
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Degraded'))!.status, 'False');
+      assert.equal((await condition('Ready'))!.status, 'True');
+    });
+
+    it('hands the replica count over to the autoscaler without resetting it, and takes it back', async () => {
+      client.put(s3Secret());
+      client.put(registryObject({ replicas: 3, storage: { s3 } }));
+      await controller.reconcile(`${NS}/team`);
+      // as the API server records it: the operator's apply owns spec.replicas
+      const applied = (await deployment())!;
+      client.put({
+        ...applied,
+        metadata: { ...applied.metadata, managedFields: [{ manager: 'regop-operator', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:replicas': {} } } }] },
+      } as V1Deployment);
+
+      client.put(registryObject({ replicas: 3, autoscaling: { minReplicas: 2, maxReplicas: 5 }, storage: { s3 } }, 2));
+      const from = client.applied.length;
+      await controller.reconcile(`${NS}/team`);
+      const deploymentApplies = client.applied.slice(from).filter((a) => a.manifest.kind === 'Deployment');
+      assert.deepEqual(deploymentApplies.map((a) => [a.fieldManager, (a.manifest as V1Deployment).spec?.replicas]), [
+        [REPLICAS_HANDOVER_MANAGER, 3],
+        [undefined, undefined],
+      ], 'the count must be kept under another manager before the operator stops applying it');
+      const hpa = (await autoscaler()) as KubernetesObject & { spec: { minReplicas: number; maxReplicas: number } };
+      assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [2, 5]);
+      assert.ok(await budget());
+      assert.equal((await deployment())!.spec!.template.spec!.containers[0]!.resources!.requests!.cpu, '250m');
+
+      // the autoscaler picked 4: that is what Ready counts, and the operator neither hands over again nor applies a count
+      await setDeploymentStatus(4, 4, { replicas: 4 });
+      const again = client.applied.length;
+      await controller.reconcile(`${NS}/team`);
+      assert.equal((await condition('Ready'))!.message, '4/4 replicas ready');
+      assert.ok(client.applied.slice(again).every((a) => a.fieldManager === undefined && (a.manifest as V1Deployment).spec?.replicas === undefined));
+
+      client.put(registryObject({ replicas: 2, storage: { s3 } }, 3));
+      await controller.reconcile(`${NS}/team`);
+      assert.equal(await autoscaler(), null, 'the autoscaler outlived spec.autoscaling');
+      assert.equal((await deployment())!.spec!.replicas, 2);
     });
   });
 

@@ -1,15 +1,18 @@
-// Reconciles a Registry into its children: credentials and TLS Secrets, config, claim, Deployment, Service,
-// Ingress and pull Secrets in other namespaces; then reports Ready / Progressing / Degraded. Level-triggered and
-// idempotent: every pass computes the whole desired state and applies it with server-side apply.
+// Reconciles a Registry into its children: credentials and TLS Secrets, config, claim, Deployment, its
+// PodDisruptionBudget and HorizontalPodAutoscaler, Service, Ingress and pull Secrets in other namespaces; then
+// reports Ready / Progressing / Degraded. Level-triggered and idempotent: every pass computes the whole desired
+// state and applies it with server-side apply.
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
 import type { ObjectKey } from '../kube/cluster-client.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
 import { buildAuthSecret, hashesFor, nodePullerWanted, parseHtpasswd } from '../resources/auth-secret.ts';
+import { buildAutoscaler } from '../resources/autoscaler.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
+import { buildDisruptionBudget } from '../resources/disruption-budget.ts';
 import { buildIngress } from '../resources/ingress.ts';
-import { childNames, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { childNames, FIELD_MANAGER, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildNodeCaConfigMap } from '../resources/node-ca.ts';
@@ -21,8 +24,10 @@ import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '.
 import {
   describeAuthReloadFailures, failedAuthFiles, hitRatio, mirrorFigures, scrapablePods, storedBytes,
 } from '../status/registry-metrics.ts';
+import { describeUnreadyPods, readinessCauses, unreadyPods, type UnreadyPod } from '../status/pod-readiness.ts';
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
 import { resolveMirrorInputs, type MirrorInputs } from './mirror-inputs.ts';
+import { resolveStorageInputs, type StorageInputs } from './storage-inputs.ts';
 import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
 
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
@@ -34,11 +39,18 @@ const DEGRADED_RETRY_MS = 30_000;
 export const MOUNTED_SECRETS_ANNOTATION = 'regop.dev/mounted-secrets-hash';
 /** Degraded reason while a registry pod serves stale users or rules because an auth file failed to load */
 export const AUTH_RELOAD_FAILED = 'AuthReloadFailed';
+/** Degraded reason while registry pods run but fail their readiness probe and say why (a bucket they cannot reach) */
+export const REGISTRY_NOT_READY = 'RegistryNotReady';
+/** keeps spec.replicas of a Deployment while it passes from the operator to the autoscaler (handOverReplicas) */
+export const REPLICAS_HANDOVER_MANAGER = 'regop-operator-replicas-handover';
 
 export type { ReconcileOutcome } from './dependencies.ts';
 
 const SECRET = { apiVersion: 'v1', kind: 'Secret' };
 const CONFIG_MAP = { apiVersion: 'v1', kind: 'ConfigMap' };
+const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
+const DISRUPTION_BUDGET = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' };
+const AUTOSCALER = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' };
 
 function registryKey(namespace: string, name: string): ObjectKey {
   return { apiVersion: API_VERSION, kind: REGISTRY_KIND, namespace, name };
@@ -80,6 +92,19 @@ function authChanged(stored: V1Secret, wanted: V1Secret): boolean {
   return [...keys].some((key) => Buffer.from(storedData[key] ?? '', 'base64').toString() !== (wantedData[key] ?? ''));
 }
 
+/** whether the operator's last apply set spec.replicas (server-side apply removes the field when it stops) */
+function appliedReplicas(deployment: V1Deployment): boolean {
+  return (deployment.metadata?.managedFields ?? []).some((entry) => entry.manager === FIELD_MANAGER && entry.operation === 'Apply'
+    && (entry.fieldsV1 as { 'f:spec'?: { 'f:replicas'?: unknown } } | undefined)?.['f:spec']?.['f:replicas'] !== undefined);
+}
+
+/** the replica count the Deployment should reach: the autoscaler's current pick when there is one */
+function desiredReplicas(registry: Registry, deployment: V1Deployment): number {
+  const autoscaling = registry.spec.autoscaling;
+  if (!autoscaling) return registry.spec.replicas ?? 1;
+  return deployment.spec?.replicas ?? autoscaling.minReplicas ?? 1;
+}
+
 /** 4xx answers other than conflicts and throttling mean the desired object is invalid: retrying will not help. */
 function isPermanentApiError(error: unknown): boolean {
   const code = (error as { code?: number }).code;
@@ -98,7 +123,9 @@ export class RegistryController extends KindReconciler {
 
     let inputs: RegistryInputs;
     let mirrors: MirrorInputs;
+    let storage: StorageInputs;
     try {
+      storage = await resolveStorageInputs(this.client, registry);
       inputs = await resolveInputs(this.client, registry, this.events, this.now());
       mirrors = await resolveMirrorInputs(this.client, registry, inputs, this.events);
     } catch (error) {
@@ -112,7 +139,7 @@ export class RegistryController extends KindReconciler {
 
     let deployment: V1Deployment;
     try {
-      deployment = await this.applyChildren(registry, inputs, mirrors);
+      deployment = await this.applyChildren(registry, inputs, mirrors, storage);
       await this.reconcileCopies(registry, inputs, mirrors);
     } catch (error) {
       if (isPermanentApiError(error)) return this.reportDegraded(registry, 'ApplyFailed', errorMessage(error));
@@ -121,7 +148,7 @@ export class RegistryController extends KindReconciler {
     return this.reportProgress(registry, inputs, deployment);
   }
 
-  private async applyChildren(registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs): Promise<V1Deployment> {
+  private async applyChildren(registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs, storage: StorageInputs): Promise<V1Deployment> {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
     for (const secret of inputs.secrets) await this.client.apply(secret);
@@ -142,14 +169,17 @@ export class RegistryController extends KindReconciler {
     const claim = buildClaim(registry);
     if (claim) await this.client.apply(claim);
 
-    // only what needs a restart: the config, and the mirrors' upstream credentials and CAs, which the registry
-    // reads at start; users and certificates reach running pods through their Secret volumes
+    // only what needs a restart: the config, the mirrors' upstream credentials and CAs and the bucket's
+    // credentials, which the registry reads at start; users and certificates reach running pods through their
+    // Secret volumes
     const inputsHash = createHash('sha256')
       .update(configMap.data!['registry.yaml']!)
       .update(mirrors.secret ? JSON.stringify(Object.entries(mirrors.secret.stringData!).sort()) : '')
+      .update(storage.s3Credentials ? JSON.stringify(storage.s3Credentials) : '')
       .digest('hex')
       .slice(0, 16);
-    const previous = await this.client.get<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.deployment });
+    const previous = await this.client.get<V1Deployment>({ ...DEPLOYMENT, namespace, name: names.deployment });
+    if (previous && registry.spec.autoscaling) await this.handOverReplicas(previous);
     const deployment = await this.client.apply(buildDeployment(registry, {
       image: registry.spec.image ?? this.defaultImage,
       ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
@@ -171,11 +201,32 @@ export class RegistryController extends KindReconciler {
       .digest('hex')
       .slice(0, 16);
     await this.nudgePods(registry, mountedHash);
+    const budget = buildDisruptionBudget(registry);
+    if (budget) await this.client.apply(budget);
+    else await this.client.delete({ ...DISRUPTION_BUDGET, namespace, name: names.disruptionBudget });
+    const autoscaler = buildAutoscaler(registry);
+    if (autoscaler) await this.client.apply(autoscaler);
+    else await this.client.delete({ ...AUTOSCALER, namespace, name: names.autoscaler });
     await this.client.apply(buildService(registry));
     const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
     if (ingress) await this.client.apply(ingress);
     else await this.client.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: names.ingress });
     return deployment;
+  }
+
+  /**
+   * With an autoscaler the operator stops applying spec.replicas. Server-side apply would then remove the field
+   * the operator owned, and the Deployment would drop to 1 replica until the autoscaler scaled it up again. So the
+   * current count is first applied under another manager, which keeps the field until the autoscaler changes it
+   * (an update by another manager takes a field over).
+   */
+  private async handOverReplicas(previous: V1Deployment): Promise<void> {
+    if (previous.spec?.replicas === undefined || !appliedReplicas(previous)) return;
+    await this.client.apply({
+      ...DEPLOYMENT,
+      metadata: { name: previous.metadata!.name!, namespace: previous.metadata!.namespace! },
+      spec: { replicas: previous.spec.replicas },
+    } as V1Deployment, { fieldManager: REPLICAS_HANDOVER_MANAGER });
   }
 
   /** the nodes' mirror credentials go to the node agent's namespace, when there is an agent to read them */
@@ -252,7 +303,7 @@ export class RegistryController extends KindReconciler {
   }
 
   private async reportProgress(registry: Registry, inputs: RegistryInputs, deployment: V1Deployment): Promise<ReconcileOutcome> {
-    const desired = registry.spec.replicas ?? 1;
+    const desired = desiredReplicas(registry, deployment);
     const status = deployment.status ?? {};
     const ready = status.readyReplicas ?? 0;
     const updated = (status.updatedReplicas ?? 0) >= desired && (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
@@ -269,11 +320,18 @@ export class RegistryController extends KindReconciler {
       ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
       : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
     const previousDegraded = findCondition(registry.status?.conditions, 'Degraded');
-    const scraped = await this.scrapePods(registry);
+    const pods = await this.registryPods(registry);
+    const scraped = await this.scrapePods(registry, pods);
     const authFailures = scraped
       .map(({ pod, text }) => ({ pod, files: text === null ? [] : failedAuthFiles(text) }))
       .filter((failure) => failure.files.length > 0);
-    if (authFailures.length > 0) {
+    const unready = await this.unreadyPods(registry, pods);
+    if (unready.length > 0) {
+      // pods that cannot serve at all come before pods serving stale users
+      const message = describeUnreadyPods(unready);
+      conditions[0] = { type: 'Degraded', status: 'True', reason: REGISTRY_NOT_READY, message };
+      this.events.warning(registry, REGISTRY_NOT_READY, message);
+    } else if (authFailures.length > 0) {
       const message = describeAuthReloadFailures(authFailures);
       conditions[0] = { type: 'Degraded', status: 'True', reason: AUTH_RELOAD_FAILED, message };
       this.events.warning(registry, AUTH_RELOAD_FAILED, message);
@@ -298,7 +356,7 @@ export class RegistryController extends KindReconciler {
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
     const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
-    const resync = authFailures.length > 0 ? DEGRADED_RETRY_MS : RESYNC_MS;
+    const resync = authFailures.length > 0 || unready.length > 0 ? DEGRADED_RETRY_MS : RESYNC_MS;
     return { requeueAfterMs: Math.max(1_000, Math.min(resync, untilRenewal)) };
   }
 
@@ -320,10 +378,19 @@ export class RegistryController extends KindReconciler {
   }
 
   /** each running registry pod's metrics text (null when it did not answer) */
-  private async scrapePods(registry: Registry): Promise<Array<{ pod: string; text: string | null }>> {
+  private async scrapePods(registry: Registry, pods: V1Pod[]): Promise<Array<{ pod: string; text: string | null }>> {
     const namespace = registry.metadata.namespace;
-    const pods = scrapablePods(await this.registryPods(registry));
-    return Promise.all(pods.map(async (pod) => ({ pod: pod.name, text: await this.podMetrics({ namespace, name: pod.name, ip: pod.ip }) })));
+    return Promise.all(scrapablePods(pods).map(async (pod) => ({ pod: pod.name, text: await this.podMetrics({ namespace, name: pod.name, ip: pod.ip }) })));
+  }
+
+  /** running pods that fail their readiness probe and say why; one merely starting says nothing yet */
+  private async unreadyPods(registry: Registry, pods: V1Pod[]): Promise<UnreadyPod[]> {
+    const namespace = registry.metadata.namespace;
+    const answers = await Promise.all(unreadyPods(pods).map(async (pod) => {
+      const answer = await this.podReadiness({ namespace, name: pod.name, ip: pod.ip });
+      return { pod: pod.name, causes: answer ? readinessCauses(answer) : [] };
+    }));
+    return answers.filter((answer) => answer.causes.length > 0);
   }
 
   /** per mirror: cached bytes and hit ratio; with no pod to ask, the figures last written stay */

@@ -57,7 +57,8 @@ export interface RegistryInputs {
 
 const SECRET = { apiVersion: 'v1', kind: 'Secret' };
 
-function decode(secret: V1Secret | null, key: string): string | undefined {
+/** one key of a Secret as read (data, base64) or as written by a test or a fake (stringData) */
+export function secretValue(secret: V1Secret | null, key: string): string | undefined {
   const encoded = secret?.data?.[key];
   if (encoded !== undefined) return Buffer.from(encoded, 'base64').toString('utf8');
   return secret?.stringData?.[key];
@@ -71,7 +72,7 @@ export async function generatedPassword(
   client: ClusterClient, registry: Registry, secretName: string, user: string, inputs: RegistryInputs, events: EventSink,
 ): Promise<string> {
   const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: secretName });
-  let password = decode(existing, 'password');
+  let password = secretValue(existing, 'password');
   if (!password) {
     password = generatePassword();
     events.normal(registry, 'PasswordGenerated', `generated a password for user ${user} into Secret ${secretName}`);
@@ -90,7 +91,7 @@ async function resolveUsers(client: ClusterClient, registry: Registry, inputs: R
       const key = ref.key ?? 'password';
       const secret = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: ref.name });
       if (!secret) throw new InputError('PasswordSecretNotFound', `Secret ${ref.name} (password of user ${user.name}) not found`);
-      const value = decode(secret, key);
+      const value = secretValue(secret, key);
       if (!value) throw new InputError('PasswordKeyMissing', `Secret ${ref.name} has no key ${key} (password of user ${user.name})`);
       password = value;
     } else {
@@ -105,8 +106,8 @@ async function resolveUsers(client: ClusterClient, registry: Registry, inputs: R
 }
 
 function keyPairOf(secret: V1Secret | null): KeyPair | undefined {
-  const certPem = decode(secret, 'tls.crt');
-  const keyPem = decode(secret, 'tls.key');
+  const certPem = secretValue(secret, 'tls.crt');
+  const keyPem = secretValue(secret, 'tls.key');
   return certPem && keyPem ? { certPem, keyPem } : undefined;
 }
 
@@ -147,7 +148,7 @@ async function resolveExistingSecret(client: ClusterClient, registry: Registry):
   if (!secret) throw new InputError('TLSSecretNotFound', `TLS Secret ${name} not found`);
   const pair = keyPairOf(secret);
   if (!pair) throw new InputError('TLSSecretInvalid', `TLS Secret ${name} needs tls.crt and tls.key`);
-  const caPem = decode(secret, 'ca.crt');
+  const caPem = secretValue(secret, 'ca.crt');
   return { servingSecretName: name, certPem: pair.certPem, ...(caPem ? { caPem, caSecretName: name } : {}) };
 }
 
@@ -165,14 +166,14 @@ async function resolveCertManager(client: ClusterClient, registry: Registry): Pr
   const secret = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: names.tls });
   const pair = keyPairOf(secret);
   if (!pair) throw new WaitingForInput('WaitingForCertificate', `waiting for cert-manager to issue Secret ${names.tls}`);
-  const caPem = decode(secret, 'ca.crt');
+  const caPem = secretValue(secret, 'ca.crt');
   return { servingSecretName: names.tls, certPem: pair.certPem, ...(caPem ? { caPem, caSecretName: names.tls } : {}) };
 }
 
 async function resolveAdminToken(client: ClusterClient, registry: Registry, inputs: RegistryInputs): Promise<void> {
   const name = childNames(registry.metadata.name).admin;
   const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name });
-  inputs.secrets.push(buildAdminTokenSecret(registry, decode(existing, 'token') ?? generatePassword()));
+  inputs.secrets.push(buildAdminTokenSecret(registry, secretValue(existing, 'token') ?? generatePassword()));
 }
 
 export async function resolveInputs(client: ClusterClient, registry: Registry, events: EventSink, now = new Date()): Promise<RegistryInputs> {

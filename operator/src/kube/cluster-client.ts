@@ -9,12 +9,17 @@ export interface ObjectKey {
   name: string;
 }
 
+export interface ApplyOptions {
+  /** another field manager than the operator's: to hand a field over to another owner */
+  fieldManager?: string;
+}
+
 export interface ClusterClient {
   /** null when the object (or its kind) does not exist */
   get<T extends KubernetesObject>(key: ObjectKey): Promise<T | null>;
   list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string | undefined, labelSelector: string): Promise<T[]>;
-  /** server-side apply under the operator's field manager, forcing ownership of the fields it sets */
-  apply<T extends KubernetesObject>(manifest: T): Promise<T>;
+  /** server-side apply under the operator's field manager (or the one given), forcing ownership of the fields it sets */
+  apply<T extends KubernetesObject>(manifest: T, options?: ApplyOptions): Promise<T>;
   /** no error when already gone */
   delete(key: ObjectKey): Promise<void>;
   /** merge-patches the status subresource */

@@ -1,7 +1,7 @@
 // An in-memory ClusterClient for controller unit tests: stores what is applied, answers gets and lists, and
 // records status patches. Secrets' stringData is folded into data as the API server does.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ClusterClient, ObjectKey } from './cluster-client.ts';
+import { keyOf, type ApplyOptions, type ClusterClient, type ObjectKey } from './cluster-client.ts';
 
 function id(key: ObjectKey): string {
   return `${key.apiVersion}/${key.kind}/${key.namespace ?? ''}/${key.name}`;
@@ -19,6 +19,8 @@ export class FakeClusterClient implements ClusterClient {
   readonly statusPatches: unknown[] = [];
   readonly annotations: Array<{ key: ObjectKey; annotations: Record<string, string> }> = [];
   applyCount = 0;
+  /** every apply, in order, with the field manager it names (undefined: the operator's) */
+  readonly applied: Array<{ manifest: KubernetesObject; fieldManager: string | undefined }> = [];
   private version = 1;
   /** kinds whose apply fails with 404, as when a CRD is not installed */
   readonly missingKinds = new Set<string>();
@@ -51,10 +53,22 @@ export class FakeClusterClient implements ClusterClient {
       .map((o) => structuredClone(o) as T);
   }
 
-  async apply<T extends KubernetesObject>(manifest: T): Promise<T> {
+  async apply<T extends KubernetesObject>(manifest: T, options: ApplyOptions = {}): Promise<T> {
     if (this.missingKinds.has(manifest.kind!)) throw Object.assign(new Error('not found'), { code: 404 });
     this.applyCount++;
-    return this.put(manifest);
+    this.applied.push({ manifest: structuredClone(manifest), fieldManager: options.fieldManager });
+    return this.put(this.keepingReplicas(manifest));
+  }
+
+  /**
+   * A Deployment applied without spec.replicas keeps the stored count, as the API server does when another
+   * manager (an autoscaler) owns the field. Other omitted fields are dropped: applies replace here.
+   */
+  private keepingReplicas<T extends KubernetesObject>(manifest: T): T {
+    const stored = this.objects.get(id(keyOf(manifest))) as { spec?: { replicas?: number } } | undefined;
+    const spec = (manifest as { spec?: { replicas?: number } }).spec;
+    if (manifest.kind !== 'Deployment' || !spec || spec.replicas !== undefined || stored?.spec?.replicas === undefined) return manifest;
+    return { ...manifest, spec: { ...spec, replicas: stored.spec.replicas } };
   }
 
   async delete(key: ObjectKey): Promise<void> {

@@ -3,7 +3,7 @@ import {
   CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions,
   type KubeConfig, type KubernetesObject,
 } from '@kubernetes/client-node';
-import { isNotFound, type ClusterClient, type ObjectKey } from './cluster-client.ts';
+import { isNotFound, type ApplyOptions, type ClusterClient, type ObjectKey } from './cluster-client.ts';
 
 /**
  * Server-side apply tracks ownership of `data`, which is what the API server stores; applying `stringData`
@@ -65,8 +65,9 @@ export class KubernetesClusterClient implements ClusterClient {
     return items;
   }
 
-  async apply<T extends KubernetesObject>(manifest: T): Promise<T> {
-    return this.objects.patch(withSecretDataEncoded(manifest), undefined, undefined, this.fieldManager, true, PatchStrategy.ServerSideApply);
+  async apply<T extends KubernetesObject>(manifest: T, options: ApplyOptions = {}): Promise<T> {
+    const fieldManager = options.fieldManager ?? this.fieldManager;
+    return this.objects.patch(withSecretDataEncoded(manifest), undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
   }
 
   async delete(key: ObjectKey): Promise<void> {
