@@ -2,16 +2,14 @@
 // regctl and helm. Each checks what its user would: the push works, the pull gives the same bytes and digests.
 // Trust is real verification against the test CA (cert dirs, --ca-file, SSL_CERT_FILE); every tool gets a HOME,
 // auth file and container store of its own under a temp dir, and no container is ever run.
-// The whole matrix runs on a registry storing in a directory; on an S3 bucket (a real S3 server) a representative
-// part of it: podman, skopeo, oras, crane and regctl pushes and pulls, and a shared layer stored once. buildah and
-// helm push through the same libraries as podman and oras, and a wrong password never reaches storage.
+// The matrix runs on a registry storing in a directory, and on one storing in an S3 bucket (a real S3 server).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3_DRIVER_MISSING, startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { storageSnapshot } from '../support/oci.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import { isolatedHome, run, withRegistryLogs } from './tools.ts';
@@ -94,18 +92,14 @@ function assertStoredOnce(digest: string, what: string): void {
 
 let multiArch: ReturnType<typeof writeMultiArchLayout> & { dir: string };
 
-interface MatrixOptions {
-  /** starts the registry (TLS, the test user) and returns it, with what stops its storage when there is any */
-  start(): Promise<{ registry: RunningRegistry; stopStorage?: () => Promise<void> }>;
-  /** only the tests marked as representative of every storage */
-  representativeOnly: boolean;
-}
-
-/** Registers the client matrix against the registry `options.start` gives, each tool with fresh local state. */
-function clientMatrix(options: MatrixOptions): void {
+/**
+ * Registers the client matrix against the registry `start` gives (TLS, the test user), with what stops its storage
+ * when there is any; each tool starts with fresh local state.
+ */
+function clientMatrix(start: () => Promise<{ registry: RunningRegistry; stopStorage?: () => Promise<void> }>): void {
   let stopStorage: (() => Promise<void>) | undefined;
   before(async () => {
-    ({ registry, stopStorage } = await options.start());
+    ({ registry, stopStorage } = await start());
     work = mkdtempSync(join(tmpdir(), 'regop-clients-'));
     certDir = join(work, 'certs');
     mkdirSync(certDir);
@@ -122,12 +116,7 @@ function clientMatrix(options: MatrixOptions): void {
     for (const dir of [work, env?.HOME]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** `representative`: the test also runs on every other storage */
-  const test = (name: string, representative: boolean, body: () => Promise<void>) => {
-    if (representative || !options.representativeOnly) it(name, () => withRegistryLogs(registry, body));
-  };
-
-  test('podman logs in, pushes an image buildah built, and pulls it back with the same digest', true, async () => {
+  it('podman logs in, pushes an image buildah built, and pulls it back with the same digest', () => withRegistryLogs(registry, async () => {
     const host = registry.host;
     await buildImage('localhost/matrix/podman:1', 'from podman');
     await run('podman', [...podmanFlags(), 'login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', host], { env, input: user.password });
@@ -140,9 +129,9 @@ function clientMatrix(options: MatrixOptions): void {
     const inspect = await run('podman', [...podmanFlags(), 'image', 'inspect', '--format', '{{.Digest}} {{index .Labels "built-by"}}', `${host}/matrix/podman:1`], { env });
     assert.equal(inspect.stdout.trim(), `${pushed} regop-tests`);
     await run('podman', [...podmanFlags(), 'logout', host], { env });
-  });
+  }));
 
-  test('buildah pushes an image it built', false, async () => {
+  it('buildah pushes an image it built', () => withRegistryLogs(registry, async () => {
     await buildImage('localhost/matrix/buildah:1', 'from buildah');
     const digestFile = join(work, 'buildah.digest');
     await run('buildah', [...storageFlags, 'push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, '--digestfile', digestFile,
@@ -150,16 +139,16 @@ function clientMatrix(options: MatrixOptions): void {
     const tags = await run('skopeo', ['list-tags', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, `docker://${registry.host}/matrix/buildah`], { env });
     assert.deepEqual(JSON.parse(tags.stdout).Tags, ['1']);
     assert.equal(sha256(await rawManifest('matrix/buildah:1')), readFileSync(digestFile, 'utf8').trim());
-  });
+  }));
 
-  test('podman refuses a wrong password', false, async () => {
+  it('podman refuses a wrong password', () => withRegistryLogs(registry, async () => {
     const result = await run('podman', [...podmanFlags(), 'login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', registry.host],
       { env: { ...env, REGISTRY_AUTH_FILE: join(work, 'other-auth.json') }, input: 'wrong', allowFailure: true });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /401|unauthorized|invalid username/i);
-  });
+  }));
 
-  test('a layer shared by two images pushed to two repositories is stored once', true, async () => {
+  it('a layer shared by two images pushed to two repositories is stored once', () => withRegistryLogs(registry, async () => {
     const host = registry.host;
     await buildImage('localhost/matrix/base:1', `base layer ${randomBytes(8).toString('hex')}`);
     await buildImage('localhost/matrix/derived:1', 'derived layer', 'localhost/matrix/base:1');
@@ -172,9 +161,9 @@ function clientMatrix(options: MatrixOptions): void {
     assert.equal(derived.layers[0]!.digest, base.layers[0]!.digest, 'the derived image reuses the base layer');
     assertStoredOnce(base.layers[0]!.digest, 'the shared layer');
     assertStoredOnce(derived.layers[1]!.digest, 'the derived image\'s own layer');
-  });
+  }));
 
-  test('skopeo copies a multi-arch index both ways with identical digests, storing shared layers once', true, async () => {
+  it('skopeo copies a multi-arch index both ways with identical digests, storing shared layers once', () => withRegistryLogs(registry, async () => {
     const { dir: source, indexDigest, sharedLayer, manifestDigests } = multiArch;
     await run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-cert-dir', certDir, '--dest-creds', `${user.name}:${user.password}`,
       `oci:${source}:multi`, `docker://${registry.host}/matrix/multi:v1`], { env });
@@ -191,9 +180,9 @@ function clientMatrix(options: MatrixOptions): void {
     for (const file of sourceBlobs) {
       assert.ok(readFileSync(join(back, 'blobs', 'sha256', file)).equals(readFileSync(join(source, 'blobs', 'sha256', file))), file);
     }
-  });
+  }));
 
-  test('oras pushes and pulls an artifact with its artifactType, attaches a referrer and discovers it', true, async () => {
+  it('oras pushes and pulls an artifact with its artifactType, attaches a referrer and discovers it', () => withRegistryLogs(registry, async () => {
     const dir = mkdtempSync(join(work, 'oras-'));
     writeFileSync(join(dir, 'notes.txt'), 'artifact payload');
     writeFileSync(join(dir, 'sbom.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3' }));
@@ -215,9 +204,9 @@ function clientMatrix(options: MatrixOptions): void {
     // the referrer pulls back too, and its subject is the artifact
     const referrer = JSON.parse((await run('oras', ['manifest', 'fetch', ...auth, `${registry.host}/matrix/artifact@${referrers[0]!.digest}`], { env })).stdout);
     assert.equal(referrer.subject.digest, sha256(await rawManifest('matrix/artifact:v1')));
-  });
+  }));
 
-  test('crane copies, lists, digests and deletes', true, async () => {
+  it('crane copies, lists, digests and deletes', () => withRegistryLogs(registry, async () => {
     await run('crane', ['auth', 'login', registry.host, '-u', user.name, '--password-stdin'], { env, input: user.password });
     const source = `${registry.host}/matrix/multi:v1`;
     const target = `${registry.host}/matrix/crane:copied`;
@@ -233,9 +222,9 @@ function clientMatrix(options: MatrixOptions): void {
     assert.match(gone.stderr, /MANIFEST_UNKNOWN|404|not found/i);
     // the source repository is untouched
     assert.equal((await run('crane', ['digest', source], { env })).stdout.trim(), multiArch.indexDigest);
-  });
+  }));
 
-  test('regctl lists tags, gets a manifest and a blob byte-identical', true, async () => {
+  it('regctl lists tags, gets a manifest and a blob byte-identical', () => withRegistryLogs(registry, async () => {
     await run('regctl', ['registry', 'login', registry.host, '-u', user.name, '--pass-stdin'], { env, input: user.password });
     const tags = await run('regctl', ['tag', 'ls', `${registry.host}/matrix/multi`], { env });
     assert.deepEqual(tags.stdout.trim().split('\n'), ['v1']);
@@ -248,9 +237,9 @@ function clientMatrix(options: MatrixOptions): void {
       const original = readFileSync(join(multiArch.dir, 'blobs', 'sha256', layer.digest.slice(7)));
       assert.ok(blob.stdoutBytes.equals(original), `blob ${layer.digest} is byte-identical`);
     }
-  });
+  }));
 
-  test('helm pushes and pulls an OCI chart', false, async () => {
+  it('helm pushes and pulls an OCI chart', () => withRegistryLogs(registry, async () => {
     const dir = mkdtempSync(join(work, 'helm-'));
     await run('helm', ['create', 'regop-demo'], { env, cwd: dir });
     await run('helm', ['package', 'regop-demo'], { env, cwd: dir });
@@ -265,21 +254,18 @@ function clientMatrix(options: MatrixOptions): void {
     const out = mkdtempSync(join(work, 'helm-out-'));
     await run('helm', ['pull', `oci://${registry.host}/charts/regop-demo`, '--version', '0.1.0', '--ca-file', registry.caFile!, '-d', out], { env });
     assert.ok(readFileSync(join(out, 'regop-demo-0.1.0.tgz')).equals(readFileSync(packaged)));
-  });
+  }));
 }
 
 describe('real clients over TLS with auth', () => {
-  clientMatrix({ start: async () => ({ registry: await startRegistry({ tls: true, users: [user] }) }), representativeOnly: false });
+  clientMatrix(async () => ({ registry: await startRegistry({ tls: true, users: [user] }) }));
 });
 
-describe('real clients over TLS with auth, on S3 storage', { skip: S3_DRIVER_MISSING }, () => {
-  clientMatrix({
-    async start() {
-      const s3 = await startS3Server();
-      await s3.createBucket('clients');
-      const storage = { s3: { server: s3, bucket: 'clients', prefix: 'registry' } };
-      return { registry: await startRegistry({ tls: true, users: [user], storage }), stopStorage: () => s3.stop() };
-    },
-    representativeOnly: true,
+describe('real clients over TLS with auth, on S3 storage', () => {
+  clientMatrix(async () => {
+    const s3 = await startS3Server();
+    await s3.createBucket('clients');
+    const storage = { s3: { server: s3, bucket: 'clients', prefix: 'registry' } };
+    return { registry: await startRegistry({ tls: true, users: [user], storage }), stopStorage: () => s3.stop() };
   });
 });

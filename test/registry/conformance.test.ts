@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3_DRIVER_MISSING, startRegistry, type RunningRegistry } from '../support/registry.ts';
+import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { startS3Server, type S3Server } from '../support/s3-server.ts';
 import { run, type RunResult } from './tools.ts';
 
@@ -160,7 +160,7 @@ describe('OCI distribution-spec conformance', () => {
   });
 });
 
-describe('OCI distribution-spec conformance on S3 storage', { skip: S3_DRIVER_MISSING }, () => {
+describe('OCI distribution-spec conformance on S3 storage', () => {
   let s3: S3Server | undefined;
   let registry: RunningRegistry | undefined;
   before(async () => {

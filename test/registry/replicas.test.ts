@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { clientFor, type Client } from '../support/http.ts';
 import { blob, OCI_MANIFEST, pushImage, randomBlob, sha256, type Blob } from '../support/oci.ts';
-import { S3_DRIVER_MISSING, startRegistry, type RunningRegistry, type StartOptions } from '../support/registry.ts';
+import { startRegistry, type RunningRegistry, type StartOptions } from '../support/registry.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import { withRegistryLogs } from './tools.ts';
 
@@ -207,7 +207,7 @@ describe('two registry processes on one shared directory', () => {
   });
 });
 
-describe('two registry processes on one S3 bucket', { skip: S3_DRIVER_MISSING }, () => {
+describe('two registry processes on one S3 bucket', () => {
   replicaScenarios(async () => {
     const s3 = await startS3Server();
     await s3.createBucket('replicas');

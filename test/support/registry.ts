@@ -1,6 +1,6 @@
 // Starts a real regop-registry process for integration tests and tears it down again.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,13 +72,6 @@ export interface RunningRegistry {
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
-
-/**
- * Why tests on S3 storage are skipped, until the S3 driver lands (storage/open.ts still refuses storage.s3);
- * false once it has.
- */
-export const S3_DRIVER_MISSING: string | false = readFileSync(join(projectRoot, 'registry', 'src', 'storage', 'open.ts'), 'utf8')
-  .includes('the S3 driver is not built yet') ? 'the S3 storage driver has not landed yet (registry/src/storage/open.ts refuses storage.s3)' : false;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
