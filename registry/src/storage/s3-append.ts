@@ -277,6 +277,12 @@ export class Appender {
     await this.bucket.copy(key, targetKey, size);
   }
 
+  /** Aborts the file's upload and deletes its segments (once its state object is gone). */
+  async remove(state: AppendState): Promise<void> {
+    if (state.upload) await this.bucket.abortUpload(state.upload.key, state.upload.uploadId);
+    await this.bucket.deleteMany(state.segments.map((segment) => segment.key));
+  }
+
   /**
    * Aborts the multipart uploads and deletes the objects under a work prefix (one file's, or a directory's);
    * `olderThan`: only those begun or written before then (a purge's view: younger ones may be in use).

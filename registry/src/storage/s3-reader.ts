@@ -50,6 +50,7 @@ export class S3FileReader implements FileReader {
   /** the bytes the last read returned, and where they start, to serve it again without a request */
   private last: { position: number; chunks: Buffer[] } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   /** `body`: a stream of the whole first segment already opened (the GET that found the file) */
   constructor(bucket: Bucket, segments: Segment[], body?: Readable) {
@@ -77,6 +78,9 @@ export class S3FileReader implements FileReader {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    // a read waiting on a stalled stream ends now, with an error
+    this.closeStream();
     await this.queue;
     this.closeStream();
     this.last = null;
@@ -125,19 +129,28 @@ export class S3FileReader implements FileReader {
   }
 
   /** up to `max` bytes at `position` from the open stream, reopening it there when it is elsewhere */
-  private async next(position: number, max: number): Promise<Buffer | null> {
+  private async next(position: number, max: number, retried = false): Promise<Buffer | null> {
     if (!this.stream || this.stream.position !== position) await this.open(position);
     const stream = this.stream!;
     let chunk = stream.left;
     stream.left = null;
     if (!chunk) {
-      const result = await stream.chunks.next();
+      let result: IteratorResult<Buffer>;
+      try {
+        result = await stream.chunks.next();
+      } catch (error) {
+        // S3 (or the client's idle timeout) cut a stream this reader left idle while its reader was slow:
+        // once, it goes on from where it was
+        if (this.closed || retried) throw error;
+        this.closeStream();
+        return this.next(position, max, true);
+      }
       if (result.done) {
         const segment = this.segments[stream.index]!;
         if (position < this.starts[stream.index]! + segment.size) throw new Error(`S3 object ${segment.key} ended early`);
         // the segment is done: the next one opens on the next call
         this.closeStream();
-        return this.next(position, max);
+        return this.next(position, max, retried);
       }
       chunk = result.value;
     }
@@ -150,6 +163,7 @@ export class S3FileReader implements FileReader {
   }
 
   private async open(position: number): Promise<void> {
+    if (this.closed) throw new Error('read of a closed file');
     this.closeStream();
     let index = this.starts.findLastIndex((start) => start <= position);
     while (index < this.segments.length - 1 && position >= this.starts[index]! + this.segments[index]!.size) index++;

@@ -21,6 +21,8 @@ const APPENDS_DIR = '.appends';
 /** Requests in flight at once: GC and listings work in parallel, and each pull holds one GET. */
 const MAX_SOCKETS = 64;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** a connection on which nothing moved for this long is cut (a stalled S3); a blob reader then reopens its GET */
+const IDLE_TIMEOUT_MS = 60_000;
 
 export interface S3Tuning {
   /** part size of appended files (one part is buffered per running append); ≥ 5 MiB */
@@ -154,9 +156,10 @@ export class S3Driver implements StorageDriver {
       const sealed = await this.appender.seal(sourceKey, found.state);
       if (sealed.size === 0) await this.bucket.put(targetKey, Buffer.alloc(0));
       else await this.appender.writeConcatenation(sealed.segments, targetKey, this.workPrefix(from));
-      // the state object first: once it is gone the file is, and the work objects are only leftovers
+      // the state object first: once it is gone the file is, and its work objects are only leftovers (what
+      // failed appends left goes with the purge, abortOrphanedUploads, which saves two listings here)
       await this.bucket.delete(sourceKey);
-      await this.appender.discard(this.workPrefix(from));
+      await this.appender.remove(sealed);
     });
   }
 
@@ -172,8 +175,9 @@ export class S3Driver implements StorageDriver {
       const deleted = await this.lock.run(fileKey, async () => {
         const head = await this.bucket.head(fileKey);
         if (!head) return false;
+        const state = isAppendState(head) ? await this.appender.readState(fileKey) : null;
         await this.bucket.delete(fileKey);
-        if (isAppendState(head)) await this.appender.discard(this.workPrefix(normalized));
+        if (state) await this.appender.remove(state);
         return true;
       });
       if (deleted) return;
@@ -285,6 +289,7 @@ export async function createS3Client(config: S3StorageConfig): Promise<S3Client>
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: IDLE_TIMEOUT_MS,
       httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
       httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
     },
