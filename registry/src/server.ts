@@ -34,7 +34,7 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
   const driver = await openStorage(config.storage);
   const blobs = new BlobStore(driver);
   const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
-  const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser });
+  const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser, shared: config.storage.shared });
   const manifests = new ManifestService(blobs, repositories, {
     cacheBytes: config.storage.manifestCacheBytes,
     maxBytes: config.storage.maxManifestBytes,
