@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BenchClient, runConcurrent } from './client.ts';
 import { pushBlob, pushConfig, manifest, putManifest, CONCURRENCY, type Metric, type Sizes } from './scenarios.ts';
 import {
-  startServer, runMeasured, sampleRss, readRssKiB, distributionGcCommand, type BenchServer, type ServerKind, type Mode,
+  startServer, runMeasured, sampleRss, readRssKiB, distributionGcCommand, type BenchServer, type BenchStorage, type ServerKind, type Mode,
 } from './servers.ts';
 import { sha256 } from './client.ts';
 
@@ -14,8 +14,8 @@ const LAYERS_PER_MANIFEST = 10;
 const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log: (line: string) => void): Promise<Metric[]> {
-  const server = await startServer(kind, mode);
+export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log: (line: string) => void, storage: BenchStorage = 'filesystem'): Promise<Metric[]> {
+  const server = await startServer(kind, mode, undefined, storage);
   const client = new BenchClient(server, CONCURRENCY);
   const deadline = Date.now() + sizes.scenarioSeconds * 1000 * 2;
   try {

@@ -9,15 +9,20 @@ import { scenarios, FULL, QUICK, CONCURRENCY, type Metric, type Context } from '
 import { gcScenario } from './gc.ts';
 import { mirrorScenario, startMirrorUpstream, type MirrorUpstream } from './mirror.ts';
 import { operatorScenario, ensureCluster, teardownCluster } from './operator.ts';
-import { startServer, distributionVersion, useOurEntryPoint, type Mode, type ServerKind } from './servers.ts';
+import { startServer, distributionVersion, useOurEntryPoint, useS3Server, type BenchStorage, type Mode, type ServerKind } from './servers.ts';
+import { startS3Server, type S3Server } from '../support/s3-server.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ALL_MODES: Mode[] = ['tls+auth', 'plain'];
 const KINDS: ServerKind[] = ['ours', 'distribution'];
+const ALL_STORAGES: BenchStorage[] = ['filesystem', 's3'];
 const SCENARIO_NAMES = [...scenarios.map((s) => s.name), 'gc', 'mirror', 'operator'];
 
-/** 'any': a figure the mode does not change (GC: the collection itself does no HTTP); 'cluster': the operator's */
-type RowMode = Mode | 'any' | 'cluster';
+/**
+ * 'any': a figure the mode does not change (GC: the collection itself does no HTTP); 'cluster': the operator's;
+ * on S3 storage the mode is suffixed ' s3' ('s3' alone for GC)
+ */
+type RowMode = Mode | 'any' | 'cluster' | `${Mode} s3` | 's3';
 interface Row extends Metric { mode: RowMode; server: ServerKind }
 
 const program = new Command()
@@ -27,11 +32,12 @@ const program = new Command()
   .option('--modes <list>', `comma-separated: ${ALL_MODES.join(',')}`, ALL_MODES.join(','))
   .option('--only <list>', `comma-separated scenarios: ${SCENARIO_NAMES.join(',')}`)
   .option('--servers <list>', 'comma-separated: ours,distribution', KINDS.join(','))
+  .option('--storage <list>', `comma-separated: ${ALL_STORAGES.join(',')} (s3: both servers on one versitygw, a bucket each; the request scenarios and gc)`, 'filesystem')
   .option('--out <file>', 'results JSON (default .bench-results/bench-<timestamp>.json)')
   .option('--ours <cli.js>', "another build of our registry to run instead of this checkout's dist/ (e.g. an older commit's, for before/after)")
   .parse();
 
-const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; out?: string; ours?: string }>();
+const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; storage: string; out?: string; ours?: string }>();
 
 function list<T extends string>(value: string, allowed: readonly string[], what: string): T[] {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -43,6 +49,7 @@ const modes = list<Mode>(options.modes, ALL_MODES, 'mode');
 if (options.ours) useOurEntryPoint(resolve(options.ours));
 const selected = options.only ? list<string>(options.only, SCENARIO_NAMES, 'scenario') : SCENARIO_NAMES;
 const kinds = list<ServerKind>(options.servers, KINDS, 'server');
+const storages = list<BenchStorage>(options.storage, ALL_STORAGES, 'storage');
 const sizes = options.quick ? QUICK : FULL;
 const startedAt = new Date();
 const out = resolve(options.out ?? join(projectRoot, '.bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`));
@@ -58,11 +65,12 @@ const header = {
   sizes,
   concurrency: CONCURRENCY,
   modes,
+  storages,
   scenarios: selected,
 };
 const log = (line: string) => process.stderr.write(line + '\n');
 log(`regop bench — ${header.cores} cores (${header.cpu}), Node ${header.node}, ${header.distribution}`);
-log(`sizes: ${JSON.stringify(sizes)}; concurrency ${CONCURRENCY}; modes ${modes.join(', ')}`);
+log(`sizes: ${JSON.stringify(sizes)}; concurrency ${CONCURRENCY}; modes ${modes.join(', ')}; storage ${storages.join(', ')}`);
 
 const rows: Row[] = [];
 const errors: Array<{ mode: RowMode; server: ServerKind; scenario: string; error: string }> = [];
@@ -84,12 +92,23 @@ function failed(mode: RowMode, server: ServerKind, scenario: string, error: unkn
   log(`    ${scenario} FAILED: ${message}`);
 }
 
-for (const mode of modes) {
-  for (const kind of kinds) {
-    const online = scenarios.filter((s) => selected.includes(s.name));
-    if (online.length > 0) {
-      log(`[${mode}] ${kind}: starting`);
-      const server = await startServer(kind, mode);
+let s3: S3Server | undefined;
+if (storages.includes('s3')) {
+  s3 = await startS3Server();
+  useS3Server(s3);
+  log(`s3: versitygw at ${s3.endpoint}, a fresh bucket per server`);
+}
+
+const rowMode = (mode: Mode, storage: BenchStorage): RowMode => (storage === 's3' ? `${mode} s3` : mode);
+
+for (const storage of storages) {
+  for (const mode of modes) {
+    for (const kind of kinds) {
+      const online = scenarios.filter((s) => selected.includes(s.name));
+      if (online.length === 0) continue;
+      const label = rowMode(mode, storage);
+      log(`[${label}] ${kind}: starting`);
+      const server = await startServer(kind, mode, undefined, storage);
       const client = new BenchClient(server, CONCURRENCY);
       const ctx: Context = { client, server, sizes, body, state: new Map() };
       try {
@@ -97,10 +116,10 @@ for (const mode of modes) {
           log(`  ${scenario.name}: ${scenario.description}`);
           try {
             for (const metric of await scenario.run(ctx)) {
-              record(metric, mode, kind);
+              record(metric, label, kind);
             }
           } catch (error) {
-            failed(mode, kind, scenario.name, error);
+            failed(label, kind, scenario.name, error);
           }
         }
       } finally {
@@ -113,20 +132,24 @@ for (const mode of modes) {
 }
 
 // The collection does no HTTP, so the mode would change only how long the setup takes (over 10 minutes for
-// distribution at full size): GC runs once per server, over plain HTTP when that mode is selected.
+// distribution at full size): GC runs once per server and storage, over plain HTTP when that mode is selected.
 if (selected.includes('gc')) {
   const setupMode = modes.includes('plain') ? 'plain' : modes[0]!;
-  for (const kind of kinds) {
-    log(`[gc] ${kind}: setup over ${setupMode}`);
-    try {
-      for (const metric of await gcScenario(kind, setupMode, sizes, log)) {
-        record(metric, 'any', kind);
+  for (const storage of storages) {
+    const label: RowMode = storage === 's3' ? 's3' : 'any';
+    for (const kind of kinds) {
+      log(`[gc${storage === 's3' ? ' s3' : ''}] ${kind}: setup over ${setupMode}`);
+      try {
+        for (const metric of await gcScenario(kind, setupMode, sizes, log, storage)) {
+          record(metric, label, kind);
+        }
+      } catch (error) {
+        failed(label, kind, 'gc', error);
       }
-    } catch (error) {
-      failed('any', kind, 'gc', error);
     }
   }
 }
+await s3?.stop();
 
 // One upstream for both servers in every mode: each server starts on empty storage as its mirror.
 if (selected.includes('mirror')) {

@@ -9,9 +9,28 @@ import { randomBytes } from 'node:crypto';
 import { stringify as toYaml } from 'yaml';
 import { startRegistry, freePort, waitForListening } from '../support/registry.ts';
 import { makeTestCertificate, type TestCertificate } from '../support/tls.ts';
+import type { S3Server } from '../support/s3-server.ts';
 
 export type ServerKind = 'ours' | 'distribution';
 export type Mode = 'tls+auth' | 'plain';
+/** where a server stores: a directory of its own, or a fresh bucket of its own on one S3 server for the run */
+export type BenchStorage = 'filesystem' | 's3';
+
+let s3Server: S3Server | undefined;
+/** the S3 server every `s3` run stores on (one versitygw for the whole benchmark) */
+export function useS3Server(server: S3Server | undefined): void {
+  s3Server = server;
+}
+
+/** the bucket of one server: created fresh per start, so no run sees another's objects */
+export interface BenchBucket { server: S3Server; bucket: string }
+
+async function freshBucket(): Promise<BenchBucket> {
+  if (!s3Server) throw new Error('the s3 storage needs an S3 server: call useS3Server first');
+  const bucket = `bench-${randomBytes(6).toString('hex')}`;
+  await s3Server.createBucket(bucket);
+  return { server: s3Server, bucket };
+}
 
 export const BENCH_USER = { name: 'bench', password: 'bench-password' };
 export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
@@ -72,8 +91,9 @@ export function useOurEntryPoint(path: string | undefined): void {
 }
 
 /** `mirror`: the server is a pull-through mirror of that upstream (on empty storage, as every start) */
-export async function startServer(kind: ServerKind, mode: Mode, mirror?: MirroredUpstream): Promise<BenchServer> {
-  return kind === 'ours' ? startOurs(mode, undefined, mirror) : startDistribution(mode, mirror);
+export async function startServer(kind: ServerKind, mode: Mode, mirror?: MirroredUpstream, storage: BenchStorage = 'filesystem'): Promise<BenchServer> {
+  const bucket = storage === 's3' ? await freshBucket() : undefined;
+  return kind === 'ours' ? startOurs(mode, undefined, mirror, bucket) : startDistribution(mode, mirror, bucket);
 }
 
 /** the mirrors: config a user would write for one upstream (tagTTL, timeout: the defaults) */
@@ -90,13 +110,14 @@ function writeOurMirrorConfig(dir: string, mirror: MirroredUpstream): string {
   return file;
 }
 
-async function startOurs(mode: Mode, storageDir?: string, mirror?: MirroredUpstream): Promise<BenchServer> {
+async function startOurs(mode: Mode, storageDir?: string, mirror?: MirroredUpstream, bucket?: BenchBucket): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
   const adminDir = mkdtempSync(join(tmpdir(), 'regop-bench-admin-'));
   const adminToken = randomBytes(24).toString('hex');
   writeFileSync(join(adminDir, 'token'), adminToken, { mode: 0o600 });
   const registry = await startRegistry({
     ...(storageDir ? { storageDir } : {}),
+    ...(bucket ? { storage: { s3: { server: bucket.server, bucket: bucket.bucket } } } : {}),
     tls: secure,
     ...(secure ? { users: [BENCH_USER] } : {}),
     extraArgs: ['--log-level', 'warn', '--admin-token-file', join(adminDir, 'token'),
@@ -114,7 +135,7 @@ async function startOurs(mode: Mode, storageDir?: string, mirror?: MirroredUpstr
     async restart() {
       await server.stop();
       // the storage stays in the first server's work dir: the fresh one's cleanup removes only its own dirs
-      return startOurs(mode, registry.storageDir, mirror);
+      return startOurs(mode, bucket ? undefined : registry.storageDir, mirror, bucket);
     },
     async stop() {
       if (stopped) return;
@@ -134,10 +155,32 @@ async function startOurs(mode: Mode, storageDir?: string, mirror?: MirroredUpstr
   return server;
 }
 
-async function startDistribution(mode: Mode, mirror?: MirroredUpstream): Promise<BenchServer> {
+/**
+ * distribution's s3aws driver on the run's S3 server. Its default answers blob GETs with a redirect to the
+ * bucket; ours serves them itself unless told (storage.s3.redirect), so distribution's redirect is turned off
+ * too: both then carry the same bytes.
+ */
+function distributionS3Storage({ server, bucket }: BenchBucket): string[] {
+  return [
+    '  s3:',
+    `    accesskey: ${JSON.stringify(server.accessKey)}`,
+    `    secretkey: ${JSON.stringify(server.secretKey)}`,
+    `    region: ${server.region}`,
+    `    regionendpoint: ${server.endpoint}`,
+    `    bucket: ${bucket}`,
+    '    secure: false',
+    '    v4auth: true',
+    '    rootdirectory: /',
+    '  redirect:',
+    '    disable: true',
+  ];
+}
+
+async function startDistribution(mode: Mode, mirror?: MirroredUpstream, bucket?: BenchBucket): Promise<BenchServer> {
   const secure = mode === 'tls+auth';
   const workDir = mkdtempSync(join(tmpdir(), 'regop-bench-dist-'));
-  const storageDir = join(workDir, 'storage');
+  // on S3, versitygw keeps the bucket's objects as files: the GC scenario counts them there
+  const storageDir = bucket ? bucket.server.bucketDir(bucket.bucket) : join(workDir, 'storage');
   const port = await freePort();
   const lines = [
     'version: 0.1',
@@ -146,8 +189,7 @@ async function startDistribution(mode: Mode, mirror?: MirroredUpstream): Promise
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${storageDir}`,
+    ...(bucket ? distributionS3Storage(bucket) : ['  filesystem:', `    rootdirectory: ${storageDir}`]),
     '  delete:',
     '    enabled: true',
     // Debian's shipped default; left on because that is how distribution is normally run.
