@@ -1,14 +1,10 @@
-// What a Registry's storage is built from: the spec's storage and replica rules, the config file as the registry
-// itself would read it, and the bucket's credentials Secret. Links of the same policy chain as registry-inputs.ts:
-// the first problem is an InputError, reported as Degraded before anything is applied, so a running registry keeps
-// its last good configuration.
+// What a Registry's storage is built from: the spec's storage and replica rules, and the bucket's credentials
+// Secret. Links of the same policy chain as registry-inputs.ts: the first problem is an InputError, reported as
+// Degraded before anything is applied, so a running registry keeps its last good configuration.
 import type { V1Secret } from '@kubernetes/client-node';
-import { parse } from 'yaml';
-import { buildConfig, ConfigError } from '../../../registry/src/config.ts';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import { s3CredentialKeys, storageProblem } from '../api/v1alpha1/storage.ts';
 import type { ClusterClient } from '../kube/cluster-client.ts';
-import { registryConfigText } from '../resources/registry-config.ts';
 import { InputError, secretValue } from './registry-inputs.ts';
 
 export interface StorageInputs {
@@ -19,20 +15,9 @@ export interface StorageInputs {
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
-/** a config the registry would refuse at start would leave every new pod crash-looping: caught here instead */
-function checkConfig(registry: Registry): void {
-  try {
-    buildConfig(parse(registryConfigText(registry)));
-  } catch (error) {
-    if (error instanceof ConfigError) throw new InputError('InvalidRegistryConfig', `the registry would refuse this configuration: ${error.message}`);
-    throw error;
-  }
-}
-
 export async function resolveStorageInputs(client: ClusterClient, registry: Registry): Promise<StorageInputs> {
   const problem = storageProblem(registry);
   if (problem) throw new InputError(problem.reason, problem.message);
-  checkConfig(registry);
   const s3 = registry.spec.storage?.s3;
   if (!s3) return {};
   const name = s3.credentialsSecretRef.name;
