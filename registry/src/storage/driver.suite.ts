@@ -335,6 +335,32 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       assert.equal(await driver.stat('d/sub/file/deeper'), null);
     });
 
+    it('lists every file below a path with sizes and times, when the driver offers a flat listing', async (t) => {
+      const driver = await createDriver();
+      if (!driver.listFiles) return t.skip('no listFiles');
+      await driver.putContent('blobs/sha256/ab/ab1', 'one');
+      await driver.putContent('blobs/sha256/cd/cd2', 'two!');
+      await driver.putContent('elsewhere/file', 'x');
+      await driver.append('blobs-upload/data', Readable.from([Buffer.from('appended')]));
+      const files = [];
+      for await (const file of driver.listFiles('blobs')) files.push(file);
+      assert.deepEqual(files.map((file) => [file.path, file.size, file.isDirectory]).sort(), [
+        ['blobs/sha256/ab/ab1', 3, false], ['blobs/sha256/cd/cd2', 4, false],
+      ]);
+      assert.ok(files.every((file) => file.modifiedAt instanceof Date && file.version !== ''));
+    });
+
+    it('deletes files in bulk, when the driver offers it, absent ones being no error', async (t) => {
+      const driver = await createDriver();
+      if (!driver.deleteFiles) return t.skip('no deleteFiles');
+      const names = Array.from({ length: 1010 }, (_, index) => `b/${index % 7}/f${index}`);
+      const limit = pLimit(32);
+      await Promise.all(names.map((path) => limit(() => driver.putContent(path, 'x'))));
+      await driver.putContent('b/keep', 'kept');
+      await driver.deleteFiles([...names, 'b/never-was']);
+      assert.deepEqual(await driver.list('b'), ['keep']);
+    });
+
     it('refuses paths that escape the root', async () => {
       const driver = await createDriver();
       await assert.rejects(driver.putContent('../escape', 'x'));

@@ -69,6 +69,22 @@ export interface StorageDriver {
 
   // Optional: what an object store offers beyond a filesystem.
 
+  /**
+   * Every file below `path`, at any depth, with its size and time, in no particular order; directories are not
+   * listed. An object store answers from its flat listing (S3 ListObjectsV2 without a delimiter: 1000 keys with
+   * Size and LastModified a request), so a walk of the blob store costs one request per thousand blobs instead of
+   * a listing per directory and a stat per blob. FileInfo.path is the full path (e.g. `blobs/sha256/ab/ab12...`).
+   * A file being appended is listed with the size of what stores it, not its appended size: walk blobs with it,
+   * stat upload data.
+   */
+  listFiles?(path: string): AsyncIterable<FileInfo>;
+  /**
+   * Removes files that were never appended (blobs; an appended file's leftovers would wait for
+   * abortOrphanedUploads), never directories; absent ones are no error. An object store removes up to 1000 a
+   * request (S3 DeleteObjects); throws when any could not be removed.
+   */
+  deleteFiles?(paths: string[]): Promise<void>;
+
   /** a URL from which a client can GET the file directly, for that long (an S3 presigned GET) */
   redirectUrl?(path: string, expiresInSeconds: number): Promise<string>;
   /** throws when the storage cannot be reached; the message names where, never a credential (readiness) */

@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
   ListObjectsV2Command, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -17,6 +17,10 @@ export const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
 /** deletions and part copies in flight for one call */
 const PARALLEL_REQUESTS = 16;
+/** keys one DeleteObjects may name */
+const MAX_KEYS_PER_DELETE = 1000;
+/** DeleteObjects requests in flight for one call */
+const PARALLEL_BATCH_DELETES = 4;
 
 export interface ObjectHead {
   size: number;
@@ -28,6 +32,13 @@ export interface ObjectHead {
 
 export interface ObjectBody extends ObjectHead {
   body: Readable;
+}
+
+export interface ListedObject {
+  key: string;
+  modifiedAt: Date;
+  size: number;
+  etag: string;
 }
 
 export interface CompletedPart {
@@ -61,6 +72,12 @@ function isInvalidRange(error: unknown): boolean {
   return name === 'InvalidRange' || $metadata?.httpStatusCode === 416;
 }
 
+function headOf(
+  response: { ETag?: string; LastModified?: Date; Metadata?: Record<string, string> }, size: number | undefined,
+): ObjectHead {
+  return { size: size ?? 0, etag: response.ETag ?? '', modifiedAt: response.LastModified ?? new Date(), metadata: response.Metadata ?? {} };
+}
+
 /** S3's copy source header: bucket and key, the key URL-encoded segment by segment */
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -84,12 +101,7 @@ export class Bucket {
   async head(key: string): Promise<ObjectHead | null> {
     try {
       const response = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
-      return {
-        size: response.ContentLength ?? 0,
-        etag: response.ETag ?? '',
-        modifiedAt: response.LastModified ?? new Date(),
-        metadata: response.Metadata ?? {},
-      };
+      return headOf(response, response.ContentLength);
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
@@ -105,14 +117,9 @@ export class Bucket {
       const response = await this.client.send(new GetObjectCommand({
         Bucket: this.name, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
       }));
-      const total = response.ContentRange ? Number(response.ContentRange.split('/')[1]) : response.ContentLength;
-      return {
-        body: response.Body as Readable,
-        size: total ?? 0,
-        etag: response.ETag ?? '',
-        modifiedAt: response.LastModified ?? new Date(),
-        metadata: response.Metadata ?? {},
-      };
+      // a range's answer tells the whole size after the slash: bytes 0-9/1234
+      const size = response.ContentRange ? Number(response.ContentRange.split('/')[1]) : response.ContentLength;
+      return { ...headOf(response, size), body: response.Body as Readable };
     } catch (error) {
       if (isNotFound(error)) return null;
       if (range && isInvalidRange(error)) {
@@ -137,13 +144,43 @@ export class Bucket {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
   }
 
-  /**
-   * One DeleteObject per key, some in parallel: the multi-object delete wants a Content-MD5 or checksum some
-   * S3-compatible servers reject, and GCS's interoperability lacks it.
-   */
+  /** One DeleteObject per key, some in parallel: for a few keys, where a DeleteObjects saves nothing. */
   async deleteMany(keys: string[]): Promise<void> {
     const limit = pLimit(PARALLEL_REQUESTS);
     await Promise.all(keys.map((key) => limit(() => this.delete(key))));
+  }
+
+  /** whether DeleteObjects works here: GCS's interoperability lacks it, and a server may refuse its checksum */
+  private batchDeletes = true;
+
+  /**
+   * Deletes keys a thousand a request (DeleteObjects; absent keys are no error), some requests in parallel; one
+   * by one where the server has no DeleteObjects. Throws when S3 could not delete one.
+   */
+  async deleteBatch(keys: string[]): Promise<void> {
+    const batches: string[][] = [];
+    for (let start = 0; start < keys.length; start += MAX_KEYS_PER_DELETE) batches.push(keys.slice(start, start + MAX_KEYS_PER_DELETE));
+    const limit = pLimit(PARALLEL_BATCH_DELETES);
+    await Promise.all(batches.map((batch) => limit(async () => {
+      if (this.batchDeletes) {
+        try {
+          const response = await this.client.send(new DeleteObjectsCommand({
+            Bucket: this.name, Delete: { Objects: batch.map((key) => ({ Key: key })), Quiet: true },
+          }));
+          const failed = response.Errors ?? [];
+          if (failed.length > 0) {
+            const { Key, Code } = failed[0]!;
+            throw new Error(`S3 could not delete ${failed.length} of ${batch.length} objects (${Key}: ${Code})`);
+          }
+          return;
+        } catch (error) {
+          const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+          if (name !== 'NotImplemented' && $metadata?.httpStatusCode !== 501) throw error;
+          this.batchDeletes = false;
+        }
+      }
+      await this.deleteMany(batch);
+    })));
   }
 
   /** Copies server-side: one CopyObject up to its 5 GiB limit (or the tuning's), part by part above. */
@@ -196,12 +233,12 @@ export class Bucket {
   }
 
   /** every object under a prefix, one page (up to 1,000 keys) at a time */
-  async *listAll(prefix: string): AsyncGenerator<Array<{ key: string; modifiedAt: Date }>> {
+  async *listAll(prefix: string): AsyncGenerator<ListedObject[]> {
     let token: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }));
       yield (page.Contents ?? []).flatMap((object) => object.Key
-        ? [{ key: object.Key, modifiedAt: object.LastModified ?? new Date(0) }]
+        ? [{ key: object.Key, modifiedAt: object.LastModified ?? new Date(0), size: object.Size ?? 0, etag: object.ETag ?? '' }]
         : []);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -185,10 +185,28 @@ export class S3Driver implements StorageDriver {
     let any = false;
     for await (const objects of this.bucket.listAll(this.directoryPrefix(normalized))) {
       any ||= objects.length > 0;
-      await this.bucket.deleteMany(objects.map((object) => object.key));
+      await this.bucket.deleteBatch(objects.map((object) => object.key));
     }
     // the directory's appended files leave work objects under its work prefix
     if (any) await this.appender.discard(this.workPrefix(normalized));
+  }
+
+  async *listFiles(path: string): AsyncIterable<FileInfo> {
+    const prefix = this.directoryPrefix(path);
+    const work = `${this.root}${APPENDS_DIR}/`;
+    for await (const objects of this.bucket.listAll(prefix)) {
+      for (const object of objects) {
+        if (object.key.startsWith(work)) continue;
+        yield {
+          path: object.key.slice(this.root.length), size: object.size, modifiedAt: object.modifiedAt, isDirectory: false,
+          version: object.etag,
+        };
+      }
+    }
+  }
+
+  async deleteFiles(paths: string[]): Promise<void> {
+    await this.bucket.deleteBatch(paths.map((path) => this.key(path)));
   }
 
   /** a presigned GET of the file's object, for clients sent to S3 directly (only for plain objects: blobs) */
