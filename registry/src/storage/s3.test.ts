@@ -2,7 +2,8 @@
 // store has (presigned URLs, the bucket check, orphaned multipart uploads, no work objects left behind).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
@@ -158,5 +159,15 @@ describe('S3 driver beyond the contract', () => {
     assert.match(error.message, new RegExp(server.endpoint.replace(/[.]/g, '\\.')));
     assert.match(error.message, /404|NotFound|NoSuchBucket/);
     assert.ok(!error.message.includes(server.accessKey) && !error.message.includes(server.secretKey));
+
+    const keys = mkdtempSync(join(tmpdir(), 'regop-s3-keys-'));
+    writeFileSync(join(keys, 'access'), server.accessKey);
+    writeFileSync(join(keys, 'secret'), 'not-the-secret-at-all');
+    const wrongSecret = await openS3Driver({ ...storage.config, accessKeyFile: join(keys, 'access'), secretKeyFile: join(keys, 'secret') });
+    const denied = await wrongSecret.check().then(() => null, (thrown: Error) => thrown);
+    rmSync(keys, { recursive: true });
+    assert.ok(denied, 'wrong credentials fail the check');
+    assert.match(denied.message, new RegExp(`${storage.config.bucket}.*403`));
+    assert.ok(!denied.message.includes(server.accessKey) && !denied.message.includes('not-the-secret-at-all'));
   });
 });
