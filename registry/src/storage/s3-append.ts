@@ -37,7 +37,7 @@ export interface AppendState {
   segments: Segment[];
 }
 
-export const EMPTY_STATE: AppendState = { size: 0, upload: null, segments: [] };
+const EMPTY_STATE: AppendState = { size: 0, upload: null, segments: [] };
 
 export function isAppendState(head: ObjectHead): boolean {
   return head.metadata[APPENDED_SIZE_METADATA] !== undefined;
@@ -73,10 +73,6 @@ class PartWriter {
     this.bucket = bucket;
     this.upload = { ...upload, parts: [...upload.parts] };
     this.partBytes = partBytes;
-  }
-
-  get buffered(): number {
-    return this.pendingBytes;
   }
 
   async addBytes(chunk: Buffer): Promise<void> {
