@@ -4,7 +4,7 @@
 // at any time, so a cached value is used only while one stat shows the file's version (FileInfo.version) unchanged.
 import type { StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError } from '../storage/driver.ts';
-import { KeyedLock } from './keyed-lock.ts';
+import { KeyedLock } from '../storage/keyed-lock.ts';
 
 export interface MetadataCacheOptions {
   maxEntries: number;

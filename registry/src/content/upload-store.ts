@@ -14,7 +14,7 @@ import { PathNotFoundError, SizeMismatchError } from '../storage/driver.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { newHash, type ParsedDigest } from '../oci/digest.ts';
 import type { BlobStore } from './blob-store.ts';
-import { KeyedLock } from './keyed-lock.ts';
+import { KeyedLock } from '../storage/keyed-lock.ts';
 import { paths, UPLOADS_ROOT } from './paths.ts';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -164,7 +164,7 @@ export class UploadStore {
     });
   }
 
-  /** Removes sessions with no activity for `maxAgeMs`; returns how many. */
+  /** Removes sessions with no activity for `maxAgeMs`, and what crashed appends left in an object store; returns how many. */
   async purgeStale(maxAgeMs: number, now = Date.now()): Promise<number> {
     let purged = 0;
     const known = [...this.sessions.keys()];
@@ -186,6 +186,8 @@ export class UploadStore {
         purged++;
       }
     }
+    // an object store may hold bytes of appends a crash cut off, which no session names any more
+    purged += (await this.driver.abortOrphanedUploads?.(UPLOADS_ROOT, maxAgeMs)) ?? 0;
     return purged;
   }
 

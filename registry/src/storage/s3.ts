@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3StorageConfig } from '../config.ts';
-import { KeyedLock } from '../content/keyed-lock.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import {
   InvalidPathError, PathNotFoundError, type ByteRange, type FileInfo, type FileReader, type StorageDriver,
 } from './driver.ts';
