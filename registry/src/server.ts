@@ -16,6 +16,9 @@ import { startMirrors } from './mirror/runtime.ts';
 import { registerOpsRoutes } from './ops/health.ts';
 import { RegistryMetrics } from './ops/metrics.ts';
 import { describeStorage, openStorage } from './storage/open.ts';
+import type { StorageDriver } from './storage/driver.ts';
+import { StorageProbe } from './ops/storage-probe.ts';
+import { paths } from './content/paths.ts';
 import { readTlsFiles, watchTlsFiles } from './tls/reloader.ts';
 
 /** Pull times are kept in memory between flushes; retention reads them with minute precision at best. */
@@ -30,8 +33,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function createServices(config: RegistryConfig, logger: Logger): Promise<Services> {
-  const driver = await openStorage(config.storage);
+/** How long a presigned blob URL stays valid: a pull of a large layer on a slow link must be able to finish. */
+const BLOB_REDIRECT_SECONDS = 20 * 60;
+
+export async function createServices(config: RegistryConfig, logger: Logger, storage?: StorageDriver): Promise<Services> {
+  const driver = storage ?? await openStorage(config.storage);
   const blobs = new BlobStore(driver);
   const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
   const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser, shared: config.storage.shared });
@@ -59,11 +65,16 @@ export async function createServices(config: RegistryConfig, logger: Logger): Pr
     }, logger.child({ component: 'auth' })),
     metrics,
     mirrors: startMirrors(config.mirrors, { blobs, uploads, repositories, manifests, metrics }, logger),
+    ...(config.storage.s3?.redirect && driver.redirectUrl
+      ? { blobRedirect: (digest) => driver.redirectUrl!(paths.blob(digest), BLOB_REDIRECT_SECONDS) }
+      : {}),
   };
 }
 
 export async function startServer(config: RegistryConfig, logger: Logger): Promise<RunningServer> {
-  const services = await createServices(config, logger);
+  const driver = await openStorage(config.storage);
+  const services = await createServices(config, logger, driver);
+  const storageProbe = new StorageProbe(driver, logger.child({ component: 'storage' }));
   const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const app = buildRegistryApp(services, {
     logger,
@@ -88,7 +99,11 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
     });
   }
   let accepting = false;
-  const opsState = { ready: () => accepting, degraded: () => services.auth.staleReport() };
+  const opsState = {
+    ready: () => accepting,
+    failing: () => (storageProbe.problem ? [storageProbe.problem] : []),
+    degraded: () => services.auth.staleReport(),
+  };
   let opsApp: FastifyInstance | undefined;
   if (config.ops.listen) {
     opsApp = Fastify({ loggerInstance: logger.child({ component: 'ops' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance;
@@ -111,6 +126,8 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
   }, PULL_FLUSH_INTERVAL_MS);
   flushTimer.unref();
 
+  // checked before the first request, so a pod that cannot reach its bucket never becomes ready
+  await storageProbe.start();
   const { host, port } = parseListen(config.listen);
   await app.listen({ host, port });
   if (opsApp && config.ops.listen) {
@@ -132,6 +149,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
       clearInterval(purgeTimer);
       clearInterval(flushTimer);
       clearInterval(measureTimer);
+      storageProbe.stop();
       stopTlsWatch();
       // in-flight uploads finish; idle keep-alive sockets are closed; past the timeout the rest is cut
       const timeout = setTimeout(() => {

@@ -8,6 +8,7 @@ import type { UploadStore } from '../content/upload-store.ts';
 import type { MirrorRuntime } from '../mirror/runtime.ts';
 import type { RegistryMetrics } from '../ops/metrics.ts';
 import type { RouteMatch } from './router.ts';
+import type { ParsedDigest } from '../oci/digest.ts';
 
 export interface Services {
   blobs: BlobStore;
@@ -18,6 +19,8 @@ export interface Services {
   metrics: RegistryMetrics;
   /** pull-through mirrors (none configured: every repository is an ordinary one) */
   mirrors: MirrorRuntime;
+  /** a URL the client may fetch a blob from directly (storage.s3.redirect); unset: blobs are sent by the registry */
+  blobRedirect?: (digest: ParsedDigest) => Promise<string>;
 }
 
 export interface RouteContext {

@@ -7,6 +7,11 @@ export interface OpsState {
   /** false while starting up or shutting down */
   ready(): boolean;
   /**
+   * why the registry cannot serve although it runs (its storage unreachable), one line each: /readyz then
+   * answers 503 with them, so the pod leaves its Service and whoever asks learns why
+   */
+  failing?(): string[];
+  /**
    * what is degraded but still served, one line each (e.g. an auth file that failed to load): shown in /readyz's
    * body without changing its status, so pods do not go unready over it
    */
@@ -18,8 +23,9 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: RegistryMetrics
     return reply.type('text/plain').send('ok\n');
   });
   app.get('/readyz', async (_request, reply) => {
-    const ready = state.ready();
-    const lines = [ready ? 'ready' : 'not ready', ...(state.degraded?.() ?? [])];
+    const failing = state.failing?.() ?? [];
+    const ready = state.ready() && failing.length === 0;
+    const lines = [ready ? 'ready' : 'not ready', ...failing, ...(state.degraded?.() ?? [])];
     return reply.code(ready ? 200 : 503).type('text/plain').send(`${lines.join('\n')}\n`);
   });
   app.get('/metrics', async (_request, reply) => {

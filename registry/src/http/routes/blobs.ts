@@ -63,6 +63,10 @@ export const blobRoutes: RouteGroupHandlers = {
       const { request, reply, services } = context;
       const digest = parseDigest(context.route.digest);
       const size = await linkedBlobSize(context, digest);
+      if (services.blobRedirect) {
+        // the client fetches the bytes from the object store itself, with its Range header if it sent one
+        return reply.code(307).header('Location', await services.blobRedirect(digest)).header('Content-Length', 0).send();
+      }
       setBlobHeaders(context, digest);
       const range = parseRange(request.headers.range, size);
       if (range === 'unsatisfiable') {
