@@ -1,36 +1,110 @@
 // The global content-addressed blob store. A blob becomes visible only by an atomic rename of a file whose
 // digest was verified, so no reader can ever see partial or corrupt content under a digest.
-import type { FileReader, StorageDriver } from '../storage/driver.ts';
+import type { FileInfo, FileReader, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
-import { paths } from './paths.ts';
+import { BLOBS_ROOT, paths } from './paths.ts';
+import { StorageFence, type FenceHold } from '../gc/fence.ts';
 import { GcGuard } from '../gc/guard.ts';
+import { forEachConcurrently } from '../gc/parallel.ts';
+
+/**
+ * The bulk methods an object store offers beside the StorageDriver interface (see the gc-fence requests: they
+ * belong in storage/driver.ts, as optional methods; this local copy goes once they are there).
+ */
+type BulkStorage = StorageDriver & {
+  listFiles?(path: string): AsyncIterable<FileInfo>;
+  deleteFiles?(paths: string[]): Promise<void>;
+};
+
+export interface BlobStoreOptions {
+  /** other processes write the same storage (storage.shared): GC protections also go through gc/fence.ts */
+  shared?: boolean;
+}
+
+export interface BlobInfo {
+  size: number;
+  modifiedAt: Date;
+}
+
+/** a blob found by a walk of the store; `info` costs no request when the listing gave size and time */
+export interface StoredBlob {
+  digest: ParsedDigest;
+  info(): Promise<BlobInfo | null>;
+}
+
+/** A hold on digests across every process sharing the storage (see BlobStore.holdReferences). */
+export interface ReferenceHold {
+  /** Throws UNAVAILABLE once the hold is too old to be relied on: call just before writing the record. */
+  assertFresh(): void;
+  /** Ends the hold; its storage part finishes in the background, and never rejects. */
+  release(): Promise<void>;
+}
 
 export class BlobStore {
-  private readonly driver: StorageDriver;
-  /** coordination with an online garbage collection (see gc/guard.ts) */
+  private readonly driver: BulkStorage;
+  /** coordination with an online garbage collection in this process (see gc/guard.ts) */
   readonly guard: GcGuard;
+  /** the same across processes sharing the storage (see gc/fence.ts); null when this process is the only one */
+  readonly fence: StorageFence | null;
   /**
    * Bytes of all stored blobs, kept current by this process's writes and deletions after one walk of the store;
    * null until that walk is done. Other replicas' writes are seen at the next walk.
    */
   private storedBytes: number | null = null;
 
-  constructor(driver: StorageDriver, guard = new GcGuard()) {
+  constructor(driver: StorageDriver, options: BlobStoreOptions = {}) {
     this.driver = driver;
-    this.guard = guard;
+    this.guard = new GcGuard();
+    this.fence = options.shared ? new StorageFence(driver) : null;
   }
 
-  /** Call before relying on a blob's existence: keeps a running garbage collection from removing it. */
+  /**
+   * Call before relying on a blob's existence: keeps a garbage collection running in this process from removing
+   * it. Costs no storage request, so blob HEAD and GET use it; a new link to the blob wants protectForLink.
+   */
   protect(digest: ParsedDigest): Promise<void> {
     return this.guard.protect(digest.value);
   }
 
   /**
-   * Call before checking that the digests a record will reference exist; keeps every garbage collection from
-   * removing them until the returned release is called, after the record is written (see gc/guard.ts).
+   * protect(), and on shared storage the same against a collection running in another process (one listing of
+   * the fence's runs; a hold only while one runs). Call before checking that a blob exists when the answer leads
+   * to a new link to it: an upload's commit, a mount.
+   */
+  async protectForLink(digest: ParsedDigest): Promise<void> {
+    await this.guard.protect(digest.value);
+    await this.fence?.protect(digest.value);
+  }
+
+  /**
+   * Call before checking that the digests a record will reference exist; keeps every garbage collection of this
+   * process from removing them until the returned release is called (see gc/guard.ts).
    */
   hold(digests: Iterable<string>): Promise<() => void> {
     return this.guard.hold(digests);
+  }
+
+  /**
+   * hold(), and on shared storage the same against collections in other processes (gc/fence.ts). Call before
+   * checking that the digests a record will reference exist; release once the record is written.
+   */
+  async holdReferences(digests: Iterable<string>): Promise<ReferenceHold> {
+    const unique = [...new Set(digests)];
+    const release = await this.guard.hold(unique);
+    let held: FenceHold | undefined;
+    try {
+      held = await this.fence?.hold(unique);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return {
+      assertFresh: () => held?.assertFresh(),
+      release: async () => {
+        release();
+        await held?.release();
+      },
+    };
   }
 
   /** size in bytes, or null when the blob is not stored */
@@ -39,7 +113,7 @@ export class BlobStore {
     return info && !info.isDirectory ? info.size : null;
   }
 
-  async stat(digest: ParsedDigest): Promise<{ size: number; modifiedAt: Date } | null> {
+  async stat(digest: ParsedDigest): Promise<BlobInfo | null> {
     const info = await this.driver.stat(paths.blob(digest));
     return info && !info.isDirectory ? { size: info.size, modifiedAt: info.modifiedAt } : null;
   }
@@ -74,6 +148,16 @@ export class BlobStore {
     if (size !== null) this.account(-size);
   }
 
+  /** Deletes many blobs of known sizes: in bulk requests where the storage has them, else `concurrency` at once. */
+  async deleteMany(blobs: Array<{ digest: ParsedDigest; size: number }>, concurrency: number): Promise<void> {
+    if (this.driver.deleteFiles) {
+      await this.driver.deleteFiles(blobs.map(({ digest }) => paths.blob(digest)));
+      for (const { size } of blobs) this.account(-size);
+      return;
+    }
+    await forEachConcurrently(blobs, concurrency, ({ digest, size }) => this.delete(digest, size));
+  }
+
   /** bytes of all stored blobs, or null before the first walk (see measureStoredBytes) */
   get bytesStored(): number | null {
     return this.storedBytes;
@@ -82,7 +166,7 @@ export class BlobStore {
   /** Walks the store once to learn its size; later writes and deletions keep the figure current. */
   async measureStoredBytes(): Promise<number> {
     let total = 0;
-    for await (const digest of this.digests()) total += (await this.size(digest)) ?? 0;
+    for await (const blob of this.stored()) total += (await blob.info())?.size ?? 0;
     this.storedBytes = total;
     return total;
   }
@@ -91,13 +175,27 @@ export class BlobStore {
     if (this.storedBytes !== null) this.storedBytes = Math.max(0, this.storedBytes + delta);
   }
 
-  /** Every stored digest, for garbage collection; walks the store in its fan-out order. */
-  async *digests(): AsyncGenerator<ParsedDigest> {
-    for (const algorithm of await this.driver.list('blobs')) {
-      for (const prefix of await this.driver.list(`blobs/${algorithm}`)) {
-        for (const hex of await this.driver.list(`blobs/${algorithm}/${prefix}`)) {
+  /**
+   * Every stored blob, for garbage collection and the storage walk, consumed as it is walked (never listed
+   * whole). From a flat listing with sizes and times where the storage offers one (an object store: one request
+   * per thousand blobs), else directory by directory in the fan-out order, with a stat when `info` is asked.
+   */
+  async *stored(): AsyncGenerator<StoredBlob> {
+    if (this.driver.listFiles) {
+      for await (const file of this.driver.listFiles(BLOBS_ROOT)) {
+        const [, algorithm, , hex] = file.path.split('/');
+        const digest = tryParseDigest(`${algorithm}:${hex}`);
+        if (!digest || paths.blob(digest) !== file.path) continue;
+        const info = { size: file.size, modifiedAt: file.modifiedAt };
+        yield { digest, info: async () => info };
+      }
+      return;
+    }
+    for (const algorithm of await this.driver.list(BLOBS_ROOT)) {
+      for (const prefix of await this.driver.list(`${BLOBS_ROOT}/${algorithm}`)) {
+        for (const hex of await this.driver.list(`${BLOBS_ROOT}/${algorithm}/${prefix}`)) {
           const digest = tryParseDigest(`${algorithm}:${hex}`);
-          if (digest) yield digest;
+          if (digest) yield { digest, info: () => this.stat(digest) };
         }
       }
     }

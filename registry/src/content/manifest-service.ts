@@ -102,25 +102,27 @@ export class ManifestService {
   }
 
   /**
-   * Stores a manifest, its record, its referrer entry and its tag. What it references is held from before
-   * `check` until the record is written: a collection starting in between may already have marked this
-   * repository without the record, and must still not sweep what it references.
+   * Stores a manifest, its record, its referrer entry and its tag. What it references is held, in every process
+   * sharing the storage, from before `check` until the record is written: a collection starting in between may
+   * already have marked this repository without the record, and must still not sweep what it references.
    */
   private async write(
     repository: string, digest: ParsedDigest, content: Buffer, references: ManifestReferences, tag: string | undefined,
     check?: () => Promise<void>,
   ): Promise<void> {
-    const release = await this.blobs.hold([digest.value, ...references.blobs, ...references.manifests]);
+    const held = await this.blobs.holdReferences([digest.value, ...references.blobs, ...references.manifests]);
     try {
       await check?.();
       await this.blobs.putContent(content, digest);
+      held.assertFresh();
       await this.repositories.putManifest(repository, digest, this.recordOf(digest, content, references));
       if (references.subject) {
         await this.repositories.addReferrer(repository, tryParseDigest(references.subject.digest)!, digest, this.descriptorOf(digest, content, references));
       }
       if (tag) await this.repositories.putTag(repository, tag, digest.value);
     } finally {
-      release();
+      // the response need not wait for the hold's removal from storage: the record is written
+      void held.release();
     }
     this.cache.set(digest.value, content);
   }

@@ -62,6 +62,29 @@ describe('GC guard', () => {
     guard.end();
   });
 
+  it('removes a batch at once except the digests protected or held, and makes protect wait for that removal', async () => {
+    const guard = new GcGuard();
+    guard.begin();
+    await guard.protect('sha256:kept');
+    const release = await guard.hold(['sha256:held']);
+    let finish!: () => void;
+    const removing: string[][] = [];
+    const removal = guard.deleteManyUnlessProtected(['sha256:kept', 'sha256:held', 'sha256:x', 'sha256:y'], (digests) => {
+      removing.push(digests);
+      return new Promise<void>((resolve) => { finish = resolve; });
+    });
+    assert.deepEqual(removing, [['sha256:x', 'sha256:y']]);
+    let protectedDone = false;
+    const protecting = guard.protect('sha256:y').then(() => { protectedDone = true; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(protectedDone, false, 'protect returned while the batch removing its digest was in flight');
+    finish();
+    assert.deepEqual(await removal, ['sha256:x', 'sha256:y']);
+    await protecting;
+    release();
+    guard.end();
+  });
+
   it('remembers touches outside a run, for the grace period', async () => {
     const guard = new GcGuard();
     await guard.protect('sha256:d', 1234);

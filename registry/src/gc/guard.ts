@@ -1,4 +1,5 @@
-// Coordination between an online garbage collection and the requests served meanwhile, in this process.
+// Coordination between an online garbage collection and the requests served meanwhile, in this process (across
+// processes that share the storage, gc/fence.ts does the same through objects in storage).
 //
 // Why this is safe: a sweep removes a blob, or a repository's link to one, only if nobody has "protected" the
 // digest since the collection started and no request holds it; every path that makes a blob live again protects
@@ -105,6 +106,20 @@ export class GcGuard {
     this.trackDeletion(digest, removal.catch(() => undefined));
     await removal;
     return true;
+  }
+
+  /**
+   * deleteUnlessProtected for a batch removed at once (one bulk request): removes the digests neither protected nor
+   * held, decided without interleaving, and returns them.
+   */
+  async deleteManyUnlessProtected(digests: string[], remove: (unprotected: string[]) => Promise<void>): Promise<string[]> {
+    const unprotected = digests.filter((digest) => !this.isProtected(digest));
+    if (unprotected.length === 0) return [];
+    const removal = remove(unprotected);
+    const settled = removal.catch(() => undefined);
+    for (const digest of unprotected) this.trackDeletion(digest, settled);
+    await removal;
+    return unprotected;
   }
 
   private trackDeletion(digest: string, settled: Promise<void>): void {
