@@ -9,6 +9,7 @@ import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/manifest.ts';
 import { paths, REPOSITORIES_ROOT } from './paths.ts';
 import { MetadataCache } from './metadata-cache.ts';
+import { pageOf, type ListingPage, type PageRequest } from './listing-page.ts';
 
 export interface ManifestRecord {
   digest: string;
@@ -175,8 +176,12 @@ export class RepositoryStore {
     return existed;
   }
 
-  /** Sorted tag names. Cached per repository and revalidated by the tag directory's mtime (one stat). */
+  /**
+   * Sorted tag names. Where directories have versions (a filesystem), cached per repository and revalidated by the
+   * tag directory's (one stat); an object store has none, so the listing itself is the one request.
+   */
   async listTags(repository: string): Promise<string[]> {
+    if (!this.driver.directoryVersions) return (await this.driver.list(paths.tags(repository))).sort();
     const directory = await this.driver.stat(paths.tags(repository));
     if (!directory) return [];
     const modifiedAt = directory.modifiedAt.getTime();
@@ -185,6 +190,16 @@ export class RepositoryStore {
     const tags = (await this.driver.list(paths.tags(repository))).sort();
     this.tagListCache.set(repository, { modifiedAt, tags });
     return tags;
+  }
+
+  /**
+   * One page of the sorted tag names. An object store lists only that page (S3: from the last name on, one
+   * request per thousand), so walking 10,000 tags 100 at a time does not list all of them a hundred times.
+   */
+  async tagPage(repository: string, request: PageRequest): Promise<ListingPage> {
+    if (this.driver.directoryVersions || request.limit === undefined) return pageOf(await this.listTags(repository), request);
+    const names = await this.driver.list(paths.tags(repository), { ...request, limit: request.limit + 1 });
+    return { items: names.slice(0, request.limit), more: names.length > request.limit };
   }
 
   async tagRecords(repository: string): Promise<Map<string, TagRecord>> {

@@ -323,6 +323,23 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       assert.deepEqual((await driver.list('r/_tags')).sort(), [...names, 'zz'].sort());
     });
 
+    it('lists a page of a directory: sorted, after a name, at most a number of names', async () => {
+      const driver = await createDriver();
+      const names = ['v1', 'v1-rc', 'v1.0', 'v1.0.1', 'v10', 'v2', 'v2_beta', 'w'];
+      await Promise.all(names.map((entry) => driver.putContent(`p/_tags/${entry}`, entry)));
+      await driver.putContent('p/_tags/v1x/below', 'a directory among the files');
+      const sorted = [...names, 'v1x'].sort();
+      assert.deepEqual(await driver.list('p/_tags', {}), sorted);
+      assert.deepEqual(await driver.list('p/_tags', { limit: 3 }), sorted.slice(0, 3));
+      assert.deepEqual(await driver.list('p/_tags', { after: 'v1' }), sorted.filter((name) => name > 'v1'));
+      assert.deepEqual(await driver.list('p/_tags', { after: 'v1.0', limit: 2 }), ['v1.0.1', 'v10']);
+      assert.deepEqual(await driver.list('p/_tags', { after: 'v0', limit: 100 }), sorted);
+      assert.deepEqual(await driver.list('p/_tags', { after: 'v1x' }), ['v2', 'v2_beta', 'w']);
+      assert.deepEqual(await driver.list('p/_tags', { after: 'w' }), []);
+      assert.deepEqual(await driver.list('p/_tags', { limit: 0 }), []);
+      assert.deepEqual(await driver.list('p/missing', { limit: 5 }), []);
+    });
+
     it('tells a directory from a file in stat', async () => {
       const driver = await createDriver();
       await driver.putContent('d/sub/file', 'abc');

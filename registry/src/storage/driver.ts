@@ -62,8 +62,16 @@ export interface StorageDriver {
    * are written back to disk in the background as they grow, so this final fsync has little left to do.
    */
   move(from: string, to: string): Promise<void>;
-  /** names of the direct children of a directory; [] when it does not exist */
-  list(path: string): Promise<string[]>;
+  /**
+   * names of the direct children of a directory; [] when it does not exist. With `page`: sorted, only those
+   * after `page.after`, at most `page.limit` of them (an object store then lists only that much).
+   */
+  list(path: string, page?: { after?: string; limit?: number }): Promise<string[]>;
+  /**
+   * whether a directory's stat changes exactly when its entries do (a filesystem's mtime), so a cached listing
+   * can be revalidated with one stat; an object store has no directories to stat
+   */
+  readonly directoryVersions: boolean;
   /** removes a file or a whole directory; no error when absent */
   delete(path: string): Promise<void>;
 

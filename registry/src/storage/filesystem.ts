@@ -90,6 +90,7 @@ function skipBytes(buffers: Buffer[], count: number): Buffer[] {
 
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
+  readonly directoryVersions = true;
   /** files whose writeback runs in the background: the flush in flight, and whether more was written since */
   private readonly writebacks = new Map<string, { done: Promise<void>; again: boolean }>();
 
@@ -263,13 +264,18 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async list(path: string): Promise<string[]> {
+  async list(path: string, page?: { after?: string; limit?: number }): Promise<string[]> {
+    let names: string[];
     try {
-      return await readdir(this.resolve(path));
+      names = await readdir(this.resolve(path));
     } catch (error) {
       if (isMissing(error)) return [];
       throw error;
     }
+    if (!page) return names;
+    const after = page.after;
+    const sorted = names.sort().filter((name) => after === undefined || name > after);
+    return page.limit === undefined ? sorted : sorted.slice(0, page.limit);
   }
 
   async delete(path: string): Promise<void> {

@@ -205,25 +205,38 @@ export class Bucket {
     }
   }
 
-  /** direct children under a prefix ending in '/': the names of sub-prefixes and of objects, page by page */
-  async listChildren(prefix: string): Promise<string[]> {
+  /**
+   * direct children under a prefix ending in '/': the names of sub-prefixes and of objects, in key order, page by
+   * page; with `page`, only those after `page.after` and at most `page.limit`
+   */
+  async listChildren(prefix: string, page?: { after?: string; limit?: number }): Promise<string[]> {
     const names: string[] = [];
+    const limit = page?.limit ?? Infinity;
     let token: string | undefined;
+    const after = page?.after;
+    // keys after `<prefix><after>`; a sub-prefix named `after` itself comes back as a common prefix, dropped below
+    const startAfter = after === undefined ? undefined : `${prefix}${after}`;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({
+      const listed = await this.client.send(new ListObjectsV2Command({
         Bucket: this.name, Prefix: prefix, Delimiter: '/', ContinuationToken: token,
+        ...(startAfter && !token ? { StartAfter: startAfter } : {}),
+        ...(Number.isFinite(limit) ? { MaxKeys: Math.min(1000, limit - names.length) } : {}),
       }));
-      for (const common of page.CommonPrefixes ?? []) {
+      const found: string[] = [];
+      for (const common of listed.CommonPrefixes ?? []) {
         const name = common.Prefix?.slice(prefix.length, -1);
-        if (name) names.push(name);
+        if (name) found.push(name);
       }
-      for (const object of page.Contents ?? []) {
+      for (const object of listed.Contents ?? []) {
         const name = object.Key?.slice(prefix.length);
-        if (name) names.push(name);
+        if (name) found.push(name);
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      // each response holds its sub-prefixes and its objects apart: merged, they are in key order again
+      const wanted = after === undefined ? found : found.filter((name) => name > after);
+      names.push(...(page ? wanted.sort() : wanted));
+      token = listed.IsTruncated && names.length < limit ? listed.NextContinuationToken : undefined;
     } while (token);
-    return names;
+    return names.slice(0, limit);
   }
 
   /** whether any object's key starts with the prefix */

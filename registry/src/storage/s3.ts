@@ -45,6 +45,7 @@ type Found = { kind: 'object'; object: ObjectBody } | { kind: 'appended'; state:
 
 export class S3Driver implements StorageDriver {
   readonly bucket: Bucket;
+  readonly directoryVersions = false;
   private readonly config: S3StorageConfig;
   private readonly appender: Appender;
   /** `<prefix>/`, or '' for the whole bucket */
@@ -163,8 +164,10 @@ export class S3Driver implements StorageDriver {
     });
   }
 
-  async list(path: string): Promise<string[]> {
-    const names = await this.bucket.listChildren(this.directoryPrefix(path));
+  async list(path: string, page?: { after?: string; limit?: number }): Promise<string[]> {
+    const prefix = this.directoryPrefix(path);
+    // S3 lists keys in byte order, which sorts the names as requested
+    const names = await this.bucket.listChildren(prefix, page);
     return this.normalize(path) === '' ? names.filter((name) => name !== APPENDS_DIR) : names;
   }
 
