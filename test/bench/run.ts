@@ -108,7 +108,13 @@ for (const storage of storages) {
       if (online.length === 0) continue;
       const label = rowMode(mode, storage);
       log(`[${label}] ${kind}: starting`);
-      const server = await startServer(kind, mode, undefined, storage);
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(kind, mode, undefined, storage);
+      } catch (error) {
+        for (const scenario of online) failed(label, kind, scenario.name, error);
+        continue;
+      }
       const client = new BenchClient(server, CONCURRENCY);
       const ctx: Context = { client, server, sizes, body, state: new Map() };
       try {

@@ -214,6 +214,9 @@ async function startDistribution(mode: Mode, mirror?: MirroredUpstream, bucket?:
   // The default catalog page cap (1000) would otherwise make "full catalog" a paginated one.
   lines.push('catalog:', '  maxentries: 100000');
   const env: NodeJS.ProcessEnv = { ...process.env };
+  // aws-sdk-go v1 panics at start when AWS_CA_BUNDLE is set and the transport is distribution's own; the
+  // endpoint here is plain HTTP on loopback, so no CA bundle is needed
+  if (bucket) delete env.AWS_CA_BUNDLE;
   if (mirror) {
     lines.push('proxy:', `  remoteurl: ${mirror.url}`,
       `  username: ${JSON.stringify(mirror.credentials.username)}`, `  password: ${JSON.stringify(mirror.credentials.password)}`);
