@@ -59,7 +59,7 @@ export class ManifestService {
       const tag = await this.repositories.getTag(repository, parsed.tag);
       digest = tag ? tryParseDigest(tag.digest) ?? undefined : undefined;
     }
-    const record = digest ? await this.repositories.getManifest(repository, digest) : null;
+    const record = digest ? await this.repositories.getManifest(repository, digest, { namedByTag: parsed.tag !== undefined }) : null;
     if (!digest || !record) {
       throw registryError(ErrorCodes.MANIFEST_UNKNOWN, 'manifest unknown', { name: repository, reference });
     }

@@ -29,9 +29,13 @@ export class MetadataCache<T> {
     this.shared = options.shared;
   }
 
-  /** The parsed file, or null when it does not exist. Callers share the value: they must not change it. */
-  async read(path: string): Promise<T | null> {
-    if (!this.shared) {
+  /**
+   * The parsed file, or null when it does not exist. Callers share the value: they must not change it.
+   * `knownToExist`: the caller knows the file exists and that its content never changes (a manifest record a
+   * current tag names), so a cached copy is served without a stat even on shared storage.
+   */
+  async read(path: string, options: { knownToExist?: boolean } = {}): Promise<T | null> {
+    if (!this.shared || options.knownToExist) {
       const cached = this.use(path);
       return cached ? cached.value : this.load(path, '');
     }

@@ -123,10 +123,16 @@ export class RepositoryStore {
     this.noteRepository(repository);
   }
 
-  /** `scan`: a pass over every record (GC, retention), read around the cache so it does not flush the hot ones */
-  getManifest(repository: string, digest: ParsedDigest, options: { scan?: boolean } = {}): Promise<ManifestRecord | null> {
+  /**
+   * `scan`: a pass over every record (GC, retention), read around the cache so it does not flush the hot ones.
+   * `namedByTag`: the digest is what a tag read just now names. Deleting a manifest deletes its tags first, so the
+   * record exists while the tag does, and a record never changes: on shared storage its cached copy then needs no
+   * stat (a pull by tag costs one request to an object store, not two).
+   */
+  getManifest(repository: string, digest: ParsedDigest, options: { scan?: boolean; namedByTag?: boolean } = {}): Promise<ManifestRecord | null> {
     const path = paths.manifestRecord(repository, digest);
-    return options.scan ? readJson<ManifestRecord>(this.driver, path) : this.manifestRecords.read(path);
+    if (options.scan) return readJson<ManifestRecord>(this.driver, path);
+    return this.manifestRecords.read(path, { knownToExist: options.namedByTag ?? false });
   }
 
   async hasManifest(repository: string, digest: ParsedDigest): Promise<boolean> {
