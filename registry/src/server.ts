@@ -38,7 +38,7 @@ const BLOB_REDIRECT_SECONDS = 20 * 60;
 
 export async function createServices(config: RegistryConfig, logger: Logger, storage?: StorageDriver): Promise<Services> {
   const driver = storage ?? await openStorage(config.storage);
-  const blobs = new BlobStore(driver);
+  const blobs = new BlobStore(driver, { shared: config.storage.shared });
   const repositories = new RepositoryStore(driver, { shared: config.storage.shared });
   const uploads = new UploadStore(driver, blobs, { maxSessionsPerOwner: config.limits.maxUploadSessionsPerUser, shared: config.storage.shared });
   const manifests = new ManifestService(blobs, repositories, {

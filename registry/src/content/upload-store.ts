@@ -133,7 +133,7 @@ export class UploadStore {
           digest: digest.value,
         });
       }
-      await this.blobs.protect(digest);
+      await this.blobs.protectForLink(digest);
       if ((await this.blobs.size(digest)) === null) {
         await this.blobs.commitFile(paths.uploadData(id), digest, state.size);
       } else {

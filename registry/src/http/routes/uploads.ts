@@ -63,7 +63,7 @@ async function tryMount(context: RouteContext, digestValue: string, from: string
   const digest = tryParseDigest(digestValue);
   if (!digest || !from || !isValidRepositoryName(from)) return null;
   if (!services.auth.authorize(principal, from, 'pull')) return null;
-  await services.blobs.protect(digest);
+  await services.blobs.protectForLink(digest);
   const [linked, size] = await Promise.all([services.repositories.isBlobLinked(from, digest), services.blobs.size(digest)]);
   return linked && size !== null ? digest : null;
 }
