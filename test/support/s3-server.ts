@@ -42,6 +42,11 @@ export interface S3Server {
 export interface S3ServerOptions {
   /** the address to listen on: 127.0.0.1 by default; an e2e passes the node address pods can reach */
   host?: string;
+  /**
+   * keep versitygw's log of every request (a line each: status, method, path) in logs(), for a probe that counts
+   * the requests an operation costs; off by default (a test's output would be mostly that log)
+   */
+  requestLog?: boolean;
 }
 
 /** Starts versitygw on a free port in 20000-29999, retrying on another port when the one picked is taken. */
@@ -51,7 +56,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = FIRST_PORT + Math.floor(Math.random() * PORT_COUNT);
     try {
-      return await startOnPort(host, port);
+      return await startOnPort(host, port, options.requestLog ?? false);
     } catch (error) {
       lastError = error;
       if (!(error instanceof PortTakenError)) throw error;
@@ -62,7 +67,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
 
 class PortTakenError extends Error {}
 
-async function startOnPort(host: string, port: number): Promise<S3Server> {
+async function startOnPort(host: string, port: number, requestLog: boolean): Promise<S3Server> {
   const workDir = mkdtempSync(join(tmpdir(), 'regop-s3-'));
   const dataDir = join(workDir, 'data');
   const secretsDir = join(workDir, 'secrets');
@@ -72,7 +77,7 @@ async function startOnPort(host: string, port: number): Promise<S3Server> {
   mkdirSync(secretsDir, { mode: 0o700 });
 
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  const child = spawn(tool('versitygw'), ['--port', address, '--quiet', 'posix', dataDir], {
+  const child = spawn(tool('versitygw'), ['--port', address, ...(requestLog ? [] : ['--quiet']), 'posix', dataDir], {
     // the credentials go through the environment, so they never appear in a process listing
     env: { ...process.env, ROOT_ACCESS_KEY: accessKey, ROOT_SECRET_KEY: secretKey },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,11 +3,12 @@
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  DeleteObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
   ListObjectsV2Command, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { ByteRange } from './driver.ts';
+import type { ObjectGetter } from './s3-get.ts';
 
 /** S3's smallest part, for every part of a multipart upload but the last */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -87,11 +88,13 @@ export class Bucket {
   readonly client: S3Client;
   readonly name: string;
   private readonly copyTuning: CopyTuning;
+  private readonly getter: ObjectGetter;
 
-  constructor(client: S3Client, name: string, copyTuning: CopyTuning) {
+  constructor(client: S3Client, name: string, copyTuning: CopyTuning, getter: ObjectGetter) {
     this.client = client;
     this.name = name;
     this.copyTuning = copyTuning;
+    this.getter = getter;
   }
 
   async exists(): Promise<void> {
@@ -110,16 +113,12 @@ export class Bucket {
 
   /**
    * The object's bytes as a stream, once S3 has answered; null when there is no such object, and an empty body
-   * when a range starts at or past its end (S3 answers 416).
+   * when a range starts at or past its end (S3 answers 416). Sent outside the SDK (see s3-get.ts).
    */
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
     try {
-      const response = await this.client.send(new GetObjectCommand({
-        Bucket: this.name, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-      }));
-      // a range's answer tells the whole size after the slash: bytes 0-9/1234
-      const size = response.ContentRange ? Number(response.ContentRange.split('/')[1]) : response.ContentLength;
-      return { ...headOf(response, size), body: response.Body as Readable };
+      const { size, etag, modifiedAt, metadata, body } = await this.getter.get(key, range);
+      return { size, etag, modifiedAt, metadata, body };
     } catch (error) {
       if (isNotFound(error)) return null;
       if (range && isInvalidRange(error)) {
@@ -129,6 +128,11 @@ export class Bucket {
       }
       throw error;
     }
+  }
+
+  /** a URL from which anyone may GET the object for that long */
+  presignedGet(key: string, expiresInSeconds: number): Promise<string> {
+    return this.getter.signedUrl(key, expiresInSeconds);
   }
 
   async getBuffer(key: string): Promise<Buffer | null> {

@@ -20,7 +20,8 @@ let server: S3Server;
 let buckets = 0;
 
 before(async () => {
-  server = await startS3Server();
+  // its request log lets a test count the requests an operation costs
+  server = await startS3Server({ requestLog: true });
 });
 
 after(async () => {
@@ -40,6 +41,19 @@ async function freshStorage(tuning: S3Tuning = TEST_TUNING): Promise<{ config: S
   await server.createBucket(bucket);
   const config = configFor(bucket, buckets % 2 === 0 ? 'registries/team-a' : '');
   return { config, open: () => openS3Driver(config, tuning) };
+}
+
+/** the requests the S3 server answered while `action` ran, from its log: `<status> <method> <path>` each */
+async function requestsDuring(action: () => Promise<unknown>): Promise<string[]> {
+  const logged = () => server.logs().split('\n').filter((line) => line.includes('| vgw |'));
+  const before = logged().length;
+  await action();
+  // the server logs a request once it has answered it
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return logged().slice(before).map((line) => {
+    const [, , status, , , method, path] = line.split('|').map((field) => field.trim());
+    return `${status} ${method} ${path}`;
+  });
 }
 
 async function openUploads(driver: S3Driver): Promise<number> {
@@ -88,39 +102,38 @@ describe('S3 driver beyond the contract', () => {
   });
 
   it('serves a sequential read of a large file from one GET, and a re-read of the last chunk from memory', async () => {
-    const driver = await (await freshStorage()).open();
+    const storage = await freshStorage();
+    const driver = await storage.open();
     // byte i is i % 251, so a byte read from the wrong offset shows
     const content = Buffer.from(Array.from({ length: 9 * MiB }, (_, index) => index % 251));
     await driver.putContent('blobs/big', content);
-    let gets = 0;
-    driver.bucket.client.middlewareStack.add((next, context) => async (args) => {
-      if (context.commandName === 'GetObjectCommand') gets++;
-      return next(args);
-    }, { step: 'initialize', name: 'countGets' });
-    const file = await driver.open('blobs/big');
-    try {
+    const prefix = storage.config.prefix ? `${storage.config.prefix}/` : '';
+    const requests = await requestsDuring(async () => {
+      const file = await driver.open('blobs/big');
       const buffer = Buffer.alloc(MiB);
-      let position = 0;
-      for (let read = 0; read < 4; read++) position += await file.read(buffer, position, MiB);
-      // the sender read a chunk ahead, then a slow client made it read that chunk again
-      assert.equal(await file.read(buffer, position - MiB, MiB), MiB);
-      assert.deepEqual(buffer, content.subarray(position - MiB, position));
-      while (position < file.size) position += await file.read(buffer, position, MiB);
-      assert.deepEqual(buffer, content.subarray(8 * MiB));
-      assert.equal(gets, 1);
-      assert.equal(await file.read(buffer, MiB, 10), 10, 'a seek back reopens');
-      assert.equal(gets, 2);
-      // the connection is cut under the reader (S3 closing a stream left idle by a slow client): it reopens there
-      (file as unknown as { stream: { body: Readable } }).stream.body.destroy(new Error('connection reset'));
-      await new Promise((resolve) => setImmediate(resolve));
-      const again = Buffer.alloc(MiB, 0);
-      assert.equal(await file.read(again, MiB + 10, MiB), MiB);
-      assert.deepEqual(again, content.subarray(MiB + 10, 2 * MiB + 10));
-      assert.equal(gets, 3);
-    } finally {
-      await file.close();
-      driver.bucket.client.middlewareStack.remove('countGets');
-    }
+      try {
+        let position = 0;
+        for (let read = 0; read < 4; read++) position += await file.read(buffer, position, MiB);
+        // the sender read a chunk ahead, then a slow client made it read that chunk again
+        assert.equal(await file.read(buffer, position - MiB, MiB), MiB);
+        assert.deepEqual(buffer, content.subarray(position - MiB, position));
+        while (position < file.size) position += await file.read(buffer, position, MiB);
+        assert.deepEqual(buffer, content.subarray(8 * MiB));
+        assert.equal(await file.read(buffer, MiB, 10), 10, 'a seek back reopens');
+        // the connection is cut under the reader (S3 closing a stream left idle by a slow client): it reopens there
+        (file as unknown as { stream: { body: Readable } }).stream.body.destroy(new Error('connection reset'));
+        await new Promise((resolve) => setImmediate(resolve));
+        const again = Buffer.alloc(MiB, 0);
+        assert.equal(await file.read(again, MiB + 10, MiB), MiB);
+        assert.deepEqual(again, content.subarray(MiB + 10, 2 * MiB + 10));
+      } finally {
+        await file.close();
+      }
+    });
+    const key = `/${storage.config.bucket}/${prefix}blobs/big`;
+    assert.deepEqual(requests.filter((request) => request.includes(' GET ')), [
+      `200 GET ${key}`, `206 GET ${key}`, `206 GET ${key}`,
+    ], 'the whole file from the GET open() made, a GET for the seek and one to go on after the cut');
   });
 
   it('aborts multipart uploads a crash left behind, and keeps those of files being appended', async () => {
@@ -147,6 +160,17 @@ describe('S3 driver beyond the contract', () => {
     const response = await fetch(url);
     assert.equal(response.status, 200);
     assert.equal(await response.text(), 'presigned bytes');
+  });
+
+  it('fails a read S3 refuses with an error naming the key and S3\'s code, never a signature or credential', async () => {
+    const storage = await freshStorage();
+    const missing = await openS3Driver({ ...storage.config, bucket: 'no-such-bucket' });
+    const error = await missing.getContent('blobs/x').then(() => null, (thrown: Error) => thrown);
+    assert.ok(error, 'a read from a missing bucket fails (it is not a missing file)');
+    assert.match(error.message, /blobs\/x.*NoSuchBucket.*404/);
+    for (const secret of ['X-Amz-Signature', 'X-Amz-Credential', server.accessKey, server.secretKey]) {
+      assert.ok(!error.message.includes(secret) && !String(error.stack).includes(secret), `no ${secret} in the error`);
+    }
   });
 
   it('checks the bucket, and names bucket, endpoint and error but no credential when it fails', async () => {

@@ -5,8 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { S3StorageConfig } from '../config.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import {
@@ -14,11 +13,12 @@ import {
 } from './driver.ts';
 import { Appender, appendedSize, isAppendState, parseState, type AppendState } from './s3-append.ts';
 import { Bucket, MAX_PART_BYTES, readAll, type ObjectBody } from './s3-bucket.ts';
+import { ObjectGetter } from './s3-get.ts';
 import { S3FileReader, segmentsStream } from './s3-reader.ts';
 
 /** Work objects of appended files live under this name at the root, which no registry path uses. */
 const APPENDS_DIR = '.appends';
-/** Requests in flight at once: GC and listings work in parallel, and each pull holds one GET. */
+/** Requests in flight at once (the SDK's, and GETs apart): GC and listings work in parallel, each pull holds one GET. */
 const MAX_SOCKETS = 64;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** a connection on which nothing moved for this long is cut (a stalled S3); a blob reader then reopens its GET */
@@ -55,7 +55,10 @@ export class S3Driver implements StorageDriver {
 
   constructor(client: S3Client, config: S3StorageConfig, tuning: S3Tuning = DEFAULT_S3_TUNING) {
     this.config = config;
-    this.bucket = new Bucket(client, config.bucket, tuning);
+    const getter = new ObjectGetter(client, config.bucket, {
+      connections: MAX_SOCKETS, connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS,
+    });
+    this.bucket = new Bucket(client, config.bucket, tuning, getter);
     this.appender = new Appender(this.bucket, tuning.partBytes);
     this.root = config.prefix ? `${config.prefix}/` : '';
   }
@@ -214,9 +217,7 @@ export class S3Driver implements StorageDriver {
 
   /** a presigned GET of the file's object, for clients sent to S3 directly (only for plain objects: blobs) */
   async redirectUrl(path: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(
-      this.bucket.client, new GetObjectCommand({ Bucket: this.bucket.name, Key: this.key(path) }), { expiresIn: expiresInSeconds },
-    );
+    return this.bucket.presignedGet(this.key(path), expiresInSeconds);
   }
 
   /** HeadBucket: throws an error naming the bucket, the endpoint and S3's error code (never a credential) */
