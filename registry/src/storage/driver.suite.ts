@@ -350,6 +350,14 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       assert.equal(file?.size, 3);
       assert.equal(await driver.stat('d/su'), null, 'a prefix of a name is not a directory');
       assert.equal(await driver.stat('d/sub/file/deeper'), null);
+      // statFile: files only
+      assert.equal(await driver.statFile('d'), null);
+      assert.equal(await driver.statFile('d/sub'), null);
+      assert.equal(await driver.statFile('d/sub/missing'), null);
+      assert.deepEqual(await driver.statFile('d/sub/file'), file);
+      await driver.append('d/appended', Readable.from([Buffer.from('abcd')]));
+      await driver.append('d/appended', Readable.from([Buffer.from('efg')]));
+      assert.equal((await driver.statFile('d/appended'))?.size, 7);
     });
 
     it('lists every file below a path with sizes and times, when the driver offers a flat listing', async (t) => {

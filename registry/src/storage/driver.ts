@@ -38,6 +38,12 @@ export interface FileReader {
 export interface StorageDriver {
   /** null when nothing is at the path */
   stat(path: string): Promise<FileInfo | null>;
+  /**
+   * stat of a path the caller knows names a file if anything (a blob, an upload's data): null when no file is
+   * there, a directory being no file. An object store answers it with one request (a HEAD), where stat of a
+   * missing file also lists, to tell a directory.
+   */
+  statFile(path: string): Promise<FileInfo | null>;
   /** small content (metadata, manifests); throws PathNotFoundError */
   getContent(path: string): Promise<Buffer>;
   /**

@@ -116,6 +116,11 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  async statFile(path: string): Promise<FileInfo | null> {
+    const info = await this.stat(path);
+    return info && !info.isDirectory ? info : null;
+  }
+
   async getContent(path: string): Promise<Buffer> {
     try {
       return await readFile(this.resolve(path));

@@ -8,12 +8,14 @@
 // append's parts of the same numbers; other leftovers lie under the file's work prefix, removed with the file).
 // Nothing is kept in memory between appends, so another driver instance (another replica) continues where this one
 // stopped. The multipart upload, the segments and leftovers live under a work prefix of the file's own, apart from
-// the file's directory, so listings never show them.
+// the file's directory, so listings never show them. A file whose first append stays below a part (most uploads
+// of small blobs) is only a plain object at its key, written by one PUT; an append to it carries its bytes over.
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { SizeMismatchError } from './driver.ts';
 import {
-  MAX_PARTS, MIN_PART_BYTES, MAX_PART_BYTES, readAll, splitRange, type Bucket, type CompletedPart, type ObjectHead,
+  MAX_PARTS, MIN_PART_BYTES, MAX_PART_BYTES, readAll, splitRange, type Bucket, type CompletedPart, type ObjectBody,
+  type ObjectHead,
 } from './s3-bucket.ts';
 
 /** user metadata naming a state object, with the appended size as its value */
@@ -152,25 +154,37 @@ export class Appender {
   }
 
   /**
-   * Appends the source's bytes after `state` and commits the new state; returns it. `plainSize`: the file is a
-   * plain object of that size (written by putContent), whose bytes then come first.
+   * Appends the source's bytes after `previous` and commits; returns the new size, and the ETag of the plain
+   * object the file is when it is one. `plain`: the file is a plain object (opened by a GET), whose bytes then come
+   * first: below a part they are read and carried into the append's own writes, a larger one (putContent's) is
+   * copied aside on the server. A file that was absent and stays below a part is written as one plain object,
+   * which its one PUT commits (no state, no tail): a small upload costs a single write, and it is read, stated
+   * and moved as any object.
    */
   async append(
     fileKey: string, workPrefix: string, previous: AppendState | null, source: Readable, expectedLength?: number,
-    plainSize?: number,
-  ): Promise<AppendState> {
+    plain?: ObjectBody,
+  ): Promise<{ size: number; plainEtag?: string }> {
     let state = previous ?? EMPTY_STATE;
-    if (!previous && plainSize !== undefined) {
-      const copy = workKey(workPrefix, 'copy');
-      await this.bucket.copy(fileKey, copy, plainSize);
-      state = { size: plainSize, upload: null, segments: plainSize > 0 ? [{ key: copy, size: plainSize }] : [] };
+    const waiting: Buffer[] = [];
+    let waitingBytes = 0;
+    // removed again unless the new state names it
+    let copied: string | null = null;
+    if (plain && plain.size < this.partBytes) {
+      const carried = await readAll(plain.body);
+      waiting.push(carried);
+      waitingBytes = carried.length;
+    } else if (plain) {
+      plain.body.destroy();
+      copied = workKey(workPrefix, 'copy');
+      await this.bucket.copy(fileKey, copied, plain.size);
+      state = { size: plain.size, upload: null, segments: [{ key: copied, size: plain.size }] };
     }
+    const carriedBytes = waitingBytes;
     const unfolded = state.segments.reduce((sum, segment) => sum + segment.size, 0);
     // Once the segments and the new bytes make a whole part, the segments are folded into the upload; until then
     // the new bytes wait in memory, so that a small append only adds a segment.
     const foldAt = Math.max(1, this.partBytes - unfolded);
-    const waiting: Buffer[] = [];
-    let waitingBytes = 0;
     let writer: PartWriter | null = null;
     let createdUpload: OpenUpload | null = null;
     let tail: string | null = null;
@@ -197,8 +211,13 @@ export class Appender {
         }
       }
       if (expectedLength !== undefined && received !== expectedLength) throw new SizeMismatchError(expectedLength, received);
-      if (received === 0 && previous) return previous;
+      const size = state.size + carriedBytes + received;
+      if (received === 0 && (previous || plain)) {
+        if (copied) await this.removeQuietly([copied]);
+        return { size, ...(plain ? { plainEtag: plain.etag } : {}) };
+      }
       const rest = writer ? writer.takeBuffered() : Buffer.concat(waiting, waitingBytes);
+      if (!writer && !previous && !plain) return { size, plainEtag: await this.bucket.put(fileKey, rest) };
       const newSegments: Segment[] = [];
       if (rest.length > 0) {
         tail = workKey(workPrefix, 'tail');
@@ -206,18 +225,20 @@ export class Appender {
         newSegments.push({ key: tail, size: rest.length });
       }
       const next: AppendState = writer
-        ? { size: state.size + received, upload: writer.upload, segments: newSegments }
-        : { size: state.size + received, upload: state.upload, segments: [...state.segments, ...newSegments] };
+        ? { size, upload: writer.upload, segments: newSegments }
+        : { size, upload: state.upload, segments: [...state.segments, ...newSegments] };
       // Past this call the outcome may be unknown (a lost response), so nothing it refers to may be removed
       // when it fails: the leftovers go with the file.
       const committing = this.writeState(fileKey, next);
       tail = null;
       createdUpload = null;
+      copied = null;
       await committing;
       if (writer) await this.removeQuietly(state.segments.map((segment) => segment.key));
-      return next;
+      return { size };
     } catch (error) {
       if (tail) await this.removeQuietly([tail]);
+      if (copied) await this.removeQuietly([copied]);
       if (createdUpload) await this.bucket.abortUpload(createdUpload.key, createdUpload.uploadId).catch(() => undefined);
       throw error;
     }

@@ -140,8 +140,10 @@ export class Bucket {
     return object ? readAll(object.body) : null;
   }
 
-  async put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata }));
+  /** returns the new object's ETag */
+  async put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<string> {
+    const response = await this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata }));
+    return response.ETag ?? '';
   }
 
   async delete(key: string): Promise<void> {
@@ -185,6 +187,23 @@ export class Bucket {
       }
       await this.deleteMany(batch);
     })));
+  }
+
+  /**
+   * One CopyObject of an object that is still `etag` (any object one PUT wrote: up to 5 GiB); returns the copy's
+   * ETag, or null when the object is another now, or gone (S3 answers 412 or 404).
+   */
+  async copyIfMatch(from: string, to: string, etag: string): Promise<string | null> {
+    try {
+      const response = await this.client.send(new CopyObjectCommand({
+        Bucket: this.name, Key: to, CopySource: copySource(this.name, from), CopySourceIfMatch: etag,
+      }));
+      return response.CopyObjectResult?.ETag ?? '';
+    } catch (error) {
+      const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (name === 'PreconditionFailed' || $metadata?.httpStatusCode === 412 || isNotFound(error)) return null;
+      throw error;
+    }
   }
 
   /** Copies server-side: one CopyObject up to its 5 GiB limit (or the tuning's), part by part above. */

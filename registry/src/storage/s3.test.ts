@@ -43,16 +43,23 @@ async function freshStorage(tuning: S3Tuning = TEST_TUNING): Promise<{ config: S
   return { config, open: () => openS3Driver(config, tuning) };
 }
 
+let markers = 0;
+
 /** the requests the S3 server answered while `action` ran, from its log: `<status> <method> <path>` each */
 async function requestsDuring(action: () => Promise<unknown>): Promise<string[]> {
   const logged = () => server.logs().split('\n').filter((line) => line.includes('| vgw |'));
   const before = logged().length;
   await action();
-  // the server logs a request once it has answered it
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  return logged().slice(before).map((line) => {
+  // the server logs a request once it has answered it: a request of its own after the action's marks the end
+  const marker = `/request-log-marker-${++markers}`;
+  await (await fetch(`${server.endpoint}${marker}`, { method: 'HEAD' })).arrayBuffer();
+  const deadline = Date.now() + 10_000;
+  while (!logged().slice(before).some((line) => line.includes(` ${marker} `)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return logged().slice(before).flatMap((line) => {
     const [, , status, , , method, path] = line.split('|').map((field) => field.trim());
-    return `${status} ${method} ${path}`;
+    return path === marker ? [] : [`${status} ${method} ${path}`];
   });
 }
 
@@ -134,6 +141,48 @@ describe('S3 driver beyond the contract', () => {
     assert.deepEqual(requests.filter((request) => request.includes(' GET ')), [
       `200 GET ${key}`, `206 GET ${key}`, `206 GET ${key}`,
     ], 'the whole file from the GET open() made, a GET for the seek and one to go on after the cut');
+  });
+
+  it('stores a small upload as one object: each step of its life costs S3 one or two requests', async () => {
+    const storage = await freshStorage();
+    const driver = await storage.open();
+    const key = (path: string) => `/${storage.config.bucket}/${storage.config.prefix ? `${storage.config.prefix}/` : ''}${path}`;
+    const small = Buffer.alloc(4096, 4);
+    // an upload session: its info, its data in one append, stat, moved into place, the info deleted
+    assert.deepEqual(await requestsDuring(() => driver.putContent('uploads/s/info.json', '{}')), [`200 PUT ${key('uploads/s/info.json')}`]);
+    assert.deepEqual(await requestsDuring(() => driver.append('uploads/s/data', Readable.from([small]), small.length)), [
+      `404 GET ${key('uploads/s/data')}`, `200 PUT ${key('uploads/s/data')}`,
+    ], 'the append: one GET to find no file, one PUT');
+    assert.deepEqual(await requestsDuring(async () => assert.equal((await driver.statFile('uploads/s/data'))?.size, 4096)), [
+      `200 HEAD ${key('uploads/s/data')}`,
+    ]);
+    assert.deepEqual(await requestsDuring(async () => assert.equal(await driver.statFile('blobs/s'), null)), [`404 HEAD ${key('blobs/s')}`]);
+    assert.deepEqual(await requestsDuring(() => driver.move('uploads/s/data', 'blobs/s')), [
+      `200 PUT ${key('blobs/s')}`, `204 DELETE ${key('uploads/s/data')}`,
+    ], 'the move: a conditional copy and a delete, no read first');
+    assert.deepEqual(await requestsDuring(() => driver.delete('uploads/s/info.json')), [`204 DELETE ${key('uploads/s/info.json')}`]);
+    assert.deepEqual(await driver.getContent('blobs/s'), small);
+    assert.deepEqual(await driver.list('uploads'), []);
+  });
+
+  it('goes by what S3 holds when another instance changed a file this one wrote (a move copies only the object it wrote)', async () => {
+    const storage = await freshStorage();
+    const [first, second] = [await storage.open(), await storage.open()];
+    await first.append('uploads/a/data', Readable.from([Buffer.from('abc')]));
+    await second.append('uploads/a/data', Readable.from([Buffer.from('defg')]));
+    await first.move('uploads/a/data', 'blobs/a');
+    assert.equal((await second.getContent('blobs/a')).toString(), 'abcdefg');
+    assert.equal(await second.stat('uploads/a/data'), null);
+
+    // a delete trusts it: the other instance's work objects are left to the purge
+    await first.append('uploads/b/data', Readable.from([Buffer.from('abc')]));
+    await second.append('uploads/b/data', Readable.from([Buffer.alloc(6 * MiB, 1)]));
+    await first.delete('uploads/b/data');
+    assert.equal(await second.stat('uploads/b/data'), null);
+    assert.ok(await second.abortOrphanedUploads('uploads', 0, Date.now() + 1000) > 0);
+    assert.equal(await openUploads(second), 0);
+    const prefix = storage.config.prefix ? `${storage.config.prefix}/` : '';
+    for await (const page of second.bucket.listAll(`${prefix}.appends/`)) assert.deepEqual(page, []);
   });
 
   it('aborts multipart uploads a crash left behind, and keeps those of files being appended', async () => {

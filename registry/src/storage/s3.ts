@@ -14,6 +14,7 @@ import {
 import { Appender, appendedSize, isAppendState, parseState, type AppendState } from './s3-append.ts';
 import { Bucket, MAX_PART_BYTES, readAll, type ObjectBody } from './s3-bucket.ts';
 import { ObjectGetter } from './s3-get.ts';
+import { PlainObjects } from './s3-plain-objects.ts';
 import { S3FileReader, segmentsStream } from './s3-reader.ts';
 
 /** Work objects of appended files live under this name at the root, which no registry path uses. */
@@ -52,6 +53,7 @@ export class S3Driver implements StorageDriver {
   private readonly root: string;
   /** appends, seals, moves and deletes of one path in this process, one at a time */
   private readonly lock = new KeyedLock();
+  private readonly plainObjects = new PlainObjects();
 
   constructor(client: S3Client, config: S3StorageConfig, tuning: S3Tuning = DEFAULT_S3_TUNING) {
     this.config = config;
@@ -90,18 +92,22 @@ export class S3Driver implements StorageDriver {
   async stat(path: string): Promise<FileInfo | null> {
     const normalized = this.normalize(path);
     if (normalized !== '') {
-      const head = await this.bucket.head(this.key(normalized));
-      if (head) {
-        return {
-          path, size: isAppendState(head) ? appendedSize(head) : head.size, modifiedAt: head.modifiedAt, isDirectory: false,
-          version: head.etag,
-        };
-      }
+      const file = await this.statFile(normalized);
+      if (file) return { ...file, path };
       if (!(await this.bucket.hasAny(this.directoryPrefix(normalized)))) return null;
     }
     // An object store keeps no directory times: the stat's own time, and a version that never matches twice,
     // so whatever a cache keyed on it holds is revalidated.
     return { path, size: 0, modifiedAt: new Date(), isDirectory: true, version: `directory-${randomUUID()}` };
+  }
+
+  async statFile(path: string): Promise<FileInfo | null> {
+    const head = await this.bucket.head(this.key(path));
+    if (!head) return null;
+    return {
+      path, size: isAppendState(head) ? appendedSize(head) : head.size, modifiedAt: head.modifiedAt, isDirectory: false,
+      version: head.etag,
+    };
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -112,8 +118,10 @@ export class S3Driver implements StorageDriver {
   }
 
   async putContent(path: string, content: Buffer | string): Promise<void> {
+    const key = this.key(path);
     // S3 writes are atomic and durable once answered: `durable` has nothing to add
-    await this.bucket.put(this.key(path), content);
+    this.plainObjects.forget(key);
+    this.plainObjects.remember(key, { etag: await this.bucket.put(key, content), size: Buffer.byteLength(content) });
   }
 
   async reader(path: string, range?: ByteRange): Promise<Readable> {
@@ -136,12 +144,13 @@ export class S3Driver implements StorageDriver {
     const fileKey = this.key(path);
     return this.lock.run(fileKey, async () => {
       const found = await this.lookup(fileKey);
-      if (found?.kind === 'object') found.object.body.destroy();
-      const next = await this.appender.append(
+      this.plainObjects.forget(fileKey);
+      const { size, plainEtag } = await this.appender.append(
         fileKey, this.workPrefix(path), found?.kind === 'appended' ? found.state : null, source, expectedLength,
-        found?.kind === 'object' ? found.object.size : undefined,
+        found?.kind === 'object' ? found.object : undefined,
       );
-      return next.size;
+      if (plainEtag) this.plainObjects.remember(fileKey, { etag: plainEtag, size });
+      return size;
     });
   }
 
@@ -149,6 +158,18 @@ export class S3Driver implements StorageDriver {
     const sourceKey = this.key(from);
     const targetKey = this.key(to);
     await this.lock.run(sourceKey, async () => {
+      this.plainObjects.forget(targetKey);
+      const known = this.plainObjects.get(sourceKey);
+      if (known) {
+        // no read first: the copy is made only if the object is still the one this process wrote
+        this.plainObjects.forget(sourceKey);
+        const etag = await this.bucket.copyIfMatch(sourceKey, targetKey, known.etag);
+        if (etag !== null) {
+          await this.bucket.delete(sourceKey);
+          this.plainObjects.remember(targetKey, { etag, size: known.size });
+          return;
+        }
+      }
       const found = await this.lookup(sourceKey);
       if (!found) throw new PathNotFoundError(from);
       if (found.kind === 'object') {
@@ -179,6 +200,12 @@ export class S3Driver implements StorageDriver {
     if (normalized !== '') {
       const fileKey = this.key(normalized);
       const deleted = await this.lock.run(fileKey, async () => {
+        if (this.plainObjects.get(fileKey)) {
+          // a plain object this process wrote: no HEAD to ask whether it is an appended file
+          this.plainObjects.forget(fileKey);
+          await this.bucket.delete(fileKey);
+          return true;
+        }
         const head = await this.bucket.head(fileKey);
         if (!head) return false;
         const state = isAppendState(head) ? await this.appender.readState(fileKey) : null;
@@ -191,7 +218,9 @@ export class S3Driver implements StorageDriver {
     let any = false;
     for await (const objects of this.bucket.listAll(this.directoryPrefix(normalized))) {
       any ||= objects.length > 0;
-      await this.bucket.deleteBatch(objects.map((object) => object.key));
+      const keys = objects.map((object) => object.key);
+      for (const key of keys) this.plainObjects.forget(key);
+      await this.bucket.deleteBatch(keys);
     }
     // the directory's appended files leave work objects under its work prefix
     if (any) await this.appender.discard(this.workPrefix(normalized));
@@ -212,7 +241,9 @@ export class S3Driver implements StorageDriver {
   }
 
   async deleteFiles(paths: string[]): Promise<void> {
-    await this.bucket.deleteBatch(paths.map((path) => this.key(path)));
+    const keys = paths.map((path) => this.key(path));
+    for (const key of keys) this.plainObjects.forget(key);
+    await this.bucket.deleteBatch(keys);
   }
 
   /** a presigned GET of the file's object, for clients sent to S3 directly (only for plain objects: blobs) */
@@ -267,6 +298,8 @@ export class S3Driver implements StorageDriver {
     const object = await this.bucket.get(fileKey, range);
     if (!object) return null;
     if (!isAppendState(object)) return { kind: 'object', object };
+    // another replica may have appended to an object this one wrote
+    this.plainObjects.forget(fileKey);
     if (!range) return { kind: 'appended', state: parseState(await readAll(object.body)) };
     // a range of the state object is of no use: read it whole
     object.body.destroy();
