@@ -1,20 +1,11 @@
 // The global content-addressed blob store. A blob becomes visible only by an atomic rename of a file whose
 // digest was verified, so no reader can ever see partial or corrupt content under a digest.
-import type { FileInfo, FileReader, StorageDriver } from '../storage/driver.ts';
+import type { FileReader, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { BLOBS_ROOT, paths } from './paths.ts';
 import { StorageFence, type FenceHold } from '../gc/fence.ts';
 import { GcGuard } from '../gc/guard.ts';
 import { forEachConcurrently } from '../gc/parallel.ts';
-
-/**
- * The bulk methods an object store offers beside the StorageDriver interface (see the gc-fence requests: they
- * belong in storage/driver.ts, as optional methods; this local copy goes once they are there).
- */
-type BulkStorage = StorageDriver & {
-  listFiles?(path: string): AsyncIterable<FileInfo>;
-  deleteFiles?(paths: string[]): Promise<void>;
-};
 
 export interface BlobStoreOptions {
   /** other processes write the same storage (storage.shared): GC protections also go through gc/fence.ts */
@@ -41,7 +32,7 @@ export interface ReferenceHold {
 }
 
 export class BlobStore {
-  private readonly driver: BulkStorage;
+  private readonly driver: StorageDriver;
   /** coordination with an online garbage collection in this process (see gc/guard.ts) */
   readonly guard: GcGuard;
   /** the same across processes sharing the storage (see gc/fence.ts); null when this process is the only one */

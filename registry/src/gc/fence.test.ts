@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { HOLD_EXPIRY_MS, HOLD_USE_MS, RUN_EXPIRY_MS, STALE_MS, StorageFence } from './fence.ts';
+import { type FenceRun, HOLD_EXPIRY_MS, HOLD_USE_MS, RUN_EXPIRY_MS, STALE_MS, StorageFence } from './fence.ts';
 import { GcAlreadyRunningError } from './guard.ts';
 
 const roots: string[] = [];
@@ -96,6 +96,20 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Two runs at once, as when two replicas start collections together: the second has checked that none runs and
+ * not yet written its run object when the first starts, and began a moment earlier by its own clock, so it does
+ * not give way either. Each honours every hold.
+ */
+async function concurrentRuns(replica: Replica, collector: StorageFence, now: () => number): Promise<[FenceRun, FenceRun]> {
+  const writing = replica.gate('putContent', 'gc/runs/');
+  const secondRun = new StorageFence(replica.driver, { now: () => now() - 1 }).beginRun();
+  await writing.reached;
+  const first = await collector.beginRun();
+  writing.open();
+  return [first, await secondRun];
+}
+
 async function settled(promise: Promise<unknown>): Promise<boolean> {
   let done = false;
   void promise.then(() => { done = true; }, () => { done = true; });
@@ -165,45 +179,55 @@ describe('GC fence across processes sharing one storage', () => {
     await run.end();
   });
 
-  it('costs a request four storage calls per manifest push, and protect one listing while no collection runs', async () => {
-    const { a, requests } = setup();
+  it('costs a manifest push four storage calls, and a commit or mount one listing while no collection runs', async () => {
+    const { a, requests, collector } = setup();
     a.take();
     const hold = await requests.hold(['sha256:p', 'sha256:q']);
     hold.assertFresh();
     await hold.release();
-    assert.deepEqual(a.take().map((call) => call.replace(/[0-9a-f-]{36}/, '<id>')),
-      ['putContent gc/holds/<id>', 'list gc/intents', 'list gc/runs', 'delete gc/holds/<id>']);
+    const id = (calls: string[]) => calls.map((call) => call.replace(/[0-9a-f-]{36}/g, '<id>'));
+    assert.deepEqual(id(a.take()), ['putContent gc/holds/<id>', 'list gc/intents', 'list gc/runs', 'delete gc/holds/<id>']);
     await requests.protect('sha256:p');
     assert.deepEqual(a.take(), ['list gc/runs']);
+    // while a run is listed, a release leaves the hold for it under a name that says so
+    const run = await collector.beginRun();
+    await (await requests.hold(['sha256:p'])).release();
+    assert.deepEqual(id(a.take()), [
+      'putContent gc/holds/<id>', 'list gc/intents', 'list gc/runs', 'putContent gc/holds/<id>.for.<id>', 'delete gc/holds/<id>',
+    ]);
+    await run.end();
   });
 
-  it('leaves a released hold for a run that is listed, and the end of a later run removes it once 10 minutes old', async () => {
-    const { requests, collector, advance, holds } = setup();
+  it('leaves a hold released during a run for that run, which removes it at its end', async () => {
+    const { requests, collector, holds } = setup();
     const run = await collector.beginRun();
-    const hold = await requests.hold(['sha256:late']);
-    await hold.release();
-    assert.equal((await holds()).length, 1, 'released while a run was listed, but deleted');
+    await (await requests.hold(['sha256:late'])).release();
     await requests.protect('sha256:mounted');
-    assert.equal((await holds()).length, 2, 'protect during a run left no hold for it');
-    advance(HOLD_EXPIRY_MS / 2);
-    assert.equal(await run.end(), 0, 'holds younger than 10 minutes were removed');
-    assert.equal((await holds()).length, 2);
-    advance(HOLD_EXPIRY_MS / 2 + 1);
-    const next = await collector.beginRun();
-    assert.equal(await next.end(), 2);
+    assert.deepEqual((await holds()).map((name) => name.endsWith(`.for.${run.id}`)), [true, true]);
+    assert.equal(await run.end(), 2);
     assert.deepEqual(await holds(), []);
   });
 
-  it('keeps expired holds while another run is listed: that run may still rely on them', async () => {
-    const { a, requests, collector, advance, holds, now } = setup();
-    const first = await collector.beginRun();
-    // a run that began a moment earlier by its own clock does not give way: both run, each honouring every hold
-    const second = await new StorageFence(a.driver, { now: () => now() - 1 }).beginRun();
+  it('keeps a hold left for two runs until the last of them ends', async () => {
+    const { a, requests, collector, holds, now } = setup();
+    const [first, second] = await concurrentRuns(a, collector, now);
     await (await requests.hold(['sha256:k'])).release();
-    advance(HOLD_EXPIRY_MS + 2);
-    assert.equal(await first.end(), 0, 'an expired hold went while another run was listed');
+    assert.equal(await first.end(), 0, 'a hold went while another run it was left for was listed');
     assert.equal((await holds()).length, 1);
-    assert.equal(await second.end(), 1, 'the last run to end did not remove the expired hold');
+    assert.equal(await second.end(), 1);
+    assert.deepEqual(await holds(), []);
+  });
+
+  it('removes the hold of a crashed request once 10 minutes old, and only when no other run is listed', async () => {
+    const { a, requests, collector, advance, holds, now } = setup();
+    await requests.hold(['sha256:crashed']);
+    advance(HOLD_EXPIRY_MS / 2);
+    const early = await collector.beginRun();
+    assert.equal(await early.end(), 0, 'a hold a request may still rely on was removed');
+    advance(HOLD_EXPIRY_MS / 2 + 2);
+    const [first, second] = await concurrentRuns(a, collector, now);
+    assert.equal(await first.end(), 0, 'an expired hold went while another run, which may rely on it, was listed');
+    assert.equal(await second.end(), 1);
     assert.deepEqual(await holds(), []);
   });
 
@@ -214,6 +238,18 @@ describe('GC fence across processes sharing one storage', () => {
     await assert.rejects(requests.beginRun(), GcAlreadyRunningError);
     await run.end();
     await (await requests.beginRun()).end();
+  });
+
+  it('of two runs that start together, the one that began later gives way and leaves no run object', async () => {
+    const { a, collector, now } = setup();
+    const writing = a.gate('putContent', 'gc/runs/');
+    const later = new StorageFence(a.driver, { now: () => now() + 1 }).beginRun();
+    await writing.reached;
+    const first = await collector.beginRun();
+    writing.open();
+    await assert.rejects(later, GcAlreadyRunningError);
+    assert.deepEqual(await a.driver.list('gc/runs'), [first.id]);
+    await first.end();
   });
 
   it('lets a request stop waiting for an intent whose run stopped heartbeating, and the next run clears it up', async () => {

@@ -9,11 +9,13 @@
 // blob gone (MANIFEST_BLOB_UNKNOWN: the client uploads it again) or still there, kept.
 //
 // A hold lasts from before the existence check until the record that references the digests is written; then it
-// is deleted, unless a run is listed in `gc/runs` at that moment: that run may have read the repository before
-// the record existed, so the hold stays and the run honours it to its end. Runs remove holds older than
-// HOLD_EXPIRY_MS at their end when no other run is listed (left for a run, or by a crashed request); a request
-// that has not written its record within HOLD_USE_MS of its hold gives up (503) instead, so no hold a request
-// still relies on is ever that old (wall clocks of the replicas may differ by up to the margin between the two).
+// is deleted, unless runs are listed in `gc/runs` at that moment: they may have read the repository before the
+// record existed, so the hold is left for them, renamed `<id>.for.<run>...` (written anew, then the old name
+// deleted: a sweep listing in between sees one or the other), and they honour it to their end; the end of the last
+// of them removes it. A hold a crashed request left (no `.for.`) is removed by the end of a run when older than
+// HOLD_EXPIRY_MS and no other run is listed; a request that has not written its record within HOLD_USE_MS of its
+// hold gives up (503) instead, so no hold a request still relies on is ever that old (the replicas' wall clocks
+// may differ by up to the margin between the two).
 //
 // A run writes `gc/runs/<id>` before its mark phase and rewrites it every HEARTBEAT_MS. A request waiting for an
 // intent stops waiting when the intent's run object is gone or has not changed for RUN_EXPIRY_MS as that request
@@ -41,6 +43,9 @@ export const STALE_MS = 60 * 60_000;
 const LIVENESS_CHECK_MS = 2_000;
 /** intents and run observations a process remembers at most (a few per run) */
 const MAX_REMEMBERED = 1000;
+/** runs a hold's name can list (names stay well under 255 bytes); with more, the hold is left to expire */
+const MAX_RUNS_NAMED = 4;
+const LEFT_FOR = '.for.';
 
 interface HoldObject {
   digests: string[];
@@ -93,6 +98,12 @@ function runOfIntent(name: string): string {
   return name.slice(0, name.lastIndexOf('.'));
 }
 
+/** the runs a hold was left for (by its name), or null for a hold of a request in flight (or a crashed one) */
+function runsOfHold(name: string): string[] | null {
+  const at = name.indexOf(LEFT_FOR);
+  return at < 0 ? null : name.slice(at + LEFT_FOR.length).split('.');
+}
+
 export class StorageFence {
   private readonly driver: StorageDriver;
   private readonly now: () => number;
@@ -122,26 +133,20 @@ export class StorageFence {
    */
   async hold(digests: Iterable<string>): Promise<FenceHold> {
     const unique = [...new Set(digests)];
-    const path = `${HOLDS}/${randomUUID()}`;
-    const at = this.now();
-    const hold: HoldObject = { digests: unique, at };
-    // durability adds nothing: a hold matters only while its request runs, and a crash ends the request
-    await this.driver.putContent(path, JSON.stringify(hold), { durable: false });
-    try {
-      await this.waitOutIntents(new Set(unique), at + HOLD_USE_MS);
-    } catch (error) {
-      await this.driver.delete(path).catch(() => undefined);
-      throw error;
-    }
+    const { id, at, content } = await this.placeHold(unique, []);
+    const path = `${HOLDS}/${id}`;
     return {
       assertFresh: () => {
         if (this.now() - at > HOLD_USE_MS) throw tooSlow();
       },
       release: async () => {
         try {
-          if ((await this.driver.list(RUNS)).length === 0) await this.driver.delete(path);
+          const runs = await this.driver.list(RUNS);
+          if (runs.length > MAX_RUNS_NAMED) return;
+          if (runs.length > 0) await this.driver.putContent(`${path}${LEFT_FOR}${runs.join('.')}`, content, { durable: false });
+          await this.driver.delete(path);
         } catch {
-          // the hold stays, and the end of a later run removes it
+          // the hold stays, and the end of a later run removes it once expired
         }
       },
     };
@@ -149,12 +154,29 @@ export class StorageFence {
 
   /**
    * Protects a digest from every collection running now, in any process (what GcGuard.protect does in one):
-   * one listing of gc/runs; only while a run is listed, a hold left for it. Call before checking that it exists.
+   * one listing of gc/runs; only while runs are listed, a hold left for them. Call before checking that it exists.
    */
   async protect(digest: string): Promise<void> {
-    if ((await this.driver.list(RUNS)).length === 0) return;
-    // not released: a listed run honours it to its end, and removes it once it has expired
-    await this.hold([digest]);
+    const runs = await this.driver.list(RUNS);
+    if (runs.length === 0) return;
+    // never released: the runs it names honour it to their end, and the last of them removes it
+    await this.placeHold([digest], runs.length > MAX_RUNS_NAMED ? [] : runs);
+  }
+
+  /** Writes a hold (left for `runs` when some are given), then waits out the sweep batches that name its digests. */
+  private async placeHold(digests: string[], runs: string[]): Promise<{ id: string; at: number; content: string }> {
+    const id = `${randomUUID()}${runs.length > 0 ? `${LEFT_FOR}${runs.join('.')}` : ''}`;
+    const at = this.now();
+    const content = JSON.stringify({ digests, at } satisfies HoldObject);
+    // durability adds nothing: a hold matters only while its request runs, and a crash ends the request
+    await this.driver.putContent(`${HOLDS}/${id}`, content, { durable: false });
+    try {
+      await this.waitOutIntents(new Set(digests), at + HOLD_USE_MS);
+    } catch (error) {
+      await this.driver.delete(`${HOLDS}/${id}`).catch(() => undefined);
+      throw error;
+    }
+    return { id, at, content };
   }
 
   /** Waits until every intent listed now that names one of the digests is gone, or its run has stopped. */
@@ -220,6 +242,10 @@ export class StorageFence {
    * another live run began first (GcAlreadyRunningError), and removes what runs that died long ago left behind.
    */
   async beginRun(): Promise<FenceRun> {
+    // a run under way elsewhere is refused before anything is written (a client may retry in a loop)
+    const listed = await this.driver.list(RUNS);
+    const runs = await Promise.all(listed.map((other) => readObject<RunObject>(this.driver, `${RUNS}/${other}`)));
+    if (runs.some((run) => run && this.now() - run.heartbeatAt < RUN_EXPIRY_MS)) throw new GcAlreadyRunningError();
     const id = randomUUID();
     const startedAt = this.now();
     const path = `${RUNS}/${id}`;
@@ -312,8 +338,9 @@ export class FenceRun {
   }
 
   /**
-   * Ends the run: its intents and, when no other run is listed, the holds that have expired go, then its object.
-   * Best effort (what is left is removed by a later run); returns how many holds it removed.
+   * Ends the run: its intents go, then the holds left only for runs no longer listed, and, when no other run is
+   * listed, the holds crashed requests left (expired), then its object. Best effort (what is left is removed by a
+   * later run); returns how many holds it removed.
    */
   async end(): Promise<number> {
     clearInterval(this.timer);
@@ -321,24 +348,25 @@ export class FenceRun {
     let removed = 0;
     try {
       await Promise.all([...this.openIntents].map((name) => this.removeIntent(name)));
-      const others = (await this.driver.list(RUNS)).filter((run) => run !== this.id);
-      if (others.length === 0) removed = await this.removeExpiredHolds();
+      const others = new Set((await this.driver.list(RUNS)).filter((run) => run !== this.id));
+      const now = this.now();
+      await forEachConcurrently(await this.driver.list(HOLDS), this.ioConcurrency, async (name) => {
+        const leftFor = runsOfHold(name);
+        if (leftFor) {
+          if (leftFor.some((run) => others.has(run))) return;
+        } else {
+          // a request in flight, or one that crashed after writing its record: a listed run may rely on it
+          if (others.size > 0) return;
+          const hold = this.holds.get(name) ?? (await readObject<HoldObject>(this.driver, `${HOLDS}/${name}`));
+          if (!hold || now - hold.at <= HOLD_EXPIRY_MS) return;
+        }
+        await this.driver.delete(`${HOLDS}/${name}`);
+        removed++;
+      });
     } catch {
       // left for a later run
     }
     await this.driver.delete(`${RUNS}/${this.id}`).catch(() => undefined);
-    return removed;
-  }
-
-  private async removeExpiredHolds(): Promise<number> {
-    let removed = 0;
-    const now = this.now();
-    await forEachConcurrently(await this.driver.list(HOLDS), this.ioConcurrency, async (name) => {
-      const hold = this.holds.get(name) ?? (await readObject<HoldObject>(this.driver, `${HOLDS}/${name}`));
-      if (!hold || now - hold.at <= HOLD_EXPIRY_MS) return;
-      await this.driver.delete(`${HOLDS}/${name}`);
-      removed++;
-    });
     return removed;
   }
 
