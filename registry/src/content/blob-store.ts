@@ -100,13 +100,12 @@ export class BlobStore {
 
   /** size in bytes, or null when the blob is not stored */
   async size(digest: ParsedDigest): Promise<number | null> {
-    const info = await this.driver.stat(paths.blob(digest));
-    return info && !info.isDirectory ? info.size : null;
+    return (await this.driver.statFile(paths.blob(digest)))?.size ?? null;
   }
 
   async stat(digest: ParsedDigest): Promise<BlobInfo | null> {
-    const info = await this.driver.stat(paths.blob(digest));
-    return info && !info.isDirectory ? { size: info.size, modifiedAt: info.modifiedAt } : null;
+    const info = await this.driver.statFile(paths.blob(digest));
+    return info ? { size: info.size, modifiedAt: info.modifiedAt } : null;
   }
 
   /** for sending a blob to a client; throws PathNotFoundError */
@@ -157,7 +156,9 @@ export class BlobStore {
   /** Walks the store once to learn its size; later writes and deletions keep the figure current. */
   async measureStoredBytes(): Promise<number> {
     let total = 0;
-    for await (const blob of this.stored()) total += (await blob.info())?.size ?? 0;
+    for await (const shard of this.shards()) {
+      for await (const blob of shard()) total += (await blob.info())?.size ?? 0;
+    }
     this.storedBytes = total;
     return total;
   }
@@ -167,28 +168,33 @@ export class BlobStore {
   }
 
   /**
-   * Every stored blob, for garbage collection and the storage walk, consumed as it is walked (never listed
-   * whole). From a flat listing with sizes and times where the storage offers one (an object store: one request
-   * per thousand blobs), else directory by directory in the fan-out order, with a stat when `info` is asked.
+   * Every stored blob, for garbage collection and the storage walk, in shards (the fan-out directories,
+   * `blobs/sha256/ab`) that may be walked at once: an object store lists one page after another, so a single
+   * listing of the store would make a walk wait for every page in turn. Each shard is consumed as it is listed,
+   * never held whole: with a flat listing where the storage offers one (an object store: sizes and times, a
+   * thousand a request), else by directory, with a stat when `info` is asked.
    */
-  async *stored(): AsyncGenerator<StoredBlob> {
+  async *shards(): AsyncGenerator<() => AsyncIterable<StoredBlob>> {
+    for (const algorithm of await this.driver.list(BLOBS_ROOT)) {
+      for (const prefix of await this.driver.list(`${BLOBS_ROOT}/${algorithm}`)) {
+        yield () => this.storedIn(`${BLOBS_ROOT}/${algorithm}/${prefix}`, algorithm);
+      }
+    }
+  }
+
+  private async *storedIn(directory: string, algorithm: string): AsyncGenerator<StoredBlob> {
     if (this.driver.listFiles) {
-      for await (const file of this.driver.listFiles(BLOBS_ROOT)) {
-        const [, algorithm, , hex] = file.path.split('/');
-        const digest = tryParseDigest(`${algorithm}:${hex}`);
+      for await (const file of this.driver.listFiles(directory)) {
+        const digest = tryParseDigest(`${algorithm}:${file.path.slice(directory.length + 1)}`);
         if (!digest || paths.blob(digest) !== file.path) continue;
         const info = { size: file.size, modifiedAt: file.modifiedAt };
         yield { digest, info: async () => info };
       }
       return;
     }
-    for (const algorithm of await this.driver.list(BLOBS_ROOT)) {
-      for (const prefix of await this.driver.list(`${BLOBS_ROOT}/${algorithm}`)) {
-        for (const hex of await this.driver.list(`${BLOBS_ROOT}/${algorithm}/${prefix}`)) {
-          const digest = tryParseDigest(`${algorithm}:${hex}`);
-          if (digest) yield { digest, info: () => this.stat(digest) };
-        }
-      }
+    for (const hex of await this.driver.list(directory)) {
+      const digest = tryParseDigest(`${algorithm}:${hex}`);
+      if (digest) yield { digest, info: () => this.stat(digest) };
     }
   }
 }

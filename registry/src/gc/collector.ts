@@ -21,8 +21,9 @@ const IO_CONCURRENCY = 16;
 const SHARED_IO_CONCURRENCY = 64;
 /** digests per removal batch; an object store deletes up to 1000 in one request (S3 DeleteObjects) */
 const BATCH_SIZE = 1000;
-/** batches removed at once, so the walk goes on while a batch waits for storage */
+/** batches removed at once, so the walk goes on while a batch waits for storage (longer on the network) */
 const BATCHES_IN_FLIGHT = 2;
+const SHARED_BATCHES_IN_FLIGHT = 4;
 
 export interface GcOptions {
   /** blobs modified more recently than this are kept even when unreferenced */
@@ -72,6 +73,7 @@ export class GarbageCollector {
       // a dry run deletes nothing, so requests need not hold anything for it
       if (this.blobs.fence && !options.dryRun) run = await this.blobs.fence.beginRun();
       const io = this.blobs.fence ? SHARED_IO_CONCURRENCY : IO_CONCURRENCY;
+      const inFlight = this.blobs.fence ? SHARED_BATCHES_IN_FLIGHT : BATCHES_IN_FLIGHT;
       const report: GcReport = {
         dryRun: !!options.dryRun, startedAt: new Date(started).toISOString(), durationMs: 0, repositories: 0,
         manifests: 0, blobsMarked: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, keptYoung: 0,
@@ -81,26 +83,29 @@ export class GarbageCollector {
       const marked = await this.mark(repositories, report, io);
       report.blobsMarked = marked.size;
       const deleted = new DigestSet();
-      const sweeps = new Batcher<Candidate>(BATCH_SIZE, BATCHES_IN_FLIGHT, (batch) => this.sweep(batch, run, io, report, deleted));
-      // swept while the store is walked: a list of every candidate would be most of the store in memory
-      await forEachConcurrently(this.blobs.stored(), io, async (blob) => {
-        report.blobsScanned++;
-        if (marked.has(blob.digest.value)) return;
-        const info = await blob.info();
-        if (!info) return;
-        const lastUsed = Math.max(info.modifiedAt.getTime(), guard.lastTouched(blob.digest.value) ?? 0);
-        if (started - lastUsed < options.gracePeriodMs) {
-          report.keptYoung++;
-        } else if (options.dryRun) {
-          report.blobsDeleted++;
-          report.bytesFreed += info.size;
-          deleted.add(blob.digest.value);
-        } else {
-          await sweeps.add({ digest: blob.digest, size: info.size });
+      const sweeps = new Batcher<Candidate>(BATCH_SIZE, inFlight, (batch) => this.sweep(batch, run, io, report, deleted));
+      // swept while the store is walked, `io` shards at once: a list of every candidate would be most of the
+      // store in memory
+      await forEachConcurrently(this.blobs.shards(), io, async (shard) => {
+        for await (const blob of shard()) {
+          report.blobsScanned++;
+          if (marked.has(blob.digest.value)) continue;
+          const info = await blob.info();
+          if (!info) continue;
+          const lastUsed = Math.max(info.modifiedAt.getTime(), guard.lastTouched(blob.digest.value) ?? 0);
+          if (started - lastUsed < options.gracePeriodMs) {
+            report.keptYoung++;
+          } else if (options.dryRun) {
+            report.blobsDeleted++;
+            report.bytesFreed += info.size;
+            deleted.add(blob.digest.value);
+          } else {
+            await sweeps.add({ digest: blob.digest, size: info.size });
+          }
         }
       });
       await sweeps.flush();
-      if (deleted.size > 0) await this.removeDeadLinks(repositories, deleted, options, report, run, io);
+      if (deleted.size > 0) await this.removeDeadLinks(repositories, deleted, options, report, run, io, inFlight);
       if (!options.dryRun) report.uploadsPurged = await this.uploads.purgeStale(options.uploadMaxAgeMs);
       report.durationMs = Date.now() - started;
       return report;
@@ -155,8 +160,9 @@ export class GarbageCollector {
    */
   private async removeDeadLinks(
     repositories: string[], deleted: DigestSet, options: GcOptions, report: GcReport, run: FenceRun | null, io: number,
+    inFlight: number,
   ): Promise<void> {
-    const unlinks = new Batcher<Link>(BATCH_SIZE, BATCHES_IN_FLIGHT, async (batch) => {
+    const unlinks = new Batcher<Link>(BATCH_SIZE, inFlight, async (batch) => {
       const removed = new Set(await this.removeUnprotected(run, [...new Set(batch.map((link) => link.digest.value))], async (digests) => {
         const unheld = new Set(digests);
         await forEachConcurrently(batch.filter((link) => unheld.has(link.digest.value)), io,

@@ -150,7 +150,7 @@ describe('GC fence across processes sharing one storage', () => {
     a.take();
     const holding = requests.hold(['sha256:d']);
     // it polls the intent: wait until it has looked twice, so it is certainly waiting, not yet racing
-    await until(() => a.calls.filter((call) => call.startsWith('stat gc/intents/')).length >= 2);
+    await until(() => a.calls.filter((call) => call.startsWith('statFile gc/intents/')).length >= 2);
     assert.equal(await settled(holding), false, 'the request went on while the batch naming its digest was deleting');
     finishRemoval();
     const hold = await holding;
@@ -262,12 +262,12 @@ describe('GC fence across processes sharing one storage', () => {
     a.take();
     const holding = requests.hold(['sha256:stuck']);
     // first look at the run once the request has waited a while, then RUN_EXPIRY_MS later on its own clock
-    await until(() => a.calls.some((call) => call.startsWith('stat gc/intents/')));
+    await until(() => a.calls.some((call) => call.startsWith('statFile gc/intents/')));
     advance(2_000);
     // it has read the run's heartbeat once it polls the intent again
     await until(() => {
       const read = a.calls.indexOf(`getContent gc/runs/${run.id}`);
-      return read >= 0 && a.calls.slice(read).some((call) => call.startsWith('stat gc/intents/'));
+      return read >= 0 && a.calls.slice(read).some((call) => call.startsWith('statFile gc/intents/'));
     });
     assert.equal(await settled(holding), false, 'stopped waiting while the run could still be alive');
     advance(RUN_EXPIRY_MS + 2_000);

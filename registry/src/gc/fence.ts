@@ -203,7 +203,7 @@ export class StorageFence {
     let pause = this.pollMs;
     let livenessAt = this.now() + LIVENESS_CHECK_MS;
     for (;;) {
-      if (this.stoppedRuns.has(run) || !(await this.driver.stat(`${INTENTS}/${name}`))) break;
+      if (this.stoppedRuns.has(run) || !(await this.driver.statFile(`${INTENTS}/${name}`))) break;
       if (this.now() >= livenessAt) {
         if (await this.runStopped(run)) {
           remember(this.stoppedRuns, run, true);
