@@ -9,14 +9,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientFor, type Client } from '../support/http.ts';
 import { blob, imageManifest, OCI_MANIFEST, randomBlob, sha256, type Blob } from '../support/oci.ts';
 import { startRegistry, type RunningRegistry, type StartOptions } from '../support/registry.ts';
 import { startS3Server } from '../support/s3-server.ts';
-import { blobFile } from './gc-storage.ts';
+import { ageAllBlobs, plantGarbage } from './gc-storage.ts';
 import { withRegistryLogs } from './tools.ts';
 
 const admin = { name: 'admin', password: 'gc-replicas-pw' };
@@ -40,18 +40,6 @@ interface Replicas {
   stopStorage?: () => Promise<void>;
   /** a directory's files can be given a time; an object store sets its own */
   plantYoungBlobs?: (count: number) => void;
-}
-
-/** Unreferenced blobs dated a day ahead, straight into a storage directory. */
-function plantYoungBlobs(root: string, count: number): void {
-  const when = new Date(Date.now() + 86_400_000);
-  for (let i = 0; i < count; i++) {
-    const content = randomBytes(32);
-    const path = blobFile(root, sha256(content));
-    mkdirSync(join(path, '..'), { recursive: true });
-    writeFileSync(path, content);
-    utimesSync(path, when, when);
-  }
 }
 
 interface Image {
@@ -280,10 +268,10 @@ function collectionsAcrossReplicas(start: (options: StartOptions) => Promise<Rep
       + `${collections.b} collections on B, ${collections.a} on A, refused ${collections.refusedOnA} on A and ${collections.refusedOnB} on B; `
       + `${refusedPuts} manifest PUTs refused (MANIFEST_BLOB_UNKNOWN, pushed again), ${pulls} pulls from B meanwhile`;
     console.log(`gc across replicas: ${summary}`);
+    assert.deepEqual([...brokenSeen.values()].flat(), [], summary);
     assert.equal(committed.length, PUSHERS * imagesPerPusher);
     assert.ok(collections.b >= 5, `only ${collections.b} collections ran on B during the pushes`);
     assert.ok(collections.refusedOnA + collections.refusedOnB > 0, `no collection was refused while the other replica's ran: ${summary}`);
-    assert.deepEqual([...brokenSeen.values()].flat(), [], summary);
   }));
 }
 
@@ -291,7 +279,12 @@ describe('garbage collection on one replica while the other takes pushes: one sh
   collectionsAcrossReplicas(async (options) => {
     const a = await startRegistry({ ...options, storage: { shared: true } });
     const b = await startRegistry({ ...options, storage: { shared: true }, storageDir: a.storageDir });
-    return { a, b, plantYoungBlobs: (count) => plantYoungBlobs(a.storageDir, count) };
+    // planted before anything is pushed, then every blob of the store (those only) is dated a day ahead
+    const plantYoungBlobs = (count: number) => {
+      plantGarbage(a.storageDir, count);
+      ageAllBlobs(a.storageDir, -86_400);
+    };
+    return { a, b, plantYoungBlobs };
   }, 30);
 });
 
