@@ -165,8 +165,11 @@ export class GarbageCollector {
     const unlinks = new Batcher<Link>(BATCH_SIZE, inFlight, async (batch) => {
       const removed = new Set(await this.removeUnprotected(run, [...new Set(batch.map((link) => link.digest.value))], async (digests) => {
         const unheld = new Set(digests);
-        await forEachConcurrently(batch.filter((link) => unheld.has(link.digest.value)), io,
-          (link) => this.repositories.unlinkBlob(link.repository, link.digest));
+        const byRepository = new Map<string, ParsedDigest[]>();
+        for (const link of batch) {
+          if (unheld.has(link.digest.value)) byRepository.set(link.repository, [...byRepository.get(link.repository) ?? [], link.digest]);
+        }
+        await Promise.all([...byRepository].map(([repository, links]) => this.repositories.unlinkBlobs(repository, links, io)));
       }));
       report.linksRemoved += batch.filter((link) => removed.has(link.digest.value)).length;
     });
