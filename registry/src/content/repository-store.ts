@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { StorageDriver } from '../storage/driver.ts';
-import { PathNotFoundError } from '../storage/driver.ts';
+import { readJsonFile } from '../storage/json-file.ts';
 import { type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/manifest.ts';
 import { paths, REPOSITORIES_ROOT } from './paths.ts';
@@ -66,14 +66,6 @@ function mergeLatestPullTimes(a: PullTimes, b: PullTimes): PullTimes {
   return { tags: latest(a.tags, b.tags), manifests: latest(a.manifests, b.manifests) };
 }
 
-async function readJson<T>(driver: StorageDriver, path: string): Promise<T | null> {
-  try {
-    return JSON.parse((await driver.getContent(path)).toString('utf8')) as T;
-  } catch (error) {
-    if (error instanceof PathNotFoundError) return null;
-    throw error;
-  }
-}
 
 export class RepositoryStore {
   private readonly driver: StorageDriver;
@@ -139,7 +131,7 @@ export class RepositoryStore {
    */
   getManifest(repository: string, digest: ParsedDigest, options: { scan?: boolean; namedByTag?: boolean } = {}): Promise<ManifestRecord | null> {
     const path = paths.manifestRecord(repository, digest);
-    if (options.scan) return readJson<ManifestRecord>(this.driver, path);
+    if (options.scan) return readJsonFile<ManifestRecord>(this.driver, path);
     return this.manifestRecords.read(path, { knownToExist: options.namedByTag ?? false });
   }
 
@@ -239,7 +231,7 @@ export class RepositoryStore {
     const directory = paths.referrers(repository, subject);
     const descriptors: Descriptor[] = [];
     for (const name of (await this.driver.list(directory)).sort()) {
-      const descriptor = await readJson<Descriptor>(this.driver, `${directory}/${name}`);
+      const descriptor = await readJsonFile<Descriptor>(this.driver, `${directory}/${name}`);
       if (descriptor) descriptors.push(descriptor);
     }
     return descriptors;
@@ -282,7 +274,7 @@ export class RepositoryStore {
    */
   private async flushSharedPulls(repository: string, pending: PullTimes): Promise<void> {
     const own = paths.pullsOfWriter(repository, this.writer);
-    let merged = mergePullTimes((await readJson<PullTimes>(this.driver, own)) ?? { tags: {}, manifests: {} }, pending);
+    let merged = mergePullTimes((await readJsonFile<PullTimes>(this.driver, own)) ?? { tags: {}, manifests: {} }, pending);
     const directory = paths.pullsByWriter(repository);
     const others = (await this.driver.list(directory)).filter((name) => name !== `${this.writer}.json`);
     const folded: string[] = [];
@@ -290,7 +282,7 @@ export class RepositoryStore {
       for (const name of others) {
         const info = await this.driver.stat(`${directory}/${name}`);
         if (!info || Date.now() - info.modifiedAt.getTime() < PULL_FILE_FOLD_AGE_MS) continue;
-        const times = await readJson<PullTimes>(this.driver, `${directory}/${name}`);
+        const times = await readJsonFile<PullTimes>(this.driver, `${directory}/${name}`);
         if (times) merged = mergeLatestPullTimes(times, merged);
         folded.push(name);
       }
@@ -300,11 +292,11 @@ export class RepositoryStore {
   }
 
   private async storedPullTimes(repository: string): Promise<PullTimes> {
-    let times = (await readJson<PullTimes>(this.driver, paths.pulls(repository))) ?? { tags: {}, manifests: {} };
+    let times = (await readJsonFile<PullTimes>(this.driver, paths.pulls(repository))) ?? { tags: {}, manifests: {} };
     if (!this.shared) return times;
     const directory = paths.pullsByWriter(repository);
     for (const name of await this.driver.list(directory)) {
-      const other = await readJson<PullTimes>(this.driver, `${directory}/${name}`);
+      const other = await readJsonFile<PullTimes>(this.driver, `${directory}/${name}`);
       if (other) times = mergeLatestPullTimes(times, other);
     }
     return times;

@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { PathNotFoundError } from '../storage/driver.ts';
+import { readJsonFile } from '../storage/json-file.ts';
 import { GcAlreadyRunningError } from './guard.ts';
 import { forEachConcurrently } from './parallel.ts';
 
@@ -78,15 +78,6 @@ export interface FenceHold {
   assertFresh(): void;
   /** Deletes the hold unless a collection is listed, which then keeps honouring it; never rejects. */
   release(): Promise<void>;
-}
-
-async function readObject<T>(driver: StorageDriver, path: string): Promise<T | null> {
-  try {
-    return JSON.parse((await driver.getContent(path)).toString('utf8')) as T;
-  } catch (error) {
-    if (error instanceof PathNotFoundError) return null;
-    throw error;
-  }
 }
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
@@ -194,7 +185,7 @@ export class StorageFence {
   private async readIntent(name: string): Promise<IntentObject | null> {
     const known = this.intents.get(name);
     if (known) return known;
-    const intent = await readObject<IntentObject>(this.driver, `${INTENTS}/${name}`);
+    const intent = await readJsonFile<IntentObject>(this.driver, `${INTENTS}/${name}`);
     if (intent) remember(this.intents, name, intent);
     return intent;
   }
@@ -223,7 +214,7 @@ export class StorageFence {
    * same heartbeat for RUN_EXPIRY_MS (measured here, so the replicas' clocks need not agree).
    */
   private async runStopped(run: string): Promise<boolean> {
-    const object = await readObject<RunObject>(this.driver, `${RUNS}/${run}`);
+    const object = await readJsonFile<RunObject>(this.driver, `${RUNS}/${run}`);
     if (!object) return true;
     const now = this.now();
     if (now - object.heartbeatAt > STALE_MS) return true;
@@ -244,7 +235,7 @@ export class StorageFence {
   async beginRun(): Promise<FenceRun> {
     // a run under way elsewhere is refused before anything is written (a client may retry in a loop)
     const listed = await this.driver.list(RUNS);
-    const runs = await Promise.all(listed.map((other) => readObject<RunObject>(this.driver, `${RUNS}/${other}`)));
+    const runs = await Promise.all(listed.map((other) => readJsonFile<RunObject>(this.driver, `${RUNS}/${other}`)));
     if (runs.some((run) => run && this.now() - run.heartbeatAt < RUN_EXPIRY_MS)) throw new GcAlreadyRunningError();
     const id = randomUUID();
     const startedAt = this.now();
@@ -257,7 +248,7 @@ export class StorageFence {
       const present = new Set<string>([id]);
       for (const other of await this.driver.list(RUNS)) {
         if (other === id) continue;
-        const run = await readObject<RunObject>(this.driver, `${RUNS}/${other}`);
+        const run = await readJsonFile<RunObject>(this.driver, `${RUNS}/${other}`);
         if (!run) continue;
         const age = this.now() - run.heartbeatAt;
         if (age > STALE_MS) {
@@ -357,7 +348,7 @@ export class FenceRun {
         } else {
           // a request in flight, or one that crashed after writing its record: a listed run may rely on it
           if (others.size > 0) return;
-          const hold = this.holds.get(name) ?? (await readObject<HoldObject>(this.driver, `${HOLDS}/${name}`));
+          const hold = this.holds.get(name) ?? (await readJsonFile<HoldObject>(this.driver, `${HOLDS}/${name}`));
           if (!hold || now - hold.at <= HOLD_EXPIRY_MS) return;
         }
         await this.driver.delete(`${HOLDS}/${name}`);
@@ -385,7 +376,7 @@ export class FenceRun {
     const unread = [...listed].filter((name) => !this.holds.has(name));
     await forEachConcurrently(unread, this.ioConcurrency, async (name) => {
       // a hold deleted since the listing was released before this run began: its record was there to mark
-      const hold = await readObject<HoldObject>(this.driver, `${HOLDS}/${name}`);
+      const hold = await readJsonFile<HoldObject>(this.driver, `${HOLDS}/${name}`);
       if (!hold) return;
       this.holds.set(name, hold);
       for (const digest of new Set(hold.digests)) this.held.set(digest, (this.held.get(digest) ?? 0) + 1);
