@@ -9,7 +9,6 @@ import {
 import pLimit from 'p-limit';
 import type { ByteRange } from './driver.ts';
 import type { ObjectGetter } from './s3-get.ts';
-import type { SocketBody } from './s3-socket-get.ts';
 
 /** S3's smallest part, for every part of a multipart upload but the last */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -127,19 +126,6 @@ export class Bucket {
         if (!head) return null;
         return { ...head, body: Readable.from([], { objectMode: false }) };
       }
-      throw error;
-    }
-  }
-
-  /**
-   * A range of the object for a reader that takes it in order, on a connection of its own read into one reused
-   * buffer (see s3-socket-get.ts); null when there is no such object.
-   */
-  async stream(key: string, range: ByteRange): Promise<SocketBody | null> {
-    try {
-      return (await this.getter.stream(key, range)).body;
-    } catch (error) {
-      if (isNotFound(error)) return null;
       throw error;
     }
   }

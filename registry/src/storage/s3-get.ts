@@ -8,7 +8,6 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Agent, RetryAgent, request, type Dispatcher } from 'undici';
 import type { ByteRange } from './driver.ts';
-import { socketGet, type SocketBody, type SocketGetOptions } from './s3-socket-get.ts';
 
 /** how long a signed URL is valid: only its request must start within that time */
 const URL_EXPIRY_SECONDS = 900;
@@ -76,13 +75,11 @@ export class ObjectGetter {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly dispatcher: Dispatcher;
-  private readonly socketOptions: SocketGetOptions;
   private base: Promise<UrlBase | null> | null = null;
 
   constructor(client: S3Client, bucket: string, options: GetOptions) {
     this.client = client;
     this.bucket = bucket;
-    this.socketOptions = { connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.idleTimeoutMs };
     const agent = new Agent({
       connections: options.connections,
       connect: { timeout: options.connectTimeoutMs },
@@ -93,15 +90,12 @@ export class ObjectGetter {
     this.dispatcher = new RetryAgent(agent, { maxRetries: 2, minTimeout: 200 });
   }
 
-  /**
-   * The object (or a range of it) with its body open, which the caller reads or destroys, from a pooled connection;
-   * throws S3ResponseError.
-   */
+  /** the object (or a range of it) with its body open, which the caller reads or destroys; throws S3ResponseError */
   async get(key: string, range?: ByteRange): Promise<ObjectResponse> {
     const url = await this.signedUrl(key);
     const response = await request(url, {
       dispatcher: this.dispatcher,
-      headers: range ? { range: rangeHeader(range) } : {},
+      headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
       highWaterMark: BODY_BUFFER_BYTES,
     }).catch((error: unknown) => {
       // never the URL: its query is a signature
@@ -113,27 +107,20 @@ export class ObjectGetter {
     if (statusCode !== 200 && statusCode !== 206) {
       throw new S3ResponseError('GET', key, statusCode, await errorCode(body, statusCode));
     }
+    const contentRange = header(headers, 'content-range');
+    const size = Number(contentRange ? contentRange.split('/')[1] : header(headers, 'content-length'));
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = String(value);
+    }
+    const modified = header(headers, 'last-modified');
     // undici fails a body destroyed before its end with an 'error' event (AbortError), which unheard would crash the
     // process: a caller done with a body destroys it; readers (iteration, pipeline) still see every error
     body.on('error', () => undefined);
-    return { ...objectHead(statusCode, (name) => header(headers, name), Object.keys(headers)), body };
-  }
-
-  /**
-   * A large range of an object, on a connection of its own read into one reused buffer (see s3-socket-get.ts),
-   * for a reader that takes it in order; throws S3ResponseError.
-   */
-  async stream(key: string, range: ByteRange): Promise<Omit<ObjectResponse, 'body'> & { body: SocketBody }> {
-    const url = new URL(await this.signedUrl(key));
-    const { status, headers, body } = await socketGet(url, { Range: rangeHeader(range) }, this.socketOptions).catch((error: unknown) => {
-      throw new Error(`S3 GET ${key}: ${(error as Error).message}`, { cause: error });
-    });
-    if (status !== 200 && status !== 206) {
-      const text = await body.text(ERROR_BODY_BYTES).catch(() => '');
-      body.destroy();
-      throw new S3ResponseError('GET', key, status, codeIn(text) ?? `HTTP${status}`);
-    }
-    return { ...objectHead(status, (name) => headers[name], Object.keys(headers)), body };
+    return {
+      status: statusCode, size, etag: header(headers, 'etag') ?? '', modifiedAt: modified ? new Date(modified) : new Date(),
+      metadata, body,
+    };
   }
 
   async close(): Promise<void> {
@@ -176,27 +163,6 @@ export class ObjectGetter {
   }
 }
 
-function rangeHeader(range: ByteRange): string {
-  return `bytes=${range.start}-${range.end}`;
-}
-
-/** what the driver reads from a GET's answer headers (`names`: those present, in lower case) */
-function objectHead(status: number, value: (name: string) => string | undefined, names: string[]): Omit<ObjectResponse, 'body'> {
-  const contentRange = value('content-range');
-  // a range's answer tells the whole size after the slash: bytes 0-9/1234
-  const size = Number(contentRange ? contentRange.split('/')[1] : value('content-length'));
-  const metadata: Record<string, string> = {};
-  for (const name of names) {
-    if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value(name) ?? '';
-  }
-  const modified = value('last-modified');
-  return { status, size, etag: value('etag') ?? '', modifiedAt: modified ? new Date(modified) : new Date(), metadata };
-}
-
-function codeIn(text: string): string | undefined {
-  return /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
-}
-
 /** S3's error code from a failure's XML body (<Error><Code>NoSuchKey</Code>...); HTTP<status> without one */
 async function errorCode(body: Readable, status: number): Promise<string> {
   let text = '';
@@ -210,5 +176,5 @@ async function errorCode(body: Readable, status: number): Promise<string> {
   } finally {
     body.destroy();
   }
-  return codeIn(text) ?? `HTTP${status}`;
+  return /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? `HTTP${status}`;
 }

@@ -1,14 +1,11 @@
 // Reading objects of the S3 driver: a file is one object, or the segments of an appended file one after another.
 // A sender reads a large file sequentially into buffers it reuses (http/file-sender.ts); one ranged GET per read
 // would cost a request per MiB, so the reader keeps one streaming GET open and serves reads from it, opening
-// another only on a seek. Its first bytes come with the GET that found the file (a small file comes whole), the
-// rest from a GET whose socket reads are copied straight into the sender's buffers (s3-socket-get.ts). A read of
-// bytes already read (the sender read a chunk ahead, then dropped it for a slow client) opens another GET: keeping
-// a copy of every read for that, measured serving 256 MiB to curl, halved the rate (249-303 MiB/s against 513-560).
+// another only on a seek. The sender may read a chunk ahead and then read it again (a slow client): the chunks of
+// the last read are kept, so that costs no new request.
 import { Readable } from 'node:stream';
 import type { ByteRange, FileReader } from './driver.ts';
 import type { Bucket } from './s3-bucket.ts';
-import type { SocketBody } from './s3-socket-get.ts';
 import type { Segment } from './s3-append.ts';
 
 function missing(segment: Segment): Error {
@@ -37,7 +34,10 @@ interface OpenStream {
   index: number;
   /** file position of the next byte the stream yields */
   position: number;
-  body: SocketBody;
+  chunks: AsyncIterator<Buffer>;
+  /** bytes taken from the stream but not yet read (the rest of a chunk) */
+  left: Buffer | null;
+  body: Readable;
 }
 
 export class S3FileReader implements FileReader {
@@ -47,13 +47,13 @@ export class S3FileReader implements FileReader {
   /** file offset at which each segment starts */
   private readonly starts: number[];
   private stream: OpenStream | null = null;
-  /** the file's first bytes as the GET that found it brought them, until a read goes past them */
-  private first: Buffer | null;
+  /** the bytes the last read returned, and where they start, to serve it again without a request */
+  private last: { position: number; chunks: Buffer[] } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  /** `first`: the file's first bytes, already read (the GET that found the file asked for them) */
-  constructor(bucket: Bucket, segments: Segment[], first?: Buffer) {
+  /** `body`: a stream of the whole first segment already opened (the GET that found the file) */
+  constructor(bucket: Bucket, segments: Segment[], body?: Readable) {
     this.bucket = bucket;
     this.segments = segments;
     let offset = 0;
@@ -63,7 +63,11 @@ export class S3FileReader implements FileReader {
       return start;
     });
     this.size = offset;
-    this.first = first && first.length > 0 ? first : null;
+    if (body && segments.length > 0) {
+      this.stream = { index: 0, position: 0, chunks: body[Symbol.asyncIterator](), left: null, body };
+    } else {
+      body?.destroy();
+    }
   }
 
   read(buffer: Buffer, position: number, length: number): Promise<number> {
@@ -79,51 +83,83 @@ export class S3FileReader implements FileReader {
     this.closeStream();
     await this.queue;
     this.closeStream();
-    this.first = null;
+    this.last = null;
   }
 
   private async readNow(buffer: Buffer, position: number, length: number): Promise<number> {
     const wanted = Math.min(length, this.size - position);
     if (wanted <= 0) return 0;
-    let filled = this.fromFirst(buffer, position, wanted);
-    if (filled < wanted) this.first = null;
-    while (filled < wanted) {
-      const read = await this.next(buffer, filled, position + filled, wanted - filled);
-      if (read === 0) break;
-      filled += read;
+    const taken: Buffer[] = [];
+    let filled = 0;
+    const replayed = this.replay(position, wanted);
+    for (const chunk of replayed) {
+      chunk.copy(buffer, filled);
+      filled += chunk.length;
+      taken.push(chunk);
     }
+    while (filled < wanted) {
+      const chunk = await this.next(position + filled, wanted - filled);
+      if (!chunk) break;
+      chunk.copy(buffer, filled);
+      filled += chunk.length;
+      taken.push(chunk);
+    }
+    this.last = { position, chunks: taken };
     return filled;
   }
 
-  /** copies the start of [position, position + length) from the file's first bytes, when it lies there */
-  private fromFirst(buffer: Buffer, position: number, length: number): number {
-    if (!this.first || position >= this.first.length) return 0;
-    return this.first.copy(buffer, 0, position, Math.min(this.first.length, position + length));
+  /** the start of [position, position + length) as views of the last read's chunks, when it lies there */
+  private replay(position: number, length: number): Buffer[] {
+    if (!this.last || position < this.last.position) return [];
+    const views: Buffer[] = [];
+    let skip = position - this.last.position;
+    let left = length;
+    for (const chunk of this.last.chunks) {
+      if (left === 0) break;
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      const view = chunk.subarray(skip, skip + left);
+      skip = 0;
+      left -= view.length;
+      views.push(view);
+    }
+    return views;
   }
 
-  /** reads up to `max` bytes at `position` from the open stream into `buffer` at `offset`, reopening it where needed */
-  private async next(buffer: Buffer, offset: number, position: number, max: number, retried = false): Promise<number> {
+  /** up to `max` bytes at `position` from the open stream, reopening it there when it is elsewhere */
+  private async next(position: number, max: number, retried = false): Promise<Buffer | null> {
     if (!this.stream || this.stream.position !== position) await this.open(position);
     const stream = this.stream!;
-    let read: number;
-    try {
-      read = await stream.body.read(buffer, offset, max);
-    } catch (error) {
-      // S3 (or the idle timeout) cut a stream this reader left idle while its reader was slow: once, it goes on
-      // from where it was
-      if (this.closed || retried) throw error;
-      this.closeStream();
-      return this.next(buffer, offset, position, max, true);
+    let chunk = stream.left;
+    stream.left = null;
+    if (!chunk) {
+      let result: IteratorResult<Buffer>;
+      try {
+        result = await stream.chunks.next();
+      } catch (error) {
+        // S3 (or the client's idle timeout) cut a stream this reader left idle while its reader was slow:
+        // once, it goes on from where it was
+        if (this.closed || retried) throw error;
+        this.closeStream();
+        return this.next(position, max, true);
+      }
+      if (result.done) {
+        const segment = this.segments[stream.index]!;
+        if (position < this.starts[stream.index]! + segment.size) throw new Error(`S3 object ${segment.key} ended early`);
+        // the segment is done: the next one opens on the next call
+        this.closeStream();
+        return this.next(position, max, retried);
+      }
+      chunk = result.value;
     }
-    if (read === 0) {
-      const segment = this.segments[stream.index]!;
-      if (position < this.starts[stream.index]! + segment.size) throw new Error(`S3 object ${segment.key} ended early`);
-      // the segment is done: the next one opens on the next call
-      this.closeStream();
-      return this.next(buffer, offset, position, max, retried);
+    if (chunk.length > max) {
+      stream.left = chunk.subarray(max);
+      chunk = chunk.subarray(0, max);
     }
-    stream.position += read;
-    return read;
+    stream.position += chunk.length;
+    return chunk;
   }
 
   private async open(position: number): Promise<void> {
@@ -133,9 +169,9 @@ export class S3FileReader implements FileReader {
     while (index < this.segments.length - 1 && position >= this.starts[index]! + this.segments[index]!.size) index++;
     const segment = this.segments[index]!;
     const offset = position - this.starts[index]!;
-    const body = await this.bucket.stream(segment.key, { start: offset, end: segment.size - 1 });
-    if (!body) throw missing(segment);
-    this.stream = { index, position, body };
+    const object = await this.bucket.get(segment.key, { start: offset, end: segment.size - 1 });
+    if (!object) throw missing(segment);
+    this.stream = { index, position, chunks: object.body[Symbol.asyncIterator](), left: null, body: object.body };
   }
 
   private closeStream(): void {

@@ -108,41 +108,39 @@ describe('S3 driver beyond the contract', () => {
     assert.deepEqual(await driver.list(''), ['blobs']);
   });
 
-  it('serves a sequential read of a large file from two GETs, and a read elsewhere from one more', async () => {
+  it('serves a sequential read of a large file from one GET, and a re-read of the last chunk from memory', async () => {
     const storage = await freshStorage();
     const driver = await storage.open();
     // byte i is i % 251, so a byte read from the wrong offset shows
     const content = Buffer.from(Array.from({ length: 9 * MiB }, (_, index) => index % 251));
     await driver.putContent('blobs/big', content);
-    const key = `/${storage.config.bucket}/${storage.config.prefix ? `${storage.config.prefix}/` : ''}blobs/big`;
-    // the server logs a GET once it has answered it: all of it, or what was read before the reader closed
+    const prefix = storage.config.prefix ? `${storage.config.prefix}/` : '';
     const requests = await requestsDuring(async () => {
       const file = await driver.open('blobs/big');
       const buffer = Buffer.alloc(MiB);
       try {
         let position = 0;
-        while (position < file.size) {
-          assert.equal(await file.read(buffer, position, MiB), Math.min(MiB, file.size - position));
-          assert.deepEqual(buffer.subarray(0, Math.min(MiB, file.size - position)), content.subarray(position, position + MiB));
-          // the first MiB again: it came with the GET that found the file
-          if (position === 0) assert.equal(await file.read(buffer, 0, MiB), MiB);
-          position += MiB;
-        }
-        // a sender that read a chunk ahead and dropped it for a slow client reads it again
-        assert.equal(await file.read(buffer, 4 * MiB, MiB), MiB);
-        assert.deepEqual(buffer, content.subarray(4 * MiB, 5 * MiB));
-        assert.equal(await file.read(buffer, 5 * MiB, 10), 10);
+        for (let read = 0; read < 4; read++) position += await file.read(buffer, position, MiB);
+        // the sender read a chunk ahead, then a slow client made it read that chunk again
+        assert.equal(await file.read(buffer, position - MiB, MiB), MiB);
+        assert.deepEqual(buffer, content.subarray(position - MiB, position));
+        while (position < file.size) position += await file.read(buffer, position, MiB);
+        assert.deepEqual(buffer, content.subarray(8 * MiB));
+        assert.equal(await file.read(buffer, MiB, 10), 10, 'a seek back reopens');
         // the connection is cut under the reader (S3 closing a stream left idle by a slow client): it reopens there
-        (file as unknown as { stream: { body: { destroy(): void } } }).stream.body.destroy();
+        (file as unknown as { stream: { body: Readable } }).stream.body.destroy(new Error('connection reset'));
         await new Promise((resolve) => setImmediate(resolve));
-        assert.equal(await file.read(buffer, 5 * MiB + 10, MiB), MiB);
-        assert.deepEqual(buffer, content.subarray(5 * MiB + 10, 6 * MiB + 10));
+        const again = Buffer.alloc(MiB, 0);
+        assert.equal(await file.read(again, MiB + 10, MiB), MiB);
+        assert.deepEqual(again, content.subarray(MiB + 10, 2 * MiB + 10));
       } finally {
         await file.close();
       }
     });
-    assert.deepEqual(requests.filter((request) => request.includes(' GET ')), Array(4).fill(`206 GET ${key}`),
-      'the first MiB with the GET open() made, the rest with one more, one for the read again, one after the cut');
+    const key = `/${storage.config.bucket}/${prefix}blobs/big`;
+    assert.deepEqual(requests.filter((request) => request.includes(' GET ')), [
+      `200 GET ${key}`, `206 GET ${key}`, `206 GET ${key}`,
+    ], 'the whole file from the GET open() made, a GET for the seek and one to go on after the cut');
   });
 
   it('stores a small upload as one object: each step of its life costs S3 one or two requests', async () => {
@@ -163,13 +161,6 @@ describe('S3 driver beyond the contract', () => {
       `200 PUT ${key('blobs/s')}`, `204 DELETE ${key('uploads/s/data')}`,
     ], 'the move: a conditional copy and a delete, no read first');
     assert.deepEqual(await requestsDuring(() => driver.delete('uploads/s/info.json')), [`204 DELETE ${key('uploads/s/info.json')}`]);
-    assert.deepEqual(await requestsDuring(async () => {
-      const file = await driver.open('blobs/s');
-      const buffer = Buffer.alloc(8192);
-      assert.equal(await file.read(buffer, 0, buffer.length), small.length);
-      assert.deepEqual(buffer.subarray(0, small.length), small);
-      await file.close();
-    }), [`206 GET ${key('blobs/s')}`], 'read whole with the GET that found it');
     assert.deepEqual(await driver.getContent('blobs/s'), small);
     assert.deepEqual(await driver.list('uploads'), []);
   });

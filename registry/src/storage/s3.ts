@@ -22,8 +22,6 @@ const APPENDS_DIR = '.appends';
 /** Requests in flight at once (the SDK's, and GETs apart): GC and listings work in parallel, each pull holds one GET. */
 const MAX_SOCKETS = 64;
 const CONNECT_TIMEOUT_MS = 10_000;
-/** what open() reads with the GET that finds the file: a sender's chunk */
-const OPEN_FIRST_BYTES = 1024 * 1024;
 /** a connection on which nothing moved for this long is cut (a stalled S3); a blob reader then reopens its GET */
 const IDLE_TIMEOUT_MS = 60_000;
 
@@ -134,11 +132,9 @@ export class S3Driver implements StorageDriver {
   }
 
   async open(path: string): Promise<FileReader> {
-    // a small file comes whole with this pooled GET; the reader fetches the rest of a larger one on a connection
-    // of its own (s3-reader.ts)
-    const found = await this.find(path, { start: 0, end: OPEN_FIRST_BYTES - 1 });
+    const found = await this.find(path);
     if (found.kind === 'object') {
-      return new S3FileReader(this.bucket, [{ key: this.key(path), size: found.object.size }], await readAll(found.object.body));
+      return new S3FileReader(this.bucket, [{ key: this.key(path), size: found.object.size }], found.object.body);
     }
     const sealed = await this.sealed(path, found.state);
     return new S3FileReader(this.bucket, sealed.segments);
