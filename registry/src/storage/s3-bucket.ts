@@ -142,7 +142,7 @@ export class Bucket {
 
   /** returns the new object's ETag */
   async put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<string> {
-    const response = await this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata }));
+    const response = await retryingParentRace(() => this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata })));
     return response.ETag ?? '';
   }
 
@@ -195,9 +195,9 @@ export class Bucket {
    */
   async copyIfMatch(from: string, to: string, etag: string): Promise<string | null> {
     try {
-      const response = await this.client.send(new CopyObjectCommand({
+      const response = await retryingParentRace(() => this.client.send(new CopyObjectCommand({
         Bucket: this.name, Key: to, CopySource: copySource(this.name, from), CopySourceIfMatch: etag,
-      }));
+      })));
       return response.CopyObjectResult?.ETag ?? '';
     } catch (error) {
       const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -209,7 +209,7 @@ export class Bucket {
   /** Copies server-side: one CopyObject up to its 5 GiB limit (or the tuning's), part by part above. */
   async copy(from: string, to: string, size: number): Promise<void> {
     if (size <= this.copyTuning.maxSingleCopyBytes) {
-      await this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: copySource(this.name, from) }));
+      await retryingParentRace(() => this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: copySource(this.name, from) })));
       return;
     }
     const uploadId = await this.createUpload(to);
@@ -357,4 +357,19 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/**
+ * versitygw's posix backend removes a directory once its last object is deleted; a PUT or copy into that directory
+ * at the same moment fails with ExistingObjectIsDirectory (409) although the key is no directory. Tried again, it
+ * works (seen under concurrent pushes and collections: a push answered 500 without this).
+ */
+async function retryingParentRace<T>(send: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ExistingObjectIsDirectory' || attempt >= 5) throw error;
+    }
+  }
 }
