@@ -8,15 +8,14 @@
 // only pass.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientFor, type Client } from '../support/http.ts';
-import { blob, imageManifest, OCI_MANIFEST, randomBlob, sha256, type Blob } from '../support/oci.ts';
+import { OCI_MANIFEST, randomBlob, sha256, type Blob } from '../support/oci.ts';
 import { startRegistry, type RunningRegistry, type StartOptions } from '../support/registry.ts';
 import { startS3Server } from '../support/s3-server.ts';
-import { ageAllBlobs, plantGarbage } from './gc-storage.ts';
+import { ageAllBlobs, makeImage, plantGarbage, signal, type Image } from './gc-storage.ts';
 import { withRegistryLogs } from './tools.ts';
 
 const admin = { name: 'admin', password: 'gc-replicas-pw' };
@@ -40,29 +39,6 @@ interface Replicas {
   stopStorage?: () => Promise<void>;
   /** a directory's files can be given a time; an object store sets its own */
   plantYoungBlobs?: (count: number) => void;
-}
-
-interface Image {
-  repository: string;
-  tag: string;
-  manifest: Blob;
-  blobs: Blob[];
-}
-
-interface Signal {
-  promise: Promise<void>;
-  resolve: () => void;
-}
-
-function signal(): Signal {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
-function makeImage(repository: string, tag: string, layers: Blob[]): Image {
-  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, tag, salt: randomBytes(4).toString('hex') }));
-  return { repository, tag, manifest: imageManifest(config, layers), blobs: [config, ...layers] };
 }
 
 /** POST /admin/v1/gc: the report, or 409 when a collection is already running (here or on the other replica) */

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256, storageSnapshot } from '../support/oci.ts';
+import { blob, imageManifest, sha256, storageSnapshot, type Blob } from '../support/oci.ts';
 
 /** where the registry keeps a sha256 blob under its storage root */
 export function blobFile(root: string, digest: string): string {
@@ -28,4 +28,30 @@ export function plantGarbage(root: string, count: number): void {
     writeFileSync(path, content);
     utimesSync(path, when, when);
   }
+}
+
+/** an image to push: its manifest and every blob it needs, config first */
+export interface Image {
+  repository: string;
+  tag: string;
+  manifest: Blob;
+  blobs: Blob[];
+}
+
+/** an image with its own config (a random salt), so no two images share a manifest digest */
+export function makeImage(repository: string, tag: string, layers: Blob[]): Image {
+  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, tag, salt: randomBytes(4).toString('hex') }));
+  return { repository, tag, manifest: imageManifest(config, layers), blobs: [config, ...layers] };
+}
+
+/** a promise a test resolves from elsewhere, to order concurrent steps */
+export interface Signal {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+export function signal(): Signal {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
 }

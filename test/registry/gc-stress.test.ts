@@ -6,14 +6,14 @@
 // verifies committed images meanwhile. Zero broken images is the only pass.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { clientFor, type Client } from '../support/http.ts';
-import { imageManifest, OCI_MANIFEST, randomBlob, sha256, blob, type Blob } from '../support/oci.ts';
-import { ageAllBlobs, blobFile, plantGarbage } from './gc-storage.ts';
+import { OCI_MANIFEST, randomBlob, sha256, type Blob } from '../support/oci.ts';
+import { ageAllBlobs, blobFile, makeImage, plantGarbage, signal, type Image } from './gc-storage.ts';
 
 const admin = { name: 'admin', password: 'gc-stress-pw' };
 const TOKEN = 'gc-stress-token-0123456789';
@@ -33,29 +33,6 @@ async function gc(gracePeriod: string): Promise<any> {
   });
   assert.equal(response.status, 200, `gc: ${response.status} ${response.body}`);
   return response.json();
-}
-
-interface Signal {
-  promise: Promise<void>;
-  resolve: () => void;
-}
-
-function signal(): Signal {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
-interface Image {
-  repository: string;
-  tag: string;
-  manifest: Blob;
-  blobs: Blob[];
-}
-
-function makeImage(repository: string, tag: string, layers: Blob[]): Image {
-  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, tag, salt: randomBytes(4).toString('hex') }));
-  return { repository, tag, manifest: imageManifest(config, layers), blobs: [config, ...layers] };
 }
 
 /** What a registry client does for each blob: HEAD, and upload only when the registry does not have it. */
