@@ -79,7 +79,9 @@ export function storageSnapshot(root: string): Record<string, number> {
       const path = join(dir, entry);
       const rel = relative(root, path);
       if (rel === '.tmp' || rel.startsWith('.tmp/')) continue;
-      const info = statSync(path);
+      // The registry may remove an entry between readdir and stat (an aborted upload's directory, for one).
+      const info = statSync(path, { throwIfNoEntry: false });
+      if (!info) continue;
       if (info.isDirectory()) walk(path);
       else files[rel] = info.size;
     }
