@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every client tool the registry tests and benchmarks need, idempotently:
 #   apt:  skopeo, podman, buildah, docker-registry (CNCF distribution, for side-by-side runs), apache2-utils, jq,
-#         and what podman/buildah need as root with a private vfs store (uidmap, fuse-overlayfs, runc)
+#         and what podman/buildah need as root with a private vfs store (uidmap, fuse-overlayfs, runc), and chromium (the UI tests drive it with playwright-core)
 #   Go:   oras, crane, regctl, helm, actionlint, versitygw (an S3 server) and the OCI distribution-spec conformance suite, pinned, built once into
 #         ~/.cache/regop/tools/<tool>-<version>/ and linked from ~/.cache/regop/tools/bin (see test/tools/env.sh).
 # A warm run (everything present) only checks and relinks: a few seconds.
@@ -32,7 +32,7 @@ started=$SECONDS
 step() { printf '== [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
 
 # ---- apt packages, only the missing ones
-apt_packages=(skopeo podman buildah docker-registry apache2-utils jq uidmap fuse-overlayfs runc curl)
+apt_packages=(skopeo podman buildah docker-registry apache2-utils jq uidmap fuse-overlayfs runc curl chromium)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
