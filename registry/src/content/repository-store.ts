@@ -187,7 +187,7 @@ export class RepositoryStore {
    * tag directory's (one stat); an object store has none, so the listing itself is the one request.
    */
   async listTags(repository: string): Promise<string[]> {
-    if (!this.driver.directoryVersions) return (await this.driver.list(paths.tags(repository))).sort();
+    if (this.driver.implicitDirectories) return (await this.driver.list(paths.tags(repository))).sort();
     const directory = await this.driver.stat(paths.tags(repository));
     if (!directory) return [];
     const modifiedAt = directory.modifiedAt.getTime();
@@ -203,7 +203,7 @@ export class RepositoryStore {
    * request per thousand), so walking 10,000 tags 100 at a time does not list all of them a hundred times.
    */
   async tagPage(repository: string, request: PageRequest): Promise<ListingPage> {
-    if (this.driver.directoryVersions || request.limit === undefined) return pageOf(await this.listTags(repository), request);
+    if (!this.driver.implicitDirectories || request.limit === undefined) return pageOf(await this.listTags(repository), request);
     const names = await this.driver.list(paths.tags(repository), { ...request, limit: request.limit + 1 });
     return { items: names.slice(0, request.limit), more: names.length > request.limit };
   }

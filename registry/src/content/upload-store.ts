@@ -141,7 +141,8 @@ export class UploadStore {
       }
       // file by file, which costs a few system calls; a recursive delete walks the directory first
       await this.driver.delete(paths.uploadInfo(id));
-      await this.driver.delete(paths.upload(id));
+      // an object store's directory goes with its last object: asking would cost a HEAD and a LIST per upload
+      if (!this.driver.implicitDirectories) await this.driver.delete(paths.upload(id));
       this.forget(id, state.info.owner);
       return { digest, size: state.size, startedAt: new Date(state.info.startedAt) };
     });
@@ -178,8 +179,8 @@ export class UploadStore {
     }
     for (const id of listed) {
       if (this.lock.isBusy(id)) continue;
-      const data = await this.driver.stat(paths.uploadData(id));
-      const info = data ?? (await this.driver.stat(paths.uploadInfo(id))) ?? (await this.driver.stat(paths.upload(id)));
+      const data = await this.driver.statFile(paths.uploadData(id));
+      const info = data ?? (await this.driver.statFile(paths.uploadInfo(id))) ?? (await this.driver.stat(paths.upload(id)));
       if (info && now - info.modifiedAt.getTime() > maxAgeMs) {
         await this.driver.delete(paths.upload(id));
         this.forget(id, this.sessions.get(id)?.info.owner);
@@ -213,9 +214,9 @@ export class UploadStore {
 
   /** bytes stored for an open session (a session holds no data file before its first byte); null once closed */
   private async storedSize(id: string): Promise<number | null> {
-    const data = await this.driver.stat(paths.uploadData(id));
+    const data = await this.driver.statFile(paths.uploadData(id));
     if (data) return data.size;
-    return (await this.driver.stat(paths.uploadInfo(id))) ? 0 : null;
+    return (await this.driver.statFile(paths.uploadInfo(id))) ? 0 : null;
   }
 
   private atSessionCap(owner: string): boolean {
@@ -233,7 +234,7 @@ export class UploadStore {
     this.ownerCheckedAt.set(owner, now);
     // a session without state is still being created: its info may not be written yet
     const ids = [...(this.openByOwner.get(owner) ?? [])].filter((id) => this.sessions.has(id));
-    const closed = await Promise.all(ids.map(async (id) => (await this.driver.stat(paths.uploadInfo(id))) === null));
+    const closed = await Promise.all(ids.map(async (id) => (await this.driver.statFile(paths.uploadInfo(id))) === null));
     ids.forEach((id, index) => {
       if (closed[index] && !this.lock.isBusy(id)) this.forget(id, owner);
     });
@@ -250,7 +251,7 @@ export class UploadStore {
         if (error instanceof PathNotFoundError || error instanceof SyntaxError) throw unknownUpload(id);
         throw error;
       }
-      const size = (await this.driver.stat(paths.uploadData(id)))?.size ?? 0;
+      const size = (await this.driver.statFile(paths.uploadData(id)))?.size ?? 0;
       state = { info, size, sha256: size === 0 ? newHash('sha256') : null };
       this.sessions.set(id, state);
       if (info.owner !== undefined) this.track(id, info.owner);

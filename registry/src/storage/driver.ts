@@ -74,10 +74,11 @@ export interface StorageDriver {
    */
   list(path: string, page?: { after?: string; limit?: number }): Promise<string[]>;
   /**
-   * whether a directory's stat changes exactly when its entries do (a filesystem's mtime), so a cached listing
-   * can be revalidated with one stat; an object store has no directories to stat
+   * true for an object store, where a directory is only the common prefix of the objects under it: it exists while
+   * one does, needs no removal of its own, and has no stat that changes with its entries. false for a filesystem,
+   * whose directory mtime changes exactly when its entries do, so a cached listing is revalidated with one stat.
    */
-  readonly directoryVersions: boolean;
+  readonly implicitDirectories: boolean;
   /** removes a file or a whole directory; no error when absent */
   delete(path: string): Promise<void>;
 

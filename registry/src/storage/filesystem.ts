@@ -90,7 +90,7 @@ function skipBytes(buffers: Buffer[], count: number): Buffer[] {
 
 export class FilesystemDriver implements StorageDriver {
   readonly root: string;
-  readonly directoryVersions = true;
+  readonly implicitDirectories = false;
   /** files whose writeback runs in the background: the flush in flight, and whether more was written since */
   private readonly writebacks = new Map<string, { done: Promise<void>; again: boolean }>();
 

@@ -46,7 +46,7 @@ type Found = { kind: 'object'; object: ObjectBody } | { kind: 'appended'; state:
 
 export class S3Driver implements StorageDriver {
   readonly bucket: Bucket;
-  readonly directoryVersions = false;
+  readonly implicitDirectories = true;
   private readonly config: S3StorageConfig;
   private readonly appender: Appender;
   /** `<prefix>/`, or '' for the whole bucket */
