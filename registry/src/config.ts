@@ -58,6 +58,15 @@ export interface RegistryConfig {
   shutdownTimeoutMs: number;
   /** pull-through mirrors: repositories under `name/` are fetched on demand from `upstream` and cached */
   mirrors: MirrorConfig[];
+  /** the web UI under /ui/ on the API listener */
+  ui: UiConfig;
+}
+
+export interface UiConfig {
+  /** false: /ui/ answers 404 like any unknown path */
+  enabled: boolean;
+  /** shown in the page header and the browser tab */
+  title: string;
 }
 
 export interface S3StorageConfig {
@@ -182,7 +191,7 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors'];
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors', 'ui'];
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
@@ -194,6 +203,7 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
   const adminTokenFile = overrides.adminTokenFile ?? optionalString(admin, 'tokenFile', 'admin');
   const log = section(raw, 'log', ['level']);
   const limits = section(raw, 'limits', ['maxConnections', 'idleTimeout', 'maxUploadSessionsPerUser']);
+  const ui = section(raw, 'ui', ['enabled', 'title']);
 
   const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
   const s3 = storage.s3 === undefined || storage.s3 === null ? undefined : s3Storage(section(storage, 's3', S3_KEYS));
@@ -248,7 +258,19 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
     log: { level: overrides.logLevel ?? optionalString(log, 'level', 'log') ?? 'info' },
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
     mirrors: mirrorList(raw),
+    ui: { enabled: boolean(ui, 'enabled', 'ui', true), title: uiTitle(ui) },
   };
+}
+
+/** A title is one short line of text: it is rendered escaped, but a page header has room for little. */
+const MAX_UI_TITLE_LENGTH = 80;
+
+function uiTitle(ui: Raw): string {
+  const value = ui.title ?? 'regop';
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_UI_TITLE_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new ConfigError(`ui.title must be one line of text of 1-${MAX_UI_TITLE_LENGTH} characters (got ${JSON.stringify(value)})`);
+  }
+  return value.trim();
 }
 
 const SIZE_UNITS: Record<string, number> = {

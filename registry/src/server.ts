@@ -18,6 +18,8 @@ import { RegistryMetrics } from './ops/metrics.ts';
 import { describeStorage, openStorage } from './storage/open.ts';
 import type { StorageDriver } from './storage/driver.ts';
 import { StorageProbe } from './ops/storage-probe.ts';
+import { RunHistory } from './ops/run-history.ts';
+import { registerUi } from './ui/index.ts';
 import { paths } from './content/paths.ts';
 import { readTlsFiles, watchTlsFiles } from './tls/reloader.ts';
 
@@ -91,13 +93,16 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
   // writes by other replicas sharing the volume are only seen by a walk
   const measureTimer = setInterval(() => void measure(), STORAGE_WALK_INTERVAL_MS);
   measureTimer.unref();
+  const runs = new RunHistory(driver);
   if (config.admin.tokenFile) {
     registerAdminRoutes(app, services, collector, {
       tokenFile: config.admin.tokenFile,
       defaultGracePeriodMs: config.admin.gcGracePeriodMs,
       uploadMaxAgeMs: config.storage.uploadPurgeAgeMs,
+      runs,
     });
   }
+  if (config.ui.enabled) await registerUi(app, services, { title: config.ui.title, storage: driver, runs, logger });
   let accepting = false;
   const opsState = {
     ready: () => accepting,

@@ -1,5 +1,6 @@
 // Authentication (HTTP Basic against htpasswd) and authorization (access rules) for the registry API.
 // Without an htpasswd file the registry is open: everyone may do everything (for local use).
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { allows, parseAccessRules, type AccessRules, type Action } from './access.ts';
@@ -142,7 +143,15 @@ export class Authenticator {
       this.logger.info({ remote: clientAddress }, 'failed login: malformed credentials');
       throw this.unauthorized('malformed credentials');
     }
-    const { user, password } = credentials;
+    return this.authenticatePassword(credentials.user, credentials.password, clientAddress);
+  }
+
+  /**
+   * A name and password from elsewhere than a Basic header (the web UI's login form), checked exactly as Basic
+   * auth is: the same failed-login counts, lockouts and password-check queue. Throws UNAUTHORIZED or TOOMANYREQUESTS.
+   */
+  async authenticatePassword(user: string, password: string, clientAddress: string): Promise<Principal> {
+    if (!this.htpasswd) return ANONYMOUS;
     const key = failureKey(user, clientAddress);
     const lockedFor = this.failures.lockedFor(key);
     if (lockedFor > 0) throw this.tooManyRequests('too many failed logins; try again later', lockedFor);
@@ -188,6 +197,15 @@ export class Authenticator {
       this.logger.warn({ remote: clientAddress, lockoutSeconds },
         'too many failed logins for users that do not exist from this address; their password checks are skipped for the lockout');
     }
+  }
+
+  /**
+   * A digest of the user's current htpasswd entry, undefined when the user is gone: a web session signs it, so a
+   * changed password or a removed user ends the sessions. A digest, so the entry itself never leaves this class.
+   */
+  credentialVersion(user: string): string | undefined {
+    const hash = this.htpasswd?.value.users.get(user);
+    return hash === undefined ? undefined : createHash('sha256').update(`${user}\u0000${hash}`).digest('base64url');
   }
 
   /** The auth files that failed to load while the previous version is served; empty when all is current. */

@@ -8,6 +8,7 @@ import ms from 'ms';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import { GcAlreadyRunningError } from '../gc/guard.ts';
+import { gcRunSummary, retentionRunSummary, type RunHistory } from '../ops/run-history.ts';
 import { runRetention } from '../retention/executor.ts';
 import { PolicyError, validateRules } from '../retention/policy.ts';
 import type { Services } from './context.ts';
@@ -17,6 +18,8 @@ export interface AdminOptions {
   tokenFile: string;
   defaultGracePeriodMs: number;
   uploadMaxAgeMs: number;
+  /** where each run's summary is kept for the web UI's storage page */
+  runs: RunHistory;
 }
 
 function digestOf(value: string): Buffer {
@@ -77,6 +80,15 @@ function alreadyRunning(): Error {
   return registryError(ErrorCodes.GC_IN_PROGRESS, 'a garbage collection is already running; retry when it has finished');
 }
 
+/** The run happened whether or not its summary could be kept: a failure to record it is logged, not answered. */
+async function recordRun(request: FastifyRequest, record: () => Promise<void>): Promise<void> {
+  try {
+    await record();
+  } catch (error) {
+    request.log.error({ err: error }, 'recording the run summary failed');
+  }
+}
+
 export function registerAdminRoutes(app: FastifyInstance, services: Services, collector: GarbageCollector, options: AdminOptions): void {
   const guarded = (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
@@ -100,6 +112,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
       dryRun: booleanField(body, 'dryRun', 'body'),
     });
     request.log.info({ gc: report }, 'garbage collection finished');
+    await recordRun(request, () => options.runs.record('gc', gcRunSummary(report, new Date())));
     return report;
   }));
 
@@ -121,6 +134,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
       ? await collector.collect({ gracePeriodMs: gcGracePeriodMs, uploadMaxAgeMs: options.uploadMaxAgeMs, dryRun })
       : undefined;
     request.log.info({ tagsDeleted: retention.tagsDeleted, manifestsDeleted: retention.manifestsDeleted, dryRun, gc }, 'retention finished');
+    await recordRun(request, () => options.runs.record('retention', retentionRunSummary(retention, gc, new Date())));
     return { ...retention, ...(gc ? { gc } : {}) };
   }));
 }

@@ -1,0 +1,93 @@
+// The last garbage collection and retention runs, kept in storage (so every replica's web UI shows the same ones,
+// whichever replica ran them): a summary per run, newest first, the last RUNS_KEPT of each kind.
+import type { GcReport } from '../gc/collector.ts';
+import type { RetentionResult } from '../retention/executor.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { readJsonFile } from '../storage/json-file.ts';
+
+export const RUNS_KEPT = 20;
+/** a retention run lists at most this many deleted tags per repository in its summary */
+const TAGS_LISTED_PER_REPOSITORY = 50;
+
+export type RunKind = 'gc' | 'retention';
+
+export interface GcRunSummary {
+  finishedAt: string;
+  dryRun: boolean;
+  blobsDeleted: number;
+  bytesFreed: number;
+  linksRemoved: number;
+  uploadsPurged: number;
+  durationMs: number;
+}
+
+export interface RetentionRunSummary {
+  finishedAt: string;
+  dryRun: boolean;
+  tagsDeleted: number;
+  manifestsDeleted: number;
+  /** repositories where something was (or, in a dry run, would have been) deleted */
+  repositories: Array<{ name: string; tags: string[]; moreTags: number; manifests: number }>;
+  /** the collection run with it, if any */
+  gc?: GcRunSummary;
+}
+
+export interface RunSummaries {
+  gc: GcRunSummary;
+  retention: RetentionRunSummary;
+}
+
+export function gcRunSummary(report: GcReport, finishedAt: Date): GcRunSummary {
+  return {
+    finishedAt: finishedAt.toISOString(),
+    dryRun: report.dryRun,
+    blobsDeleted: report.blobsDeleted,
+    bytesFreed: report.bytesFreed,
+    linksRemoved: report.linksRemoved,
+    uploadsPurged: report.uploadsPurged,
+    durationMs: report.durationMs,
+  };
+}
+
+export function retentionRunSummary(result: RetentionResult, gc: GcReport | undefined, finishedAt: Date): RetentionRunSummary {
+  return {
+    finishedAt: finishedAt.toISOString(),
+    dryRun: result.dryRun,
+    // a dry run deletes nothing: its summary says what it would have
+    tagsDeleted: result.dryRun ? result.plan.tagsDeleted : result.tagsDeleted,
+    manifestsDeleted: result.dryRun ? result.plan.manifestsDeleted : result.manifestsDeleted,
+    repositories: result.plan.repositories
+      .filter((repository) => repository.deletedTags.length > 0 || repository.deletedManifests.length > 0)
+      .map((repository) => ({
+        name: repository.name,
+        tags: repository.deletedTags.slice(0, TAGS_LISTED_PER_REPOSITORY).map((tag) => tag.tag),
+        moreTags: Math.max(0, repository.deletedTags.length - TAGS_LISTED_PER_REPOSITORY),
+        manifests: repository.deletedManifests.length,
+      })),
+    ...(gc ? { gc: gcRunSummary(gc, finishedAt) } : {}),
+  };
+}
+
+const runsPath = (kind: RunKind) => `_runs/${kind}.json`;
+
+export class RunHistory {
+  private readonly driver: StorageDriver;
+
+  constructor(driver: StorageDriver) {
+    this.driver = driver;
+  }
+
+  /** newest first */
+  async list<K extends RunKind>(kind: K): Promise<Array<RunSummaries[K]>> {
+    return (await readJsonFile<Array<RunSummaries[K]>>(this.driver, runsPath(kind))) ?? [];
+  }
+
+  /**
+   * Adds a run. Two replicas finishing runs of one kind at the same moment may each write over the other's
+   * summary; the history is for people to look at, and the next run is recorded again.
+   */
+  async record<K extends RunKind>(kind: K, summary: RunSummaries[K]): Promise<void> {
+    const runs = [summary, ...await this.list(kind)].slice(0, RUNS_KEPT);
+    await this.driver.putContent(runsPath(kind), JSON.stringify(runs));
+  }
+}
