@@ -8,7 +8,7 @@ RUN npm ci --no-audit --no-fund --omit=optional
 COPY tsconfig.json tsconfig.build.json ./
 COPY registry ./registry
 COPY operator ./operator
-RUN npx tsc -p tsconfig.build.json
+RUN npm run build
 
 FROM node:24-bookworm-slim AS production-dependencies
 WORKDIR /app

@@ -54,6 +54,7 @@ cat <<TEXT
 The demo registry is Ready.
   URL inside the cluster:  $(kubectl get registry -n "$namespace" demo -o jsonpath='{.status.url}')
   From this machine:       https://127.0.0.1:$node_port (NodePort; on kind it is published on 127.0.0.1 too)
+  Web UI:                  https://127.0.0.1:$node_port/ui/ (log in as admin; the browser must trust the CA below)
   CA certificate:          $certs/ca.crt (from Secret $namespace/demo-ca)
   Password of user admin:  $kubectl_cmd get secret -n $namespace demo-user-admin -o jsonpath='{.data.password}' | base64 -d
 

@@ -10,7 +10,7 @@ archive="$IMAGE_CACHE/regop-dev.tar"
 mkdir -p "$IMAGE_CACHE"
 
 echo "== compile TypeScript"
-(cd "$root" && rm -rf dist && npx tsc -p tsconfig.build.json)
+(cd "$root" && rm -rf dist && npm run -s build)
 
 echo "== production dependencies"
 lock_hash=$(sha256sum "$root/package-lock.json" | cut -c1-16)

@@ -12,7 +12,7 @@ import { buildAutoscaler } from '../resources/autoscaler.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { buildDisruptionBudget } from '../resources/disruption-budget.ts';
 import { buildIngress } from '../resources/ingress.ts';
-import { childNames, FIELD_MANAGER, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { childNames, FIELD_MANAGER, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, uiUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildNodeCaConfigMap } from '../resources/node-ca.ts';
@@ -347,8 +347,10 @@ export class RegistryController extends KindReconciler {
     const metricsTexts = scraped.flatMap(({ text }) => (text === null ? [] : [text]));
     // replicas share the storage: any pod's figure will do
     const stored = ready > 0 ? metricsTexts.map(storedBytes).find((bytes) => bytes !== null) ?? null : null;
+    const ui = uiUrl(registry);
     await this.writeStatus(registry, {
       url: registryUrl(registry),
+      ...(ui ? { uiUrl: ui } : {}),
       readyReplicas: ready,
       ...(stored !== null ? { storageUsed: formatBytes(stored) } : {}),
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),

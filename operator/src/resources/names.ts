@@ -115,6 +115,11 @@ export function registryUrl(registry: Registry): string {
   return `${scheme}://${host}${port === defaultPort ? '' : `:${port}`}`;
 }
 
+/** the web UI's address, or null when the Registry turns it off */
+export function uiUrl(registry: Registry): string | null {
+  return registry.spec.ui?.enabled === false ? null : `${registryUrl(registry)}/ui/`;
+}
+
 /**
  * The hosts a pull Secret holds credentials for: the Service's name, and for a NodePort Service the loopback
  * addresses a node's own container runtime pulls through (single-node clusters such as kind and the local one).

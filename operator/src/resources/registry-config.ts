@@ -71,6 +71,8 @@ export function registryConfigText(registry: Registry): string {
     admin: { tokenFile: `${MOUNTS.admin}/token` },
     ops: { listen: `0.0.0.0:${OPS_PORT}` },
     ...(registry.spec.mirrors?.length ? { mirrors: registry.spec.mirrors.map(mirrorConfig) } : {}),
+    // what is unset the registry defaults (enabled, title 'regop')
+    ...(registry.spec.ui ? { ui: registry.spec.ui } : {}),
   });
 }
 

@@ -10,7 +10,7 @@ import { buildCertificate } from './certificate.ts';
 import { AUTOSCALED_CPU_REQUEST, buildDeployment, INPUTS_HASH_ANNOTATION } from './deployment.ts';
 import { buildDisruptionBudget } from './disruption-budget.ts';
 import { buildIngress } from './ingress.ts';
-import { PULLER_USER, pullSecretHosts, registryHost, registryUrl, serviceHostnames } from './names.ts';
+import { PULLER_USER, pullSecretHosts, registryHost, registryUrl, serviceHostnames, uiUrl } from './names.ts';
 import { buildCaBundle, buildPullSecret } from './pull-secret.ts';
 import { buildConfigMap } from './registry-config.ts';
 import { buildService } from './service.ts';
@@ -36,6 +36,17 @@ describe('registry config builder', () => {
     assert.equal(on.ops.listen, '0.0.0.0:5001');
     const off = parse(buildConfigMap(registry({ tls: { mode: 'Disabled' } })).data!['registry.yaml']!);
     assert.equal(off.tls, undefined);
+  });
+
+  it('passes spec.ui to the registry, whose parser takes it, and names the UI in status.uiUrl unless it is off', () => {
+    const titled = registry({ ui: { title: 'Team images' } });
+    const config = buildConfig(parse(buildConfigMap(titled).data!['registry.yaml']!));
+    assert.deepEqual([config.ui.enabled, config.ui.title], [true, 'Team images']);
+    assert.equal(uiUrl(titled), 'https://team.apps.svc/ui/');
+    const off = registry({ ui: { enabled: false } });
+    assert.equal(buildConfig(parse(buildConfigMap(off).data!['registry.yaml']!)).ui.enabled, false);
+    assert.equal(uiUrl(off), null);
+    assert.equal(parse(buildConfigMap(registry()).data!['registry.yaml']!).ui, undefined, 'unset: the registry defaults it');
   });
 
   it('tells pods on a ReadWriteMany volume that they share the storage', () => {

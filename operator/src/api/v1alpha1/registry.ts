@@ -122,12 +122,20 @@ export interface RegistrySpec {
     enabled?: boolean;
   };
   mirrors?: RegistryMirror[];
+  /** the web UI the registry serves under /ui/ on its own port (default: enabled) */
+  ui?: {
+    enabled?: boolean;
+    /** shown in the UI's header and page titles */
+    title?: string;
+  };
 }
 
 export interface RegistryStatus {
   observedGeneration?: number;
   conditions?: V1Condition[];
   url?: string;
+  /** the web UI's address (status.url + /ui/), absent when spec.ui.enabled is false */
+  uiUrl?: string;
   caSecretName?: string;
   readyReplicas?: number;
   storageUsed?: string;
