@@ -55,10 +55,16 @@ export async function openSession(browser: Browser, options: SessionOptions): Pr
     });
     page.on('pageerror', (error) => errors.push(`uncaught on ${page.url()}: ${error.message}`));
     page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(`console error on ${page.url()}: ${message.text()}`);
+      if (message.type() !== 'error') return;
+      const source = message.location().url;
+      // the browser asks for /favicon.ico on its own; a page that names no icon gets a 404 for it, no page's fault
+      if (new URL(source || page.url()).pathname === '/favicon.ico') return;
+      errors.push(`console error on ${page.url()}${source && source !== page.url() ? ` (from ${source})` : ''}: ${message.text()}`);
     });
   };
   context.on('page', watch);
+  // a local page answers at once: fail in seconds, not the default 30 s, when an element never comes
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems = (allowErrors: RegExp[] = []) => [
     ...dialogs.map((dialog) => `a dialog opened: ${dialog}`),
