@@ -16,6 +16,8 @@ import { errorPage } from './pages/error.ts';
 import { registerLoginRoutes, type SessionCookies } from './pages/login.ts';
 import { registerRepositoryListRoutes } from './pages/repositories.ts';
 import { RepositoryStats } from './repository-stats.ts';
+import { registerRepositoryRoutes } from './repository-routes.ts';
+import { registerStorageRoutes } from './pages/storage.ts';
 import { CSRF_COOKIE, derivedKey, openSession, SESSION_COOKIE } from './session.ts';
 import { SessionKey } from './session-key.ts';
 
@@ -78,7 +80,8 @@ export async function registerUi(app: FastifyInstance, services: Services, optio
       request.user = request.uiPrincipal.user;
     });
     ui.addHook('onSend', async (_request, reply, payload) => {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+      // a route may set a stricter one (the raw manifest: a sandbox)
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(name)) reply.header(name, value);
       if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
       return payload;
     });
@@ -90,6 +93,8 @@ export async function registerUi(app: FastifyInstance, services: Services, optio
     registerAssetRoutes(ui, assets);
     registerLoginRoutes(ui, deps, sessions);
     registerRepositoryListRoutes(ui, deps);
+    registerRepositoryRoutes(ui, deps);
+    registerStorageRoutes(ui, deps);
   }, { prefix: '/ui' });
 }
 

@@ -1,29 +1,7 @@
-// Small pieces several pages share: links to a repository or an image, a time cell, a pager, a copy button.
+// Small pieces several pages share: a time cell, a pager, a copy button.
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import { formatRelative, formatTime } from './format.ts';
-
-/** Repository names, tags and digests are restricted by the spec to URL-safe characters, but encode anyway. */
-function encodePath(name: string): string {
-  return name.split('/').map(encodeURIComponent).join('/');
-}
-
-export function repositoryHref(repository: string): string {
-  return `/ui/r/${encodePath(repository)}`;
-}
-
-export function imageHref(repository: string, digest: string): string {
-  return `${repositoryHref(repository)}/m/${encodeURIComponent(digest)}`;
-}
-
-/** Tag deletion sits under `/-/`: a repository name component never is `-`, so the path cannot name a repository. */
-export function deleteTagHref(repository: string, tag: string): string {
-  return `${repositoryHref(repository)}/-/tags/${encodeURIComponent(tag)}/delete`;
-}
-
-export function deleteManifestHref(repository: string, digest: string): string {
-  return `${imageHref(repository, digest)}/delete`;
-}
 
 /** "3 hours ago", with the exact UTC time on hover and in the datetime attribute; "never" for none */
 export function timeCell(time: Date | null, now: Date): VNode {
@@ -42,6 +20,6 @@ export function pager(options: { page: number; pages: number; href: (page: numbe
 }
 
 /** hidden until ui.js shows it: without scripts the command is still there to select and copy */
-export function copyButton(text: string, label: string): VNode {
-  return html`<button type="button" class="copy" data-copy=${text} aria-label=${label} hidden>Copy</button>`;
+export function copyButton(text: string, visible: string, label: string): VNode {
+  return html`<button type="button" class="copy" data-copy=${text} aria-label=${label} hidden>${visible}</button>`;
 }

@@ -7,7 +7,8 @@ import { frameOf, mayBrowse, pageNumber, queryValue, sendHtml, type UiDeps } fro
 import { countOf, formatBytes } from '../format.ts';
 import { renderPage, type Frame } from '../layout.ts';
 import type { RepositoryFigures } from '../repository-stats.ts';
-import { pager, repositoryHref, timeCell } from '../widgets.ts';
+import { repositoryHref } from '../paths.ts';
+import { pager, timeCell } from '../widgets.ts';
 
 export const REPOSITORIES_PER_PAGE = 50;
 /** repositories whose figures are computed at once */
