@@ -77,6 +77,16 @@ class BrowserSession {
   }
 }
 
+/** runs `test` with a fresh browser session, closed afterwards */
+async function browsing(registry: RunningRegistry, test: (browser: BrowserSession) => Promise<void>): Promise<void> {
+  const browser = new BrowserSession(registry);
+  try {
+    await test(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
 function csrfToken(page: Page): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(page.body);
   assert.ok(match, `no CSRF field in the page:\n${page.body.slice(0, 500)}`);
@@ -132,8 +142,7 @@ describe('web UI over TLS with users and access rules', () => {
   });
 
   it('sends an anonymous visitor to the login page and back to where they were going after it', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       const first = await browser.get('/ui/r/team/app');
       assert.equal(first.status, 303);
       assert.equal(first.headers.location, '/ui/login?next=%2Fui%2Fr%2Fteam%2Fapp');
@@ -141,14 +150,11 @@ describe('web UI over TLS with users and access rules', () => {
       const loggedIn = await browser.post('/ui/login', { username: alice.name, password: alice.password, next: '/ui/r/team/app' }, form);
       assert.equal(loggedIn.status, 303);
       assert.equal(loggedIn.headers.location, '/ui/r/team/app');
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('logs in into an HttpOnly, SameSite=Strict, Secure cookie on /ui, and logs out', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       const loggedIn = await browser.login(alice);
       assert.equal(loggedIn.status, 303);
       const session = cookieLine(loggedIn, 'regop_session');
@@ -163,9 +169,7 @@ describe('web UI over TLS with users and access rules', () => {
       assert.equal(loggedOut.status, 303);
       assert.equal(browser.cookies.has('regop_session'), false);
       assert.equal((await browser.get('/ui/')).status, 303, 'after logout the list asks for a login again');
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('refuses a form posted without its CSRF token, and one with another visitor\'s token', async () => {
@@ -190,8 +194,7 @@ describe('web UI over TLS with users and access rules', () => {
   });
 
   it('shows a user only the repositories they may pull, without delete buttons, and refuses their deletes', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       await browser.login(bob);
       const list = await browser.get('/ui/');
       assert.match(list.body, />team\/app</);
@@ -208,14 +211,11 @@ describe('web UI over TLS with users and access rules', () => {
       assert.equal(refused.status, 403);
       assert.match(refused.body, /You may not delete in team\/app/);
       assert.equal((await admin.send('HEAD', '/v2/team/app/manifests/v1')).status, 200);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('lets a user who may delete remove a tag after a confirmation naming the other tags on its image', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       await browser.login(alice);
       const confirmation = await browser.get('/ui/r/team/app/-/tags/v2/delete');
       assert.equal(confirmation.status, 200);
@@ -227,14 +227,11 @@ describe('web UI over TLS with users and access rules', () => {
       assert.match((await browser.get(deleted.headers.location!)).body, /Deleted tag v2\./);
       assert.equal((await admin.send('HEAD', '/v2/team/app/manifests/v2')).status, 404);
       assert.equal((await admin.send('HEAD', '/v2/team/app/manifests/stable')).status, 200, 'the other tag stays');
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('deletes a manifest with all its tags after saying which go', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       await browser.login(alice);
       const manifest = await pushImage(admin, 'team/gone', 'a');
       await pushManifest(admin, 'team/gone', 'b', manifest);
@@ -245,9 +242,7 @@ describe('web UI over TLS with users and access rules', () => {
       assert.equal((await browser.post(path, {}, confirmation)).status, 303);
       assert.equal((await admin.send('HEAD', `/v2/team/gone/manifests/${manifest.digest}`)).status, 404);
       assert.equal((await admin.send('HEAD', '/v2/team/gone/manifests/a')).status, 404);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('locks out the web login after the configured failed logins, as Basic auth does for the same name', async () => {
@@ -275,8 +270,7 @@ describe('web UI over TLS with users and access rules', () => {
   });
 
   it('sends a strict Content-Security-Policy and no-store on every page, and immutable hashed assets', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       const login = await browser.get('/ui/login');
       assert.equal(login.headers['content-security-policy'],
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
@@ -289,14 +283,11 @@ describe('web UI over TLS with users and access rules', () => {
       assert.equal(css.status, 200);
       assert.match(css.headers['content-type'] ?? '', /^text\/css/);
       assert.equal(css.headers['cache-control'], 'public, max-age=31536000, immutable');
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('renders markup in annotations as text, cuts long values and lists, and keeps the page small', async () => {
-    const browser = new BrowserSession(registry);
-    try {
+    await browsing(registry, async (browser) => {
       await browser.login(bob);
       const page = await browser.get(`/ui/r/team/hostile/m/${hostileDigest}`);
       assert.equal(page.status, 200);
@@ -310,9 +301,7 @@ describe('web UI over TLS with users and access rules', () => {
       assert.match(raw.headers['content-type'] ?? '', /^text\/plain/);
       assert.match(raw.headers['content-security-policy'] ?? '', /sandbox/);
       assert.ok(raw.body.includes('"z.09999":"value 9999"'));
-    } finally {
-      await browser.close();
-    }
+    });
   });
 
   it('ends a session when the user\'s password changes', async () => {
