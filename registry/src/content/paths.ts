@@ -8,7 +8,14 @@ export const UPLOADS_ROOT = 'uploads';
 export const REPOSITORIES_ROOT = 'repositories';
 export const METADATA_DIRS = ['_layers', '_manifests', '_tags', '_referrers'] as const;
 
+/** the GC fence's records on shared storage (gc/fence.ts): running collections, request holds, link intents */
+export const GC_FENCE_ROOTS = { runs: 'gc/runs', holds: 'gc/holds', intents: 'gc/intents' } as const;
+
 export const paths = {
+  /** the key that signs the web UI's sessions, one for every replica (ui/session-key.ts) */
+  uiSessionKey: '_ui/session-key',
+  /** the last runs of garbage collection or retention, for the UI's storage page (ops/run-history.ts) */
+  runHistory: (kind: 'gc' | 'retention') => `_runs/${kind}.json`,
   blob: (d: ParsedDigest) => `${BLOBS_ROOT}/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   upload: (id: string) => `${UPLOADS_ROOT}/${id}`,
   uploadData: (id: string) => `${UPLOADS_ROOT}/${id}/data`,

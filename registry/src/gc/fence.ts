@@ -27,12 +27,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';
+import { GC_FENCE_ROOTS } from '../content/paths.ts';
 import { GcAlreadyRunningError } from './guard.ts';
 import { forEachConcurrently } from './parallel.ts';
 
-const RUNS = 'gc/runs';
-const HOLDS = 'gc/holds';
-const INTENTS = 'gc/intents';
+const { runs: RUNS, holds: HOLDS, intents: INTENTS } = GC_FENCE_ROOTS;
 
 export const HOLD_EXPIRY_MS = 10 * 60_000;
 export const HOLD_USE_MS = HOLD_EXPIRY_MS / 2;

@@ -4,6 +4,7 @@ import type { GcReport } from '../gc/collector.ts';
 import type { RetentionResult } from '../retention/executor.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';
+import { paths } from '../content/paths.ts';
 
 export const RUNS_KEPT = 20;
 /** a retention run lists at most this many deleted tags per repository in its summary */
@@ -68,7 +69,7 @@ export function retentionRunSummary(result: RetentionResult, gc: GcReport | unde
   };
 }
 
-const runsPath = (kind: RunKind) => `_runs/${kind}.json`;
+const runsPath = (kind: RunKind) => paths.runHistory(kind);
 
 export class RunHistory {
   private readonly driver: StorageDriver;

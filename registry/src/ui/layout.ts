@@ -44,6 +44,7 @@ export function renderPage(frame: Frame, heading: string, content: ComponentChil
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>${heading} · ${frame.title}</title>
       <link rel="stylesheet" href=${frame.assets.stylesheet.url} />
+      <link rel="icon" href="data:," />
       <script src=${frame.assets.script.url} defer></script>
     </head>
     <body>

@@ -4,9 +4,10 @@
 // again later (a check that fails re-reads the key, at most every few seconds), and they converge on it.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { paths } from '../content/paths.ts';
 import { PathNotFoundError, type StorageDriver } from '../storage/driver.ts';
 
-export const SESSION_KEY_PATH = '_ui/session-key';
+export const SESSION_KEY_PATH = paths.uiSessionKey;
 const KEY_BYTES = 32;
 /** a cookie that fails its check re-reads the key from storage no more often than this */
 const RELOAD_INTERVAL_MS = 5_000;
