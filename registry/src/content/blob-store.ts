@@ -31,6 +31,9 @@ export interface ReferenceHold {
   release(): Promise<void>;
 }
 
+/** an object store lists this many keys a request (S3's page): a store no larger is walked in one listing */
+const FLAT_WALK_MAX_BLOBS = 1000;
+
 export class BlobStore {
   private readonly driver: StorageDriver;
   /** coordination with an online garbage collection in this process (see gc/guard.ts) */
@@ -176,16 +179,33 @@ export class BlobStore {
    */
   async *shards(): AsyncGenerator<() => AsyncIterable<StoredBlob>> {
     for (const algorithm of await this.driver.list(BLOBS_ROOT)) {
-      for (const prefix of await this.driver.list(`${BLOBS_ROOT}/${algorithm}`)) {
-        yield () => this.storedIn(`${BLOBS_ROOT}/${algorithm}/${prefix}`, algorithm);
+      const root = `${BLOBS_ROOT}/${algorithm}`;
+      // a small store fits one page of a flat listing: one request, where a walk by shard costs one per shard
+      const small = this.driver.listFiles ? await this.allIfFew(root, algorithm) : null;
+      if (small) {
+        yield async function* () { yield* small; };
+        continue;
+      }
+      for (const prefix of await this.driver.list(root)) {
+        yield () => this.storedIn(`${root}/${prefix}`, algorithm);
       }
     }
+  }
+
+  /** the blobs under `root` from a flat listing, or null once there are more than one listing page holds */
+  private async allIfFew(root: string, algorithm: string): Promise<StoredBlob[] | null> {
+    const found: StoredBlob[] = [];
+    for await (const blob of this.storedIn(root, algorithm)) {
+      if (found.length === FLAT_WALK_MAX_BLOBS) return null;
+      found.push(blob);
+    }
+    return found;
   }
 
   private async *storedIn(directory: string, algorithm: string): AsyncGenerator<StoredBlob> {
     if (this.driver.listFiles) {
       for await (const file of this.driver.listFiles(directory)) {
-        const digest = tryParseDigest(`${algorithm}:${file.path.slice(directory.length + 1)}`);
+        const digest = tryParseDigest(`${algorithm}:${file.path.slice(file.path.lastIndexOf('/') + 1)}`);
         if (!digest || paths.blob(digest) !== file.path) continue;
         const info = { size: file.size, modifiedAt: file.modifiedAt };
         yield { digest, info: async () => info };
