@@ -356,7 +356,7 @@ export class RegistryController extends KindReconciler {
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
       ...(nodeAccess.nodesConfigured ? { nodesConfigured: nodeAccess.nodesConfigured } : {}),
       ...this.mirrorStatus(registry, metricsTexts),
-    }, conditions);
+    }, conditions, ui ? [] : ['uiUrl']);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
     const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
@@ -423,7 +423,10 @@ export class RegistryController extends KindReconciler {
     return { mirrors: statuses, mirrorsCached: formatBytes(total) };
   }
 
-  private async writeStatus(registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[]): Promise<void> {
+  /** `removed`: fields that no longer apply (a merge patch keeps what it does not name, so they are sent as null) */
+  private async writeStatus(
+    registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[], removed: Array<keyof RegistryStatus> = [],
+  ): Promise<void> {
     const now = this.now();
     let conditions = registry.status?.conditions;
     for (const update of updates) conditions = setCondition(conditions, update, registry.metadata.generation, now);
@@ -433,7 +436,9 @@ export class RegistryController extends KindReconciler {
       observedGeneration: registry.metadata.generation ?? 0,
       conditions: conditions ?? [],
     };
+    for (const field of removed) delete next[field];
     if (sameStatus(next, registry.status)) return;
-    await this.client.patchStatus(registryKey(registry.metadata.namespace, registry.metadata.name), next);
+    const patch = { ...next, ...Object.fromEntries(removed.map((field) => [field, null])) };
+    await this.client.patchStatus(registryKey(registry.metadata.namespace, registry.metadata.name), patch);
   }
 }

@@ -78,7 +78,9 @@ export class FakeClusterClient implements ClusterClient {
   async patchStatus(key: ObjectKey, status: unknown): Promise<void> {
     const object = this.objects.get(id(key)) as (KubernetesObject & { status?: unknown }) | undefined;
     if (!object) throw Object.assign(new Error('not found'), { code: 404 });
-    object.status = structuredClone(JSON.parse(JSON.stringify(status)));
+    // a merge patch: a field sent as null is removed
+    const written = structuredClone(JSON.parse(JSON.stringify(status))) as Record<string, unknown>;
+    object.status = Object.fromEntries(Object.entries(written).filter(([, value]) => value !== null));
     this.statusPatches.push(status);
   }
 
