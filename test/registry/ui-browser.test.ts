@@ -160,6 +160,13 @@ describe('web UI in a browser', () => {
     const forged = await page.request.post(`/ui/r/${repository}/-/tags/${otherTag}/delete`, { form: { _csrf: token }, maxRedirects: 0 });
     assert.equal(forged.status(), 403, 'the POST is refused');
     assert.ok((await tagsOf(repository)).includes(otherTag), 'the tag is still there');
+    // the same for the manifest behind the tag: no link on its page, and its delete POST is refused
+    const { digest } = ui.content.deletable;
+    await page.goto(`/ui/r/${repository}/m/${digest}`);
+    assert.equal(await page.getByRole('link', { name: /delete/i }).count(), 0, 'no delete link on the image page');
+    const forgedManifest = await page.request.post(`/ui/r/${repository}/m/${digest}/delete`, { form: { _csrf: token }, maxRedirects: 0 });
+    assert.equal(forgedManifest.status(), 403, 'the manifest delete POST is refused');
+    assert.ok((await tagsOf(repository)).includes(ui.content.deletable.sameDigestTag), 'the manifest and its tags are still there');
   }, [refusedResource]));
 
   it('a delete without the CSRF token is refused even for a user who may delete', () => inBrowser(async ({ page }) => {
