@@ -71,7 +71,7 @@ const nodeAgent = nodeAgentView({
   client, namespace: nodeAgentNamespace, name: env.REGOP_NODE_AGENT_DAEMONSET ?? `${env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator'}-node-agent`,
   reports: () => nodeReportsInformer.list(),
 });
-const registries = new RegistryController({ client, events, defaultImage: image, podMetrics, podReadiness, nodeAgentView: nodeAgent, nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
+const registries = new RegistryController({ client, events, defaultImage: image, podMetrics, podReadiness, nodeAgentView: nodeAgent, nodeAgentNamespace, operatorNamespace: nodeAgentNamespace, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const policies = new RetentionPolicyController({ client, events, defaultImage: image, ...(imagePullPolicy ? { defaultImagePullPolicy: imagePullPolicy } : {}) });
 const registryLoop = new Controller({ name: 'registry', reconcile: (key) => registries.reconcile(key), logger, metrics, workers: 2 });
 const policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policies.reconcile(key), logger, metrics });

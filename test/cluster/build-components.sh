@@ -58,5 +58,6 @@ build_from_module() {
 
 build_from_module etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 build_from_module coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+build_from_module kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 build_from_module local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner
 echo "== components in $K8S_BIN"

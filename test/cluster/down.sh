@@ -21,7 +21,7 @@ stop_pid() { # stop_pid NAME: TERM, then KILL after a grace period
 
 if [ -d "$STATE" ]; then
   # the kubelet first, so nothing restarts containers; then the pods' containers, through containerd's shims
-  for name in local-path-provisioner kubelet kube-proxy kube-scheduler kube-controller-manager kube-apiserver; do stop_pid "$name"; done
+  for name in local-path-provisioner kubelet kube-router kube-proxy kube-scheduler kube-controller-manager kube-apiserver; do stop_pid "$name"; done
   if [ -S "$CONTAINERD_SOCK" ]; then
     for task in $(ctr --address "$CONTAINERD_SOCK" -n k8s.io tasks ls -q 2>/dev/null); do
       ctr --address "$CONTAINERD_SOCK" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1
@@ -37,8 +37,12 @@ if [ -d "$STATE" ]; then
   grep -F " /run/containerd/" /proc/mounts | awk '{print $2}' | sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null; done
 fi
 
-# network: kube-proxy's rules, our guard chain, the bridge and the pods' veths
+# network: kube-proxy's and kube-router's rules (and ipsets), our guard chain, the bridge and the pods' veths
 command -v kube-proxy >/dev/null && kube-proxy --cleanup >/dev/null 2>&1
+command -v kube-router >/dev/null && kube-router --cleanup-config >/dev/null 2>&1
+iptables -t mangle -D FORWARD -j "$GUARD_CHAIN" 2>/dev/null
+iptables -t mangle -F "$GUARD_CHAIN" 2>/dev/null && iptables -t mangle -X "$GUARD_CHAIN" 2>/dev/null
+# the guard's place before it moved to the mangle table, on machines whose cluster is older than that
 iptables -D FORWARD -j "$GUARD_CHAIN" 2>/dev/null
 iptables -F "$GUARD_CHAIN" 2>/dev/null && iptables -X "$GUARD_CHAIN" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null

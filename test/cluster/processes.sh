@@ -42,7 +42,7 @@ dns_answers() {
 
 cluster_healthy() {
   [ -f "$STATE/admin.kubeconfig" ] || return 1
-  for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy local-path-provisioner; do
+  for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router local-path-provisioner; do
     process_alive "$p" || return 1
   done
   node_ready && dns_answers
@@ -57,11 +57,12 @@ setup_network() {
   fi
   ip link set "$BRIDGE" up
   # pods get routes to pods and services only (no default route); this guard drops anything they send
-  # elsewhere even so, and nothing is masqueraded
-  iptables -N "$GUARD_CHAIN" 2>/dev/null || iptables -F "$GUARD_CHAIN"
-  iptables -A "$GUARD_CHAIN" -s "$POD_CIDR" -d "$POD_CIDR" -j RETURN
-  iptables -A "$GUARD_CHAIN" -s "$POD_CIDR" -j DROP
-  iptables -C FORWARD -j "$GUARD_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$GUARD_CHAIN"
+  # elsewhere even so, and nothing is masqueraded. It sits in the mangle table, which forwarded packets pass
+  # before the filter table, where kube-router accepts what the NetworkPolicies admit.
+  iptables -t mangle -N "$GUARD_CHAIN" 2>/dev/null || iptables -t mangle -F "$GUARD_CHAIN"
+  iptables -t mangle -A "$GUARD_CHAIN" -s "$POD_CIDR" -d "$POD_CIDR" -j RETURN
+  iptables -t mangle -A "$GUARD_CHAIN" -s "$POD_CIDR" -j DROP
+  iptables -t mangle -C FORWARD -j "$GUARD_CHAIN" 2>/dev/null || iptables -t mangle -I FORWARD 1 -j "$GUARD_CHAIN"
   cat >"$STATE/cni/net.d/10-regop.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
@@ -216,3 +217,14 @@ conntrack: { maxPerCore: 0, min: 0 }
 PROXY
   start_process kube-proxy kube-proxy --config "$STATE/kube-proxy.yaml" --v=1
 }
+
+# NetworkPolicy enforcement, as a CNI plugin with policies would give: kube-router's firewall only
+start_kube_router() {
+  start_process kube-router kube-router --run-firewall=true --run-router=false --run-service-proxy=false \
+    --run-loadbalancer=false --kubeconfig "$STATE/admin.kubeconfig" --hostname-override "$NODE_NAME" \
+    --service-cluster-ip-range "$SERVICE_CIDR" --service-node-port-range 30000-32767 \
+    --health-port 0 --metrics-port 0 --v=1
+}
+
+# kube-router has synced once: its chain is in the filter table's FORWARD chain
+policies_enforced() { iptables -S FORWARD | grep -q KUBE-ROUTER-FORWARD; }

@@ -23,8 +23,8 @@ if [ -d "$STATE" ]; then
   bash "$here/down.sh" >/dev/null
 fi
 
-step "host packages (containerd, runc, CNI plugins, iptables, conntrack, openssl)"
-packages=(containerd runc containernetworking-plugins iptables conntrack socat openssl ethtool gcc libc6-dev buildah busybox-static curl)
+step "host packages (containerd, runc, CNI plugins, iptables, ipset, conntrack, openssl)"
+packages=(containerd runc containernetworking-plugins iptables ipset conntrack socat openssl ethtool gcc libc6-dev buildah busybox-static curl)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -68,12 +68,14 @@ start_process kube-scheduler kube-scheduler --kubeconfig "$STATE/scheduler.kubec
   --authentication-kubeconfig "$STATE/scheduler.kubeconfig" --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --leader-elect=false
 
-step "kubelet and kube-proxy"
+step "kubelet, kube-proxy and kube-router (NetworkPolicies)"
 start_kubelet
 start_kube_proxy
+start_kube_router
 
 step "waiting for the node to be Ready"
 wait_for "node Ready" 180 node_ready
+wait_for "kube-router enforcing NetworkPolicies" 120 policies_enforced
 
 step "cluster add-ons: CoreDNS, default StorageClass"
 mkdir -p "$STATE/local-path"

@@ -9,6 +9,11 @@ ETCD_VERSION=v3.5.21
 COREDNS_VERSION=v1.14.7
 PAUSE_VERSION=3.10
 LOCAL_PATH_PROVISIONER_VERSION=v0.0.30
+# NetworkPolicy enforcement: kube-router's firewall alone (no routing, no service proxy), iptables and ipset.
+# sig-network's kube-network-policies was the first choice, but it queues packets with nftables' `queue`
+# statement, and this kernel is built without CONFIG_NFT_QUEUE. kube-router has security advisories against
+# v2.1.0 (the newest the module proxy serves); here it only enforces policies between our own test pods.
+KUBE_ROUTER_VERSION=v2.1.0
 # Debian's busybox-static, for local-path-provisioner's helper pods
 BUSYBOX_VERSION=1.35
 

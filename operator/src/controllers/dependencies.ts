@@ -20,6 +20,8 @@ export interface ControllerDependencies {
   nodeAgentView?: () => Promise<NodeAgentView | null>;
   /** where the node agent runs (the release namespace): it reads the nodes' mirror credentials there */
   nodeAgentNamespace?: string;
+  /** where the operator runs: its namespace may reach every Registry's pods through their NetworkPolicy */
+  operatorNamespace?: string;
 }
 
 export type ReconcileOutcome = void | { requeueAfterMs: number };
@@ -34,6 +36,7 @@ export abstract class KindReconciler {
   protected readonly podReadiness: (pod: { namespace: string; name: string; ip: string }) => Promise<ReadinessAnswer | null>;
   protected readonly nodeAgentView: () => Promise<NodeAgentView | null>;
   protected readonly nodeAgentNamespace: string | undefined;
+  protected readonly operatorNamespace: string;
 
   constructor(dependencies: ControllerDependencies) {
     this.client = dependencies.client;
@@ -45,6 +48,7 @@ export abstract class KindReconciler {
     this.podReadiness = dependencies.podReadiness ?? (async () => null);
     this.nodeAgentView = dependencies.nodeAgentView ?? (async () => null);
     this.nodeAgentNamespace = dependencies.nodeAgentNamespace;
+    this.operatorNamespace = dependencies.operatorNamespace ?? dependencies.nodeAgentNamespace ?? 'default';
   }
 
   abstract reconcile(key: string): Promise<ReconcileOutcome>;

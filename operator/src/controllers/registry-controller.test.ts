@@ -68,6 +68,26 @@ describe('Registry controller', () => {
     assert.ok(events.events.some((e) => e.reason === 'Ready'));
   });
 
+  it('fences the pods with a NetworkPolicy that admits the nodes\' addresses, and removes it when turned off', async () => {
+    client.put({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, status: { addresses: [
+      { type: 'InternalIP', address: '192.168.5.10' }, { type: 'Hostname', address: 'n1' },
+    ] } } as KubernetesObject);
+    controller = new RegistryController({ client, events, defaultImage: 'regop:dev', operatorNamespace: 'regop-system' });
+    client.put(registryObject({}));
+    await controller.reconcile(`${NS}/team`);
+    const policy = await get<KubernetesObject & { spec: { ingress: { _from: unknown[] }[] } }>('networking.k8s.io/v1', 'NetworkPolicy', 'team');
+    assert.ok(policy, 'no NetworkPolicy');
+    const peers = JSON.stringify(policy.spec.ingress[0]!._from);
+    assert.match(peers, /192\.168\.5\.10\/32/);
+    assert.doesNotMatch(peers, /"n1"/, 'a hostname was taken for an address');
+    assert.match(peers, /regop-system/);
+
+    const current = (await registry())!;
+    client.put({ ...current, metadata: { ...current.metadata, generation: 2 }, spec: { networkPolicy: { enabled: false } } });
+    await controller.reconcile(`${NS}/team`);
+    assert.equal(await get('networking.k8s.io/v1', 'NetworkPolicy', 'team'), null, 'the NetworkPolicy outlived spec.networkPolicy.enabled');
+  });
+
   it('is idempotent: a second pass keeps the CA, the password, the bcrypt hash and the pods', async () => {
     client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
     await controller.reconcile(`${NS}/team`);

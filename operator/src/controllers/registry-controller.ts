@@ -3,7 +3,7 @@
 // reports Ready / Progressing / Degraded. Level-triggered and idempotent: every pass computes the whole desired
 // state and applies it with server-side apply.
 import { createHash } from 'node:crypto';
-import type { KubernetesObject, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Node, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
 import type { ObjectKey } from '../kube/cluster-client.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
@@ -12,6 +12,7 @@ import { buildAutoscaler } from '../resources/autoscaler.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { buildDisruptionBudget } from '../resources/disruption-budget.ts';
 import { buildIngress } from '../resources/ingress.ts';
+import { buildNetworkPolicy, networkPolicyEnabled } from '../resources/network-policy.ts';
 import { childNames, FIELD_MANAGER, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, uiUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
@@ -52,6 +53,9 @@ const CONFIG_MAP = { apiVersion: 'v1', kind: 'ConfigMap' };
 const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
 const DISRUPTION_BUDGET = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' };
 const AUTOSCALER = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' };
+const NETWORK_POLICY = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' };
+/** the node addresses other nodes' kubelets and NodePort traffic arrive from */
+const NODE_ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
 function registryKey(namespace: string, name: string): ObjectKey {
   return { apiVersion: API_VERSION, kind: REGISTRY_KIND, namespace, name };
@@ -213,7 +217,18 @@ export class RegistryController extends KindReconciler {
     const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
     if (ingress) await this.client.apply(ingress);
     else await this.client.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: names.ingress });
+    const networkPolicy = networkPolicyEnabled(registry)
+      ? buildNetworkPolicy(registry, { operatorNamespace: this.operatorNamespace, nodeAddresses: await this.nodeAddresses() })
+      : null;
+    if (networkPolicy) await this.client.apply(networkPolicy);
+    else await this.client.delete({ ...NETWORK_POLICY, namespace, name: names.networkPolicy });
     return deployment;
+  }
+
+  /** a node that joins is admitted at the next resync (RESYNC_MS) */
+  private async nodeAddresses(): Promise<string[]> {
+    const nodes = await this.client.list<V1Node>('v1', 'Node', undefined, '');
+    return nodes.flatMap((node) => (node.status?.addresses ?? []).filter((a) => NODE_ADDRESS_TYPES.has(a.type)).map((a) => a.address));
   }
 
   /**

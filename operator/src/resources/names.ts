@@ -37,6 +37,8 @@ export function childNames(registryName: string) {
     disruptionBudget: registryName,
     /** with spec.autoscaling */
     autoscaler: registryName,
+    /** unless spec.networkPolicy.enabled is false */
+    networkPolicy: registryName,
     /** in each pullSecret namespace: the dockerconfigjson Secret and the CA ConfigMap */
     pullSecret: `${registryName}-pull`,
     caBundle: `${registryName}-ca`,

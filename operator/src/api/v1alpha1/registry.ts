@@ -1,6 +1,6 @@
 // The Registry API (regop.dev/v1alpha1). The CRD's OpenAPI schema in crds/regop.dev_registries.yaml is the
 // source of validation and defaults; these types mirror it for the controller.
-import type { V1Condition, V1ObjectMeta, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { V1Condition, V1NetworkPolicyPeer, V1ObjectMeta, V1ResourceRequirements } from '@kubernetes/client-node';
 
 export const GROUP = 'regop.dev';
 export const VERSION = 'v1alpha1';
@@ -88,6 +88,17 @@ export interface RegistryAutoscaling {
   targetCPUUtilizationPercentage?: number;
 }
 
+/** Who may reach the registry's pods, and where they may connect. Nodes and the operator's namespace are always admitted. */
+export interface RegistryNetworkPolicy {
+  enabled?: boolean;
+  /** peers admitted to the registry API (default: every pod in the cluster) */
+  allowFrom?: V1NetworkPolicyPeer[];
+  /** peers admitted to the metrics port besides the operator (default: namespaces labelled regop.dev/monitoring=true) */
+  metricsFrom?: V1NetworkPolicyPeer[];
+  /** egress only to DNS and the upstreams' and bucket's ports (default: true) */
+  restrictEgress?: boolean;
+}
+
 export interface RegistrySpec {
   image?: string;
   imagePullPolicy?: string;
@@ -122,6 +133,8 @@ export interface RegistrySpec {
     enabled?: boolean;
   };
   mirrors?: RegistryMirror[];
+  /** a NetworkPolicy around the registry's pods (default: enabled; resources/network-policy.ts) */
+  networkPolicy?: RegistryNetworkPolicy;
   /** the web UI the registry serves under /ui/ on its own port (default: enabled) */
   ui?: {
     enabled?: boolean;
