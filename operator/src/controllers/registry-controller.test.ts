@@ -88,6 +88,25 @@ describe('Registry controller', () => {
     assert.equal(await get('networking.k8s.io/v1', 'NetworkPolicy', 'team'), null, 'the NetworkPolicy outlived spec.networkPolicy.enabled');
   });
 
+  it('is Degraded without applying anything while a webhook\'s header Secret or key is missing, and names neither value', async () => {
+    const endpoint = { name: 'siem', url: 'https://siem.example', headersFrom: [{ name: 'Authorization', secretKeyRef: { name: 'siem-token', key: 'header' } }] };
+    client.put(registryObject({ notifications: { endpoints: [endpoint] } }));
+    await controller.reconcile(`${NS}/team`);
+    assert.equal((await condition('Degraded'))!.reason, 'NotificationSecretNotFound');
+    assert.match((await condition('Degraded'))!.message!, /Secret siem-token \(header Authorization of webhook siem\) not found/);
+    assert.equal(await deployment(), null, 'a Deployment whose pods cannot mount their volume was applied');
+
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'siem-token', namespace: NS }, stringData: { other: 'Bearer s3cr3t-value' } } as KubernetesObject);
+    await controller.reconcile(`${NS}/team`);
+    assert.equal((await condition('Degraded'))!.reason, 'NotificationSecretKeyMissing');
+    assert.doesNotMatch(JSON.stringify((await registry())!.status), /s3cr3t/);
+
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'siem-token', namespace: NS }, stringData: { header: 'Bearer s3cr3t-value' } } as KubernetesObject);
+    await controller.reconcile(`${NS}/team`);
+    assert.ok(await deployment(), 'no Deployment once the Secret holds its key');
+    assert.doesNotMatch(JSON.stringify((await get('v1', 'ConfigMap', 'team-config'))), /s3cr3t/);
+  });
+
   it('is idempotent: a second pass keeps the CA, the password, the bcrypt hash and the pods', async () => {
     client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
     await controller.reconcile(`${NS}/team`);

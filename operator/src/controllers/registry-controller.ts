@@ -29,6 +29,7 @@ import { describeUnreadyPods, readinessCauses, unreadyPods, type UnreadyPod } fr
 import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from './registry-inputs.ts';
 import { resolveMirrorInputs, type MirrorInputs } from './mirror-inputs.ts';
 import { resolveStorageInputs, type StorageInputs } from './storage-inputs.ts';
+import { checkNotificationInputs } from './notification-inputs.ts';
 import { checkRegistryConfig } from './config-check.ts';
 import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
 
@@ -133,6 +134,7 @@ export class RegistryController extends KindReconciler {
       storage = await resolveStorageInputs(this.client, registry);
       inputs = await resolveInputs(this.client, registry, this.events, this.now());
       mirrors = await resolveMirrorInputs(this.client, registry, inputs, this.events);
+      await checkNotificationInputs(this.client, registry);
       checkRegistryConfig(registry);
     } catch (error) {
       if (error instanceof InputError) return this.reportDegraded(registry, error.reason, error.message);

@@ -5,6 +5,7 @@
 // one extra at a time and several replicas are spread over nodes and zones.
 import type { V1Deployment, V1ResourceRequirements, V1TopologySpreadConstraint, V1Volume } from '@kubernetes/client-node';
 import type { Registry, RegistryS3Storage, RegistrySpec } from '../api/v1alpha1/registry.ts';
+import { webhookSecretFiles } from '../api/v1alpha1/notifications.ts';
 import { s3CredentialKeys, severalReplicas, sharedStorage } from '../api/v1alpha1/storage.ts';
 import { MOUNTS, S3_CREDENTIAL_FILES } from './registry-config.ts';
 import { claimName } from './storage-claim.ts';
@@ -59,6 +60,16 @@ function s3CredentialsVolume(s3: RegistryS3Storage): V1Volume {
   };
 }
 
+/** the webhooks' header Secrets' keys, projected into one volume; null when no webhook takes a header from a Secret */
+function notificationsVolume(registry: Registry): V1Volume | null {
+  const files = webhookSecretFiles(registry);
+  if (files.length === 0) return null;
+  return {
+    name: 'notifications',
+    projected: { sources: files.map((f) => ({ secret: { name: f.secret, items: [{ key: f.key, path: f.file }] } })) },
+  };
+}
+
 export interface DeploymentInputs {
   image: string;
   imagePullPolicy?: string;
@@ -75,6 +86,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
   const names = childNames(registry.metadata.name);
   const shared = sharedStorage(spec);
   const s3 = spec.storage?.s3;
+  const notifications = notificationsVolume(registry);
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: 'ops', scheme: 'HTTP' },
     periodSeconds,
@@ -141,6 +153,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
                 ...(tls ? [{ name: 'tls', mountPath: MOUNTS.tls, readOnly: true }] : []),
                 { name: 'admin', mountPath: MOUNTS.admin, readOnly: true },
                 ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', mountPath: MOUNTS.mirrors, readOnly: true }] : []),
+                ...(notifications ? [{ name: notifications.name, mountPath: MOUNTS.notifications, readOnly: true }] : []),
                 ...(s3 ? [{ name: 's3-credentials', mountPath: MOUNTS.s3, readOnly: true }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
@@ -153,6 +166,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
             ...(tls ? [{ name: 'tls', secret: { secretName: inputs.tlsSecretName! } }] : []),
             { name: 'admin', secret: { secretName: names.admin } },
             ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', secret: { secretName: inputs.mirrorsSecretName } }] : []),
+            ...(notifications ? [notifications] : []),
             ...(s3 ? [s3CredentialsVolume(s3)] : []),
             { name: 'tmp', emptyDir: {} },
           ],

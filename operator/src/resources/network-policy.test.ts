@@ -70,16 +70,17 @@ describe('Registry NetworkPolicy builder', () => {
     assert.deepEqual(custom[0], { ipBlock: { cidr: '192.0.2.0/24' } });
   });
 
-  it('limits egress to DNS and the upstreams\' and bucket\'s ports', () => {
+  it('limits egress to DNS and the upstreams\', bucket\'s and webhooks\' ports', () => {
     const policy = buildNetworkPolicy(registry({
       mirrors: [
         { registry: 'docker.io', upstream: 'https://registry-1.docker.io' },
         { registry: 'local', upstream: 'http://10.0.0.9:5000' },
       ],
       storage: { s3: { bucket: 'b', endpoint: 'http://minio.storage:9000', credentialsSecretRef: { name: 's3' } } },
+      notifications: { endpoints: [{ name: 'siem', url: 'https://siem.example:8443/in' }] },
     }), inputs)!;
     const ports = policy.spec!.egress!.map((rule) => rule.ports!.map((p) => `${p.protocol}/${p.port}`));
-    assert.deepEqual(ports, [['UDP/53', 'TCP/53'], ['TCP/443', 'TCP/5000', 'TCP/9000']]);
+    assert.deepEqual(ports, [['UDP/53', 'TCP/53'], ['TCP/443', 'TCP/5000', 'TCP/8443', 'TCP/9000']]);
     assert.ok(policy.spec!.egress!.every((rule) => rule.to === undefined), 'a destination was narrowed to addresses nobody resolved');
     const awsDefault = buildNetworkPolicy(registry({ storage: { s3: { bucket: 'b', credentialsSecretRef: { name: 's3' } } } }), inputs)!;
     assert.deepEqual(awsDefault.spec!.egress![1]!.ports, [{ protocol: 'TCP', port: 443 }]);

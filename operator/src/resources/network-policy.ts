@@ -1,12 +1,13 @@
 // The NetworkPolicy of a Registry's pods (spec.networkPolicy, on by default). Ingress: the registry API from the
 // peers in allowFrom (default: every pod in the cluster), the plain-HTTP metrics port only from the operator's
 // namespace and the peers in metricsFrom (default: namespaces labelled for monitoring). Egress: DNS, and the
-// ports of the configured upstreams and object storage. Some sources are admitted whatever the lists say,
+// ports of the configured upstreams, object storage and webhooks. Some sources are admitted whatever the lists say,
 // because the registry stops working for the cluster without them: the nodes (kubelet and containerd pull
 // through the Service from the host's address, and a NodePort arrives from it), the operator's namespace (the
 // node agent probes the API, the operator reads the metrics) and regop's own Jobs beside the Registry (retention
 // and backup call the maintenance API).
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
+import { webhooks } from '../api/v1alpha1/notifications.ts';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import { API_PORT, MANAGED_BY_LABELS, OPS_PORT, childMetadata, childNames, selectorLabels } from './names.ts';
 
@@ -57,13 +58,14 @@ export function buildNetworkPolicy(registry: Registry, inputs: NetworkPolicyInpu
 }
 
 /**
- * DNS anywhere (a cluster's resolver may be CoreDNS, a node-local cache or the host's), then the upstreams' and
- * the bucket's ports to any address: a NetworkPolicy cannot name a host, and their addresses are not ours to
+ * DNS anywhere (a cluster's resolver may be CoreDNS, a node-local cache or the host's), then the upstreams', the
+ * bucket's and the webhooks' ports to any address: a NetworkPolicy cannot name a host, and their addresses are not ours to
  * resolve once for all.
  */
 function egressRules(registry: Registry) {
   const ports = new Set<number>();
   for (const mirror of registry.spec.mirrors ?? []) ports.add(urlPort(mirror.upstream));
+  for (const endpoint of webhooks(registry)) ports.add(urlPort(endpoint.url));
   const s3 = registry.spec.storage?.s3;
   if (s3) ports.add(s3.endpoint ? urlPort(s3.endpoint) : 443);
   const rules: { ports: V1NetworkPolicyPort[] }[] = [{ ports: [{ protocol: 'UDP', port: DNS_PORT }, tcp(DNS_PORT)] }];

@@ -3,7 +3,8 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { mirrorPrefix, quantityBytes } from '../api/v1alpha1/mirrors.ts';
-import type { Registry, RegistryMirror } from '../api/v1alpha1/registry.ts';
+import { webhookHeaderFile, webhooks } from '../api/v1alpha1/notifications.ts';
+import type { Registry, RegistryMirror, RegistryWebhook } from '../api/v1alpha1/registry.ts';
 import { sharedStorage } from '../api/v1alpha1/storage.ts';
 import { API_PORT, childMetadata, childNames, OPS_PORT, tlsEnabled } from './names.ts';
 
@@ -16,6 +17,8 @@ export const MOUNTS = {
   mirrors: '/etc/regop/mirrors',
   /** the S3 credentials, two keys of the user's Secret (S3_CREDENTIAL_FILES) */
   s3: '/etc/regop/s3',
+  /** the webhooks' header values taken from Secrets (notifications.ts names the files) */
+  notifications: '/etc/regop/notifications',
   data: '/var/lib/regop',
   tmp: '/tmp',
 };
@@ -61,6 +64,22 @@ function mirrorConfig(mirror: RegistryMirror) {
   };
 }
 
+function webhookConfig(endpoint: RegistryWebhook, endpointIndex: number) {
+  const headersFrom = endpoint.headersFrom ?? [];
+  return {
+    name: endpoint.name,
+    url: endpoint.url,
+    ...(endpoint.headers && Object.keys(endpoint.headers).length > 0 ? { headers: endpoint.headers } : {}),
+    ...(headersFrom.length > 0
+      ? { headerFiles: Object.fromEntries(headersFrom.map((header, i) => [header.name, `${MOUNTS.notifications}/${webhookHeaderFile(endpointIndex, i)}`])) }
+      : {}),
+    ...(endpoint.events ? { events: endpoint.events } : {}),
+    ...(endpoint.timeout !== undefined ? { timeout: endpoint.timeout } : {}),
+    ...(endpoint.retries !== undefined ? { retries: endpoint.retries } : {}),
+    ...(endpoint.queueSize !== undefined ? { queueSize: endpoint.queueSize } : {}),
+  };
+}
+
 export function registryConfigText(registry: Registry): string {
   return stringify({
     listen: `0.0.0.0:${API_PORT}`,
@@ -73,6 +92,8 @@ export function registryConfigText(registry: Registry): string {
     ...(registry.spec.mirrors?.length ? { mirrors: registry.spec.mirrors.map(mirrorConfig) } : {}),
     // what is unset the registry defaults (enabled, title 'regop')
     ...(registry.spec.ui ? { ui: registry.spec.ui } : {}),
+    ...(registry.spec.audit ? { audit: { enabled: registry.spec.audit.enabled !== false } } : {}),
+    ...(webhooks(registry).length > 0 ? { notifications: { endpoints: webhooks(registry).map(webhookConfig) } } : {}),
   });
 }
 

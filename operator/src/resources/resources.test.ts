@@ -49,6 +49,32 @@ describe('registry config builder', () => {
     assert.equal(parse(buildConfigMap(registry()).data!['registry.yaml']!).ui, undefined, 'unset: the registry defaults it');
   });
 
+  it('passes spec.audit and the webhooks to the registry, whose parser takes them, with Secret headers as mounted files', () => {
+    const spec: RegistrySpec = {
+      audit: { enabled: false },
+      notifications: {
+        endpoints: [
+          { name: 'ci', url: 'https://hooks.example/regop', headers: { 'X-Team': 'web' }, events: ['manifest.push'], timeout: '2s', retries: 1, queueSize: 10 },
+          { name: 'siem', url: 'http://siem.logging:8080/in', headersFrom: [{ name: 'Authorization', secretKeyRef: { name: 'siem-token', key: 'header' } }] },
+        ],
+      },
+    };
+    const text = buildConfigMap(registry(spec)).data!['registry.yaml']!;
+    const config = buildConfig(parse(text));
+    assert.equal(config.audit.enabled, false);
+    const [ci, siem] = config.notifications.endpoints;
+    assert.deepEqual([ci!.name, ci!.url, ci!.headers, ci!.events, ci!.timeoutMs, ci!.retries, ci!.queueSize],
+      ['ci', 'https://hooks.example/regop', { 'X-Team': 'web' }, ['manifest.push'], 2000, 1, 10]);
+    assert.deepEqual(siem!.headerFiles, { Authorization: '/etc/regop/notifications/endpoint-1-header-0' });
+    assert.doesNotMatch(text, /siem-token/, 'the config names a Secret instead of a file');
+
+    const pod = buildDeployment(registry(spec), inputs).spec!.template.spec!;
+    const volume = pod.volumes!.find((v) => v.name === 'notifications')!;
+    assert.deepEqual(volume.projected!.sources, [{ secret: { name: 'siem-token', items: [{ key: 'header', path: 'endpoint-1-header-0' }] } }]);
+    assert.equal(pod.containers[0]!.volumeMounts!.find((m) => m.name === 'notifications')!.mountPath, '/etc/regop/notifications');
+    assert.equal(buildDeployment(registry(), inputs).spec!.template.spec!.volumes!.some((v) => v.name === 'notifications'), false);
+  });
+
   it('tells pods on a ReadWriteMany volume that they share the storage', () => {
     const alone = parse(buildConfigMap(registry()).data!['registry.yaml']!);
     assert.equal(alone.storage.shared, false);

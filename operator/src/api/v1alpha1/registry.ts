@@ -88,6 +88,25 @@ export interface RegistryAutoscaling {
   targetCPUUtilizationPercentage?: number;
 }
 
+/** A webhook that receives the registry's audit events as CloudEvents (the registry's `notifications.endpoints`). */
+export interface RegistryWebhook {
+  /** names it in metrics and logs; unique */
+  name: string;
+  /** http(s) URL the events are POSTed to; no credentials in it (they would be in the config file) */
+  url: string;
+  /** header values that are not secret */
+  headers?: Record<string, string>;
+  /** header values from Secrets in the Registry's namespace, mounted as files and read at each delivery */
+  headersFrom?: { name: string; secretKeyRef: { name: string; key: string } }[];
+  /** the audit actions sent (manifest.push, tag.update, ...); unset: all */
+  events?: string[];
+  /** one delivery attempt at most (a duration: 5s) */
+  timeout?: string;
+  retries?: number;
+  /** events waiting at most; past it new ones are dropped and counted */
+  queueSize?: number;
+}
+
 /** Who may reach the registry's pods, and where they may connect. Nodes and the operator's namespace are always admitted. */
 export interface RegistryNetworkPolicy {
   enabled?: boolean;
@@ -133,6 +152,10 @@ export interface RegistrySpec {
     enabled?: boolean;
   };
   mirrors?: RegistryMirror[];
+  /** the registry's audit trail: JSON lines on its stdout, marked "logger":"audit" (default: enabled) */
+  audit?: { enabled?: boolean };
+  /** webhooks that receive the audit events */
+  notifications?: { endpoints?: RegistryWebhook[] };
   /** a NetworkPolicy around the registry's pods (default: enabled; resources/network-policy.ts) */
   networkPolicy?: RegistryNetworkPolicy;
   /** the web UI the registry serves under /ui/ on its own port (default: enabled) */
