@@ -1,6 +1,6 @@
 // Reconciles a RetentionPolicy into a CronJob in its Registry's namespace and reports each run: the Job's
 // container writes a JSON summary as its termination message, which lands in the pod's status.
-import type { KubernetesObject, V1CronJob, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1CronJob } from '@kubernetes/client-node';
 import { CronExpressionParser } from 'cron-parser';
 import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
 import {
@@ -12,6 +12,7 @@ import {
   buildRetentionCronJob, buildRulesConfigMap, RETENTION_CONTAINER, RETENTION_POLICY_LABEL,
 } from '../resources/retention-cronjob.ts';
 import { sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import { latestJobRun, type JobRun } from '../status/job-runs.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
 
 const MISSING_REGISTRY_RETRY_MS = 30_000;
@@ -40,10 +41,6 @@ export function nextRun(schedule: string, timeZone: string | undefined, now: Dat
   } catch {
     return undefined;
   }
-}
-
-function isoTime(value: Date | string | undefined): string | undefined {
-  return value === undefined ? undefined : new Date(value).toISOString();
 }
 
 export class RetentionPolicyController extends KindReconciler {
@@ -101,33 +98,8 @@ export class RetentionPolicyController extends KindReconciler {
   }
 
   /** The newest Job of this policy and, once it finished, the summary its container left. */
-  private async latestRun(policy: RetentionPolicy): Promise<{ summary: RetentionRunSummary; result?: RunSummary } | null> {
-    const jobs = await this.client.list<V1Job & KubernetesObject>('batch/v1', 'Job', policy.metadata.namespace, `${RETENTION_POLICY_LABEL}=${policy.metadata.name}`);
-    if (jobs.length === 0) return null;
-    const job = jobs.sort((a, b) => new Date(b.metadata!.creationTimestamp!).getTime() - new Date(a.metadata!.creationTimestamp!).getTime())[0]!;
-    const succeeded = (job.status?.succeeded ?? 0) > 0;
-    const failed = (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
-    const summary: RetentionRunSummary = {
-      jobName: job.metadata!.name!,
-      result: succeeded ? 'Succeeded' : failed ? 'Failed' : 'Running',
-      ...(job.status?.startTime ? { startTime: isoTime(job.status.startTime)! } : {}),
-      ...(job.status?.completionTime ? { completionTime: isoTime(job.status.completionTime)! } : {}),
-    };
-    if (summary.result === 'Running') return { summary };
-    const pods = await this.client.list<V1Pod & KubernetesObject>('v1', 'Pod', policy.metadata.namespace, `job-name=${job.metadata!.name}`);
-    const messages = pods
-      .sort((a, b) => new Date(b.metadata!.creationTimestamp!).getTime() - new Date(a.metadata!.creationTimestamp!).getTime())
-      .map((pod) => pod.status?.containerStatuses?.find((c) => c.name === RETENTION_CONTAINER)?.state?.terminated?.message)
-      .filter((message): message is string => !!message);
-    let result: RunSummary | undefined;
-    try {
-      result = messages[0] ? JSON.parse(messages[0]) as RunSummary : undefined;
-    } catch {
-      result = undefined;
-    }
-    if (result?.error) summary.message = result.error.slice(0, 500);
-    else if (failed && !summary.message) summary.message = 'the retention Job failed; see its pod logs';
-    return { summary, ...(result ? { result } : {}) };
+  private latestRun(policy: RetentionPolicy): Promise<JobRun<RunSummary> | null> {
+    return latestJobRun<RunSummary>(this.client, policy.metadata.namespace, `${RETENTION_POLICY_LABEL}=${policy.metadata.name}`, RETENTION_CONTAINER, 'retention');
   }
 
   /** one Event per finished Job: the Job name is remembered in status.lastRun */

@@ -1,6 +1,7 @@
 // The RetentionPolicy API (regop.dev/v1alpha1): tag retention and garbage collection for one Registry, run on a
 // schedule as a CronJob. `rules` is the registry's own retention policy format (registry/src/retention/policy.ts).
 import type { V1Condition, V1ObjectMeta } from '@kubernetes/client-node';
+import type { JobRunSummary } from './job-run.ts';
 import type { RetentionRules } from '../../../../registry/src/retention/policy.ts';
 
 export const RETENTION_POLICY_KIND = 'RetentionPolicy';
@@ -18,13 +19,7 @@ export interface RetentionPolicySpec {
   failedJobsHistoryLimit?: number;
 }
 
-export interface RetentionRunSummary {
-  jobName: string;
-  startTime?: string;
-  completionTime?: string;
-  result: 'Succeeded' | 'Failed' | 'Running';
-  message?: string;
-}
+export type RetentionRunSummary = JobRunSummary;
 
 export interface RetentionPlanEntry {
   repository: string;
