@@ -68,7 +68,6 @@ export class RetentionPolicyController extends KindReconciler {
       image: registry.spec.image ?? this.defaultImage,
       ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
       ...(registry.status?.caSecretName ? { caSecretName: registry.status.caSecretName } : {}),
-      registryUrl: inClusterUrl(registry),
     }) as V1CronJob & KubernetesObject);
 
     const lastRun = await this.latestRun(policy);
@@ -127,10 +126,4 @@ export class RetentionPolicyController extends KindReconciler {
     if (sameStatus(next, policy.status)) return;
     await this.client.patchStatus(policyKey(policy.metadata.namespace, policy.metadata.name), next);
   }
-}
-
-/** The Service's cluster address with its port: the Job runs in the Registry's namespace. */
-function inClusterUrl(registry: Registry): string {
-  const scheme = registryUrl(registry).startsWith('https') ? 'https' : 'http';
-  return `${scheme}://${registry.metadata.name}.${registry.metadata.namespace}.svc:${registry.spec.service?.port ?? 443}`;
 }

@@ -5,8 +5,8 @@ import type { V1ConfigMap, V1CronJob, V1OwnerReference } from '@kubernetes/clien
 import { API_VERSION } from '../api/v1alpha1/registry.ts';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import { RETENTION_POLICY_KIND, type RetentionPolicy } from '../api/v1alpha1/retention-policy.ts';
-import { REGISTRY_COMMAND, RUN_AS_USER } from './deployment.ts';
-import { childNames, MANAGED_BY_LABELS, tlsEnabled } from './names.ts';
+import { buildMaintenanceCronJob } from './maintenance-job.ts';
+import { MANAGED_BY_LABELS, tlsEnabled } from './names.ts';
 
 export const RETENTION_POLICY_LABEL = 'regop.dev/retention-policy';
 export const RETENTION_CONTAINER = 'retention';
@@ -42,73 +42,33 @@ export interface CronJobInputs {
   imagePullPolicy?: string;
   /** the Secret with the registry's CA (ca.crt), when it serves TLS */
   caSecretName?: string;
-  /** in-cluster address of the registry's API, e.g. https://team.apps.svc:443 */
-  registryUrl: string;
 }
 
 export function buildRetentionCronJob(policy: RetentionPolicy, registry: Registry, inputs: CronJobInputs): V1CronJob {
   const names = retentionNames(policy.metadata.name);
   const spec = policy.spec;
   const gc = spec.gc ?? {};
-  const tls = tlsEnabled(registry) && inputs.caSecretName;
-  const args = [
-    'retention',
-    '--server', inputs.registryUrl,
-    '--token-file', '/etc/regop/admin/token',
-    '--policy', '/etc/regop/rules/rules.json',
-    '--termination-log', '/dev/termination-log',
-    ...(tls ? ['--ca-file', '/etc/regop/ca/ca.crt'] : []),
-    ...(spec.dryRun ? ['--dry-run'] : []),
-    ...((gc.enabled ?? true) ? ['--gc', '--grace-period', gc.gracePeriod ?? '1h'] : []),
-  ];
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
+  const caSecretName = tlsEnabled(registry) ? inputs.caSecretName : undefined;
+  return buildMaintenanceCronJob(registry, {
     metadata: { name: names.cronJob, namespace: policy.metadata.namespace, labels: labels(policy), ownerReferences: [policyOwner(policy)] },
-    spec: {
-      schedule: spec.schedule,
-      ...(spec.timeZone ? { timeZone: spec.timeZone } : {}),
-      suspend: spec.suspend ?? false,
-      // two runs at once would only race each other's deletions
-      concurrencyPolicy: 'Forbid',
-      successfulJobsHistoryLimit: spec.successfulJobsHistoryLimit ?? 3,
-      failedJobsHistoryLimit: spec.failedJobsHistoryLimit ?? 3,
-      startingDeadlineSeconds: 300,
-      jobTemplate: {
-        metadata: { labels: labels(policy) },
-        spec: {
-          backoffLimit: 1,
-          activeDeadlineSeconds: 3600,
-          template: {
-            metadata: { labels: labels(policy) },
-            spec: {
-              restartPolicy: 'Never',
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              securityContext: { runAsNonRoot: true, runAsUser: RUN_AS_USER, runAsGroup: RUN_AS_USER, seccompProfile: { type: 'RuntimeDefault' } },
-              containers: [{
-                name: RETENTION_CONTAINER,
-                image: inputs.image,
-                ...(inputs.imagePullPolicy ? { imagePullPolicy: inputs.imagePullPolicy } : {}),
-                command: REGISTRY_COMMAND,
-                args,
-                terminationMessagePolicy: 'File',
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-                volumeMounts: [
-                  { name: 'admin', mountPath: '/etc/regop/admin', readOnly: true },
-                  { name: 'rules', mountPath: '/etc/regop/rules', readOnly: true },
-                  ...(tls ? [{ name: 'ca', mountPath: '/etc/regop/ca', readOnly: true }] : []),
-                ],
-              }],
-              volumes: [
-                { name: 'admin', secret: { secretName: childNames(registry.metadata.name).admin } },
-                { name: 'rules', configMap: { name: names.rules } },
-                ...(tls ? [{ name: 'ca', secret: { secretName: inputs.caSecretName!, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] : []),
-              ],
-            },
-          },
-        },
-      },
-    },
-  };
+    labels: labels(policy),
+    schedule: spec.schedule,
+    ...(spec.timeZone ? { timeZone: spec.timeZone } : {}),
+    suspend: spec.suspend ?? false,
+    ...(spec.successfulJobsHistoryLimit !== undefined ? { successfulJobsHistoryLimit: spec.successfulJobsHistoryLimit } : {}),
+    ...(spec.failedJobsHistoryLimit !== undefined ? { failedJobsHistoryLimit: spec.failedJobsHistoryLimit } : {}),
+    activeDeadlineSeconds: 3600,
+    container: RETENTION_CONTAINER,
+    image: inputs.image,
+    ...(inputs.imagePullPolicy ? { imagePullPolicy: inputs.imagePullPolicy } : {}),
+    args: [
+      'retention',
+      '--policy', '/etc/regop/rules/rules.json',
+      ...(spec.dryRun ? ['--dry-run'] : []),
+      ...((gc.enabled ?? true) ? ['--gc', '--grace-period', gc.gracePeriod ?? '1h'] : []),
+    ],
+    ...(caSecretName ? { caSecretName } : {}),
+    volumeMounts: [{ name: 'rules', mountPath: '/etc/regop/rules', readOnly: true }],
+    volumes: [{ name: 'rules', configMap: { name: names.rules } }],
+  });
 }
