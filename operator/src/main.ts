@@ -97,8 +97,12 @@ const informers = [
     (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), MANAGED_SELECTOR),
   informer('secrets', '/api/v1/secrets', () => core.listSecretForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
     (object) => enqueueOwner(object, REGISTRY_LABEL, registryLoop), MANAGED_SELECTOR),
-  informer('jobs', '/apis/batch/v1/jobs', () => batch.listJobForAllNamespaces({ labelSelector: RETENTION_POLICY_LABEL }),
-    (object) => enqueueOwner(object, RETENTION_POLICY_LABEL, policyLoop), RETENTION_POLICY_LABEL),
+  // retention Jobs report to their policy, backup Jobs to their Registry
+  informer('jobs', '/apis/batch/v1/jobs', () => batch.listJobForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+    (object) => {
+      enqueueOwner(object, RETENTION_POLICY_LABEL, policyLoop);
+      enqueueOwner(object, REGISTRY_LABEL, registryLoop);
+    }, MANAGED_SELECTOR),
 ];
 
 /** children carry their owner's name in a label; a change to one re-reconciles the owner */

@@ -107,6 +107,34 @@ describe('Registry controller', () => {
     assert.doesNotMatch(JSON.stringify((await get('v1', 'ConfigMap', 'team-config'))), /s3cr3t/);
   });
 
+  it('schedules backups once the destination claim exists, and reports the last backup Job once, from its summary', async () => {
+    const backup = { schedule: '0 3 * * *', destination: { persistentVolumeClaim: { claimName: 'team-backups' } } };
+    client.put(registryObject({ backup }));
+    await controller.reconcile(`${NS}/team`);
+    assert.equal((await condition('Degraded'))!.reason, 'BackupClaimNotFound');
+    assert.equal(await get('batch/v1', 'CronJob', 'team-backup'), null);
+
+    client.put({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'team-backups', namespace: NS } } as KubernetesObject);
+    await controller.reconcile(`${NS}/team`);
+    assert.ok(await get('batch/v1', 'CronJob', 'team-backup'), 'no CronJob');
+    await markDeploymentReady();
+    const when = new Date('2026-03-01T03:00:00.000Z');
+    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'team-backup-1', namespace: NS, creationTimestamp: when, labels: { 'regop.dev/backup': 'team' } }, status: { succeeded: 1, startTime: when, completionTime: when } } as KubernetesObject);
+    const message = JSON.stringify({ snapshot: '20260301T030000Z', images: 4, tags: 3, blobsCopied: 9, bytesCopied: 1048576, bytesSkipped: 0 });
+    client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', namespace: NS, creationTimestamp: when, labels: { 'job-name': 'team-backup-1' } }, status: { containerStatuses: [{ name: 'backup', state: { terminated: { exitCode: 0, message } } }] } } as KubernetesObject);
+    await controller.reconcile(`${NS}/team`);
+    await controller.reconcile(`${NS}/team`);
+    const last = (await registry())!.status!.lastBackup!;
+    assert.deepEqual([last.result, last.snapshot, last.images, last.blobsCopied, last.bytesCopied], ['Succeeded', '20260301T030000Z', 4, 9, 1048576]);
+    assert.equal(events.events.filter((e) => e.reason === 'BackupSucceeded').length, 1, 'one Event per finished Job');
+
+    const current = (await registry())!;
+    client.put({ ...current, metadata: { ...current.metadata, generation: 2 }, spec: {} });
+    await controller.reconcile(`${NS}/team`);
+    assert.equal(await get('batch/v1', 'CronJob', 'team-backup'), null, 'the CronJob outlived spec.backup');
+    assert.equal((await registry())!.status!.lastBackup, undefined);
+  });
+
   it('is idempotent: a second pass keeps the CA, the password, the bcrypt hash and the pods', async () => {
     client.put(registryObject({ auth: { users: [{ name: 'alice' }] } }));
     await controller.reconcile(`${NS}/team`);

@@ -30,6 +30,9 @@ import { InputError, resolveInputs, WaitingForInput, type RegistryInputs } from 
 import { resolveMirrorInputs, type MirrorInputs } from './mirror-inputs.ts';
 import { resolveStorageInputs, type StorageInputs } from './storage-inputs.ts';
 import { checkNotificationInputs } from './notification-inputs.ts';
+import { checkBackupInputs } from './backup-inputs.ts';
+import { announceBackup, lastBackup } from './backup-status.ts';
+import { backupNames, buildBackupCronJob, buildBackupDestinationConfigMap } from '../resources/backup.ts';
 import { checkRegistryConfig } from './config-check.ts';
 import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
 
@@ -135,6 +138,7 @@ export class RegistryController extends KindReconciler {
       inputs = await resolveInputs(this.client, registry, this.events, this.now());
       mirrors = await resolveMirrorInputs(this.client, registry, inputs, this.events);
       await checkNotificationInputs(this.client, registry);
+      await checkBackupInputs(this.client, registry);
       checkRegistryConfig(registry);
     } catch (error) {
       if (error instanceof InputError) return this.reportDegraded(registry, error.reason, error.message);
@@ -224,7 +228,26 @@ export class RegistryController extends KindReconciler {
       : null;
     if (networkPolicy) await this.client.apply(networkPolicy);
     else await this.client.delete({ ...NETWORK_POLICY, namespace, name: names.networkPolicy });
+    await this.applyBackupSchedule(registry, inputs);
     return deployment;
+  }
+
+  private async applyBackupSchedule(registry: Registry, inputs: RegistryInputs): Promise<void> {
+    const names = backupNames(registry.metadata.name);
+    const namespace = registry.metadata.namespace;
+    const destination = buildBackupDestinationConfigMap(registry);
+    const cronJob = buildBackupCronJob(registry, {
+      image: registry.spec.image ?? this.defaultImage,
+      ...(this.defaultImagePullPolicy ? { imagePullPolicy: this.defaultImagePullPolicy } : {}),
+      ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
+    });
+    if (destination && cronJob) {
+      await this.client.apply(destination);
+      await this.client.apply(cronJob);
+    } else {
+      await this.client.delete({ apiVersion: 'batch/v1', kind: 'CronJob', namespace, name: names.cronJob });
+      await this.client.delete({ ...CONFIG_MAP, namespace, name: names.destination });
+    }
   }
 
   /** a node that joins is admitted at the next resync (RESYNC_MS) */
@@ -365,6 +388,8 @@ export class RegistryController extends KindReconciler {
     // replicas share the storage: any pod's figure will do
     const stored = ready > 0 ? metricsTexts.map(storedBytes).find((bytes) => bytes !== null) ?? null : null;
     const ui = uiUrl(registry);
+    const backup = registry.spec.backup ? await lastBackup(this.client, registry) : null;
+    if (backup) announceBackup(this.events, registry, backup);
     await this.writeStatus(registry, {
       url: registryUrl(registry),
       ...(ui ? { uiUrl: ui } : {}),
@@ -373,11 +398,13 @@ export class RegistryController extends KindReconciler {
       ...(inputs.tls?.caSecretName ? { caSecretName: inputs.tls.caSecretName } : {}),
       ...(nodeAccess.nodesConfigured ? { nodesConfigured: nodeAccess.nodesConfigured } : {}),
       ...this.mirrorStatus(registry, metricsTexts),
-    }, conditions, ui ? [] : ['uiUrl']);
+      ...(backup ? { lastBackup: backup } : {}),
+    }, conditions, [...(ui ? [] : ['uiUrl' as const]), ...(backup ? [] : ['lastBackup' as const])]);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
     if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
     const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
-    const resync = authFailures.length > 0 || unready.length > 0 ? DEGRADED_RETRY_MS : RESYNC_MS;
+    const resync = authFailures.length > 0 || unready.length > 0 ? DEGRADED_RETRY_MS
+      : backup?.result === 'Running' ? PROGRESS_POLL_MS : RESYNC_MS;
     return { requeueAfterMs: Math.max(1_000, Math.min(resync, untilRenewal)) };
   }
 

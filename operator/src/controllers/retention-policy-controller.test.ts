@@ -4,7 +4,8 @@ import type { KubernetesObject, V1CronJob } from '@kubernetes/client-node';
 import type { RetentionPolicy, RetentionPolicySpec } from '../api/v1alpha1/retention-policy.ts';
 import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
-import { nextRun, RetentionPolicyController } from './retention-policy-controller.ts';
+import { RetentionPolicyController } from './retention-policy-controller.ts';
+import { nextRun } from './schedule.ts';
 
 const NS = 'apps';
 const NOW = new Date('2026-03-01T10:00:00Z');

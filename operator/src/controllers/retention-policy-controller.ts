@@ -1,7 +1,6 @@
 // Reconciles a RetentionPolicy into a CronJob in its Registry's namespace and reports each run: the Job's
 // container writes a JSON summary as its termination message, which lands in the pod's status.
 import type { KubernetesObject, V1CronJob } from '@kubernetes/client-node';
-import { CronExpressionParser } from 'cron-parser';
 import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
 import {
   RETENTION_POLICY_KIND, type RetentionPlanEntry, type RetentionPolicy, type RetentionPolicyStatus, type RetentionRunSummary,
@@ -14,6 +13,7 @@ import {
 import { sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
 import { latestJobRun, type JobRun } from '../status/job-runs.ts';
 import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
+import { nextRun } from './schedule.ts';
 
 const MISSING_REGISTRY_RETRY_MS = 30_000;
 const RUNNING_POLL_MS = 5_000;
@@ -35,13 +35,6 @@ function policyKey(namespace: string, name: string): ObjectKey {
   return { apiVersion: API_VERSION, kind: RETENTION_POLICY_KIND, namespace, name };
 }
 
-export function nextRun(schedule: string, timeZone: string | undefined, now: Date): string | undefined {
-  try {
-    return CronExpressionParser.parse(schedule, { currentDate: now, tz: timeZone ?? 'UTC' }).next().toDate().toISOString();
-  } catch {
-    return undefined;
-  }
-}
 
 export class RetentionPolicyController extends KindReconciler {
   async reconcile(key: string): Promise<ReconcileOutcome> {

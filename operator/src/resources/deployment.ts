@@ -6,6 +6,7 @@
 import type { V1Deployment, V1ResourceRequirements, V1TopologySpreadConstraint, V1Volume } from '@kubernetes/client-node';
 import type { Registry, RegistryS3Storage, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { webhookSecretFiles } from '../api/v1alpha1/notifications.ts';
+import { backupVolume } from './backup-destination.ts';
 import { s3CredentialKeys, severalReplicas, sharedStorage } from '../api/v1alpha1/storage.ts';
 import { MOUNTS, S3_CREDENTIAL_FILES } from './registry-config.ts';
 import { claimName } from './storage-claim.ts';
@@ -87,6 +88,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
   const shared = sharedStorage(spec);
   const s3 = spec.storage?.s3;
   const notifications = notificationsVolume(registry);
+  const backup = backupVolume(registry);
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: 'ops', scheme: 'HTTP' },
     periodSeconds,
@@ -155,6 +157,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
                 ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', mountPath: MOUNTS.mirrors, readOnly: true }] : []),
                 ...(notifications ? [{ name: notifications.name, mountPath: MOUNTS.notifications, readOnly: true }] : []),
                 ...(s3 ? [{ name: 's3-credentials', mountPath: MOUNTS.s3, readOnly: true }] : []),
+                ...(backup ? [{ name: backup.volume.name, mountPath: backup.mountPath }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
             },
@@ -168,6 +171,7 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
             ...(inputs.mirrorsSecretName ? [{ name: 'mirrors', secret: { secretName: inputs.mirrorsSecretName } }] : []),
             ...(notifications ? [notifications] : []),
             ...(s3 ? [s3CredentialsVolume(s3)] : []),
+            ...(backup ? [backup.volume] : []),
             { name: 'tmp', emptyDir: {} },
           ],
         },

@@ -1,6 +1,7 @@
 // The Registry API (regop.dev/v1alpha1). The CRD's OpenAPI schema in crds/regop.dev_registries.yaml is the
 // source of validation and defaults; these types mirror it for the controller.
 import type { V1Condition, V1NetworkPolicyPeer, V1ObjectMeta, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { JobRunSummary } from './job-run.ts';
 
 export const GROUP = 'regop.dev';
 export const VERSION = 'v1alpha1';
@@ -88,6 +89,33 @@ export interface RegistryAutoscaling {
   targetCPUUtilizationPercentage?: number;
 }
 
+/** Where a Registry's backups go: a claim mounted into the registry pods, or an S3-compatible bucket. */
+export interface RegistryBackupDestination {
+  persistentVolumeClaim?: { claimName: string };
+  s3?: Omit<RegistryS3Storage, 'redirect'>;
+}
+
+/** Scheduled backups through the registry's maintenance API (resources/backup.ts). */
+export interface RegistryBackup {
+  /** cron, in timeZone (default UTC) */
+  schedule: string;
+  timeZone?: string;
+  suspend?: boolean;
+  /** snapshots kept; older ones and the blobs only they held are deleted after each backup */
+  keep?: number;
+  destination: RegistryBackupDestination;
+}
+
+/** What the last backup Job did, from its summary. */
+export interface BackupRunStatus extends JobRunSummary {
+  snapshot?: string;
+  images?: number;
+  tags?: number;
+  blobsCopied?: number;
+  bytesCopied?: number;
+  bytesSkipped?: number;
+}
+
 /** A webhook that receives the registry's audit events as CloudEvents (the registry's `notifications.endpoints`). */
 export interface RegistryWebhook {
   /** names it in metrics and logs; unique */
@@ -152,6 +180,8 @@ export interface RegistrySpec {
     enabled?: boolean;
   };
   mirrors?: RegistryMirror[];
+  /** scheduled backups (a CronJob `<registry>-backup`) */
+  backup?: RegistryBackup;
   /** the registry's audit trail: JSON lines on its stdout, marked "logger":"audit" (default: enabled) */
   audit?: { enabled?: boolean };
   /** webhooks that receive the audit events */
@@ -180,6 +210,8 @@ export interface RegistryStatus {
   /** what the mirrors hold, summed: the printer column */
   mirrorsCached?: string;
   mirrors?: MirrorStatus[];
+  /** the newest backup Job: running, or what it copied */
+  lastBackup?: BackupRunStatus;
 }
 
 export interface MirrorStatus {
