@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import ms from 'ms';
 import { parse as parseYaml } from 'yaml';
 import { invalidMirrorName } from './mirror/names.ts';
+import { AUDIT_ACTIONS, isAuditAction, type AuditAction } from './audit/event.ts';
 
 export interface RegistryConfig {
   /** HOST:PORT of the registry API */
@@ -60,6 +61,44 @@ export interface RegistryConfig {
   mirrors: MirrorConfig[];
   /** the web UI under /ui/ on the API listener */
   ui: UiConfig;
+  /** the audit trail: one JSON line per push, tag change, delete, mount, failed login, lockout and admin run */
+  audit: AuditConfig;
+  /** webhooks that receive the audit events as CloudEvents */
+  notifications: NotificationsConfig;
+}
+
+export interface AuditConfig {
+  /** false: no audit lines (webhooks still get their events) */
+  enabled: boolean;
+  /** a file the lines are appended to; unset: stdout, beside the other logs, marked "logger":"audit" */
+  file?: string;
+}
+
+export interface NotificationsConfig {
+  /** the CloudEvents `source` of every event; unset: /regop-registry/<host name> */
+  source?: string;
+  endpoints: WebhookEndpointConfig[];
+}
+
+export interface WebhookEndpointConfig {
+  /** names the endpoint in metrics and logs (the URL may hold a token, so it is never logged) */
+  name: string;
+  /** http(s) URL the events are POSTed to */
+  url: string;
+  /** header name → value */
+  headers: Record<string, string>;
+  /** header name → file holding the value (a mounted Secret), read at each delivery */
+  headerFiles: Record<string, string>;
+  /** PEM file of an extra CA to trust for an https URL */
+  caFile?: string;
+  /** the actions sent; null: all */
+  events: AuditAction[] | null;
+  /** one attempt, from connecting to the end of the response */
+  timeoutMs: number;
+  /** attempts after the first, with exponential backoff (1 s, 2 s, 4 s, … up to 30 s) */
+  retries: number;
+  /** events waiting at most; more are dropped and counted */
+  queueSize: number;
 }
 
 export interface UiConfig {
@@ -191,7 +230,7 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors', 'ui'];
+  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors', 'ui', 'audit', 'notifications'];
   for (const name of Object.keys(raw)) {
     if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
   }
@@ -259,7 +298,103 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
     mirrors: mirrorList(raw),
     ui: { enabled: boolean(ui, 'enabled', 'ui', true), title: uiTitle(ui) },
+    audit: auditConfig(section(raw, 'audit', ['enabled', 'file'])),
+    notifications: notificationsConfig(section(raw, 'notifications', ['source', 'endpoints'])),
   };
+}
+
+function auditConfig(audit: Raw): AuditConfig {
+  const file = optionalString(audit, 'file', 'audit');
+  return { enabled: boolean(audit, 'enabled', 'audit', true), ...(file ? { file } : {}) };
+}
+
+const ENDPOINT_KEYS = ['name', 'url', 'headers', 'headerFiles', 'caFile', 'events', 'timeout', 'retries', 'queueSize'];
+/** an HTTP header name (RFC 9110 token) */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** headers the registry sets itself on every delivery */
+const RESERVED_HEADERS = ['content-type', 'content-length', 'host', 'transfer-encoding', 'connection'];
+
+function notificationsConfig(notifications: Raw): NotificationsConfig {
+  const source = optionalString(notifications, 'source', 'notifications');
+  const value = notifications.endpoints ?? [];
+  if (!Array.isArray(value)) throw new ConfigError('notifications.endpoints must be a list');
+  const endpoints = value.map((entry: unknown, i) => webhookEndpoint(entry, `notifications.endpoints[${i}]`));
+  const names = endpoints.map((endpoint) => endpoint.name);
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) throw new ConfigError(`notifications.endpoints: the name ${repeated} is used twice; each endpoint needs its own`);
+  return { ...(source ? { source } : {}), endpoints };
+}
+
+function webhookEndpoint(entry: unknown, where: string): WebhookEndpointConfig {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a mapping`);
+  const endpoint = entry as Raw;
+  for (const key of Object.keys(endpoint)) {
+    if (!ENDPOINT_KEYS.includes(key)) throw new ConfigError(`unknown key ${where}.${key} (allowed: ${ENDPOINT_KEYS.join(', ')})`);
+  }
+  const name = optionalString(endpoint, 'name', where);
+  if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) {
+    throw new ConfigError(`${where}.name is required: 1-63 letters, digits, dots, hyphens and underscores (got ${JSON.stringify(endpoint.name)})`);
+  }
+  const headers = headerMap(endpoint, 'headers', where);
+  const headerFiles = headerMap(endpoint, 'headerFiles', where);
+  const both = Object.keys(headers).find((header) => Object.keys(headerFiles).some((other) => other.toLowerCase() === header.toLowerCase()));
+  if (both) throw new ConfigError(`${where}: header ${both} is in both headers and headerFiles; give it once`);
+  const caFile = optionalString(endpoint, 'caFile', where);
+  return {
+    name,
+    url: webhookUrl(optionalString(endpoint, 'url', where), `${where}.url`),
+    headers,
+    headerFiles,
+    ...(caFile ? { caFile } : {}),
+    events: eventList(endpoint.events, `${where}.events`),
+    timeoutMs: positive(duration(endpoint, 'timeout', where, '5s'), `${where}.timeout`, 'a duration above zero such as 5s'),
+    retries: count(endpoint, 'retries', where, 3),
+    queueSize: positive(count(endpoint, 'queueSize', where, 1000), `${where}.queueSize`, 'a positive integer'),
+  };
+}
+
+function positive(value: number, where: string, what: string): number {
+  if (value <= 0) throw new ConfigError(`${where} must be ${what} (got ${value})`);
+  return value;
+}
+
+/** http(s)://…; credentials belong in headers (a URL is shown in too many places) */
+function webhookUrl(value: string | undefined, where: string): string {
+  if (!value) throw new ConfigError(`${where} is required (e.g. https://hooks.example.com/regop)`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${where} must be an http:// or https:// URL (got a value that is not a URL)`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${where} must be an http:// or https:// URL (got ${url.protocol})`);
+  if (url.username || url.password) throw new ConfigError(`${where} must not hold credentials: put them in headerFiles (e.g. Authorization)`);
+  return url.href;
+}
+
+function headerMap(endpoint: Raw, key: string, where: string): Record<string, string> {
+  const value = endpoint[key] ?? {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where}.${key} must be a mapping of header names to ${key === 'headers' ? 'values' : 'files'}`);
+  const headers: Record<string, string> = {};
+  for (const [name, headerValue] of Object.entries(value)) {
+    if (!HEADER_NAME.test(name)) throw new ConfigError(`${where}.${key}: ${JSON.stringify(name)} is not a header name`);
+    if (RESERVED_HEADERS.includes(name.toLowerCase())) throw new ConfigError(`${where}.${key}: ${name} is set by the registry`);
+    // values are never quoted back: they may be secrets
+    if (typeof headerValue !== 'string' || headerValue === '' || /[\r\n\0]/.test(headerValue)) {
+      throw new ConfigError(`${where}.${key}.${name} must be ${key === 'headers' ? 'a one-line string' : 'a file path'}`);
+    }
+    headers[name] = headerValue;
+  }
+  return headers;
+}
+
+function eventList(value: unknown, where: string): AuditAction[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`${where} must be a non-empty list of event names (or left out for all)`);
+  for (const name of value) {
+    if (!isAuditAction(name)) throw new ConfigError(`${where}: unknown event ${JSON.stringify(name)} (known: ${AUDIT_ACTIONS.join(', ')})`);
+  }
+  return [...new Set(value as AuditAction[])];
 }
 
 /** A title is one short line of text: it is rendered escaped, but a page header has room for little. */

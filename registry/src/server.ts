@@ -2,6 +2,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Authenticator } from './auth/index.ts';
+import { Auditor, startAuditSinks } from './audit/index.ts';
 import type { RegistryConfig } from './config.ts';
 import { parseListen } from './config.ts';
 import { BlobStore } from './content/blob-store.ts';
@@ -37,6 +38,8 @@ export interface RunningServer {
 
 /** How long a presigned blob URL stays valid: a pull of a large layer on a slow link must be able to finish. */
 const BLOB_REDIRECT_SECONDS = 20 * 60;
+/** on shutdown, webhooks get this long to deliver what is queued (after in-flight requests finished) */
+const WEBHOOK_DRAIN_MS = 5000;
 
 export async function createServices(config: RegistryConfig, logger: Logger, storage?: StorageDriver): Promise<Services> {
   const driver = storage ?? await openStorage(config.storage);
@@ -48,6 +51,8 @@ export async function createServices(config: RegistryConfig, logger: Logger, sto
     maxBytes: config.storage.maxManifestBytes,
   });
   const metrics = new RegistryMetrics();
+  // events go nowhere until startServer attaches the audit log and webhooks (an offline GC records none)
+  const audit = new Auditor(logger.child({ component: 'audit' }));
   return {
     blobs,
     repositories,
@@ -64,7 +69,9 @@ export async function createServices(config: RegistryConfig, logger: Logger, sto
       reloadIntervalMs: config.auth.reloadIntervalMs,
       maxConcurrentPasswordChecks: config.auth.maxConcurrentPasswordChecks,
       maxQueuedPasswordChecks: config.auth.maxQueuedPasswordChecks,
+      audit,
     }, logger.child({ component: 'auth' })),
+    audit,
     metrics,
     mirrors: startMirrors(config.mirrors, { blobs, uploads, repositories, manifests, metrics }, logger),
     ...(config.storage.s3?.redirect && driver.redirectUrl
@@ -76,6 +83,7 @@ export async function createServices(config: RegistryConfig, logger: Logger, sto
 export async function startServer(config: RegistryConfig, logger: Logger): Promise<RunningServer> {
   const driver = await openStorage(config.storage);
   const services = await createServices(config, logger, driver);
+  startAuditSinks(services.audit, config, logger, services.metrics);
   const storageProbe = new StorageProbe(driver, logger.child({ component: 'storage' }));
   const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const app = buildRegistryApp(services, {
@@ -167,6 +175,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
       await opsApp?.close();
       await services.mirrors.close();
       await services.repositories.flushPulls();
+      await services.audit.close(WEBHOOK_DRAIN_MS);
       services.auth.close();
     },
   };

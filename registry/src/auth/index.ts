@@ -2,6 +2,7 @@
 // Without an htpasswd file the registry is open: everyone may do everything (for local use).
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { AuditOrigin, Auditor } from '../audit/auditor.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { allows, parseAccessRules, type AccessRules, type Action } from './access.ts';
 import { parseHtpasswd, type HtpasswdFile } from './htpasswd.ts';
@@ -29,6 +30,8 @@ export interface AuthOptions {
   /** bcrypt checks at once; more wait in a queue of maxQueuedPasswordChecks, beyond which logins get 429 */
   maxConcurrentPasswordChecks?: number;
   maxQueuedPasswordChecks?: number;
+  /** where failed logins and lockouts are recorded */
+  audit?: Auditor;
 }
 
 export type AuthFileKind = 'htpasswd' | 'access';
@@ -56,6 +59,7 @@ export class Authenticator {
   private readonly failures: FailedLoginLimiter;
   private readonly unknownNameFailures: FailedLoginLimiter;
   private readonly logger: Logger;
+  private readonly audit: Auditor | undefined;
 
   private constructor(
     options: AuthOptions, logger: Logger,
@@ -67,6 +71,7 @@ export class Authenticator {
     this.access = access;
     this.anonymousPull = options.anonymousPull ?? false;
     this.logger = logger;
+    this.audit = options.audit;
     this.verifier = new PasswordVerifier({
       ...(options.maxConcurrentPasswordChecks !== undefined ? { maxConcurrentChecks: options.maxConcurrentPasswordChecks } : {}),
       ...(options.maxQueuedPasswordChecks !== undefined ? { maxQueuedChecks: options.maxQueuedPasswordChecks } : {}),
@@ -133,7 +138,8 @@ export class Authenticator {
     });
   }
 
-  async authenticate(authorization: string | undefined, clientAddress: string): Promise<Principal> {
+  /** `origin`: the request, for the audit events of a failed login */
+  async authenticate(authorization: string | undefined, clientAddress: string, origin?: AuditOrigin): Promise<Principal> {
     if (!this.htpasswd) return ANONYMOUS;
     if (!authorization) return ANONYMOUS;
     const credentials = parseBasic(authorization);
@@ -141,16 +147,17 @@ export class Authenticator {
       // no name to count against: it counts with the made-up names, which can lock out no real user
       this.unknownNameFailures.recordFailure(clientAddress);
       this.logger.info({ remote: clientAddress }, 'failed login: malformed credentials');
+      this.audit?.record(origin ?? { ip: clientAddress }, { action: 'login', result: 'failure', user: null, detail: { reason: 'malformed credentials' } });
       throw this.unauthorized('malformed credentials');
     }
-    return this.authenticatePassword(credentials.user, credentials.password, clientAddress);
+    return this.authenticatePassword(credentials.user, credentials.password, clientAddress, origin);
   }
 
   /**
    * A name and password from elsewhere than a Basic header (the web UI's login form), checked exactly as Basic
    * auth is: the same failed-login counts, lockouts and password-check queue. Throws UNAUTHORIZED or TOOMANYREQUESTS.
    */
-  async authenticatePassword(user: string, password: string, clientAddress: string): Promise<Principal> {
+  async authenticatePassword(user: string, password: string, clientAddress: string, origin?: AuditOrigin): Promise<Principal> {
     if (!this.htpasswd) return ANONYMOUS;
     const key = failureKey(user, clientAddress);
     const lockedFor = this.failures.lockedFor(key);
@@ -172,7 +179,7 @@ export class Authenticator {
         throw this.tooManyRequests('too many logins being checked; try again shortly', 1000);
       }
       if (!ok) {
-        this.recordFailure(user, clientAddress, hash !== undefined);
+        this.recordFailure(user, clientAddress, hash !== undefined, origin ?? { ip: clientAddress });
         throw this.unauthorized('invalid username or password');
       }
     } finally {
@@ -187,15 +194,18 @@ export class Authenticator {
   }
 
   // user names are logged (an operator needs them to tell an attack from a typo); passwords never
-  private recordFailure(user: string, clientAddress: string, known: boolean): void {
+  private recordFailure(user: string, clientAddress: string, known: boolean, origin: AuditOrigin): void {
     const lockoutSeconds = Math.round(this.failures.lockoutMs / 1000);
     this.logger.info({ user, remote: clientAddress }, known ? 'failed login: wrong password' : 'failed login: no such user');
+    this.audit?.record(origin, { action: 'login', result: 'failure', user, detail: { reason: known ? 'wrong password' : 'no such user' } });
     if (this.failures.recordFailure(failureKey(user, clientAddress))) {
       this.logger.warn({ user, remote: clientAddress, lockoutSeconds }, 'login locked out: too many failed logins for this user from this address');
+      this.audit?.record(origin, { action: 'lockout', result: 'denied', user, detail: { scope: 'user', lockoutSeconds } });
     }
     if (!known && this.unknownNameFailures.recordFailure(clientAddress)) {
       this.logger.warn({ remote: clientAddress, lockoutSeconds },
         'too many failed logins for users that do not exist from this address; their password checks are skipped for the lockout');
+      this.audit?.record(origin, { action: 'lockout', result: 'denied', user: null, detail: { scope: 'unknown users from this address', lockoutSeconds } });
     }
   }
 

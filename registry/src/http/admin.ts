@@ -13,6 +13,7 @@ import { runRetention } from '../retention/executor.ts';
 import { PolicyError, validateRules } from '../retention/policy.ts';
 import type { Services } from './context.ts';
 import { readBoundedBody } from './body.ts';
+import { adminAuditFields, retentionAuditDetail } from '../audit/admin.ts';
 
 export interface AdminOptions {
   tokenFile: string;
@@ -93,6 +94,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
   const guarded = (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       request.routeGroup = 'admin';
+      services.audit.expect(request, adminAuditFields(request.url));
       await requireAdmin(request, options.tokenFile);
       if (collector.running) throw alreadyRunning();
       try {
@@ -112,6 +114,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
       dryRun: booleanField(body, 'dryRun', 'body'),
     });
     request.log.info({ gc: report }, 'garbage collection finished');
+    services.audit.succeeded(request, { detail: { ...gcRunSummary(report, new Date()) } });
     await recordRun(request, () => options.runs.record('gc', gcRunSummary(report, new Date())));
     return report;
   }));
@@ -134,6 +137,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
       ? await collector.collect({ gracePeriodMs: gcGracePeriodMs, uploadMaxAgeMs: options.uploadMaxAgeMs, dryRun })
       : undefined;
     request.log.info({ tagsDeleted: retention.tagsDeleted, manifestsDeleted: retention.manifestsDeleted, dryRun, gc }, 'retention finished');
+    services.audit.succeeded(request, { detail: retentionAuditDetail(retentionRunSummary(retention, gc, new Date())) });
     await recordRun(request, () => options.runs.record('retention', retentionRunSummary(retention, gc, new Date())));
     return { ...retention, ...(gc ? { gc } : {}) };
   }));

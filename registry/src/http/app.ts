@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import { ErrorCodes, registryError } from '../errors.ts';
 import { assertRepositoryName } from '../oci/names.ts';
+import { auditedApiRequest } from '../audit/requests.ts';
 import { queryParam, type HttpMethod, type RouteGroupHandlers, type Services } from './context.ts';
 import { applyConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { handleError } from './error-handler.ts';
@@ -88,6 +89,8 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
       'request',
     );
   });
+  // an audited request that fails or is refused is recorded too (the handlers record successes)
+  app.addHook('onError', async (request, _reply, error) => services.audit.failed(request, error));
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     handleError(registryError(ErrorCodes.NAME_UNKNOWN, 'no such endpoint'), request, reply);
@@ -107,7 +110,9 @@ export function buildRegistryApp(services: Services, options: AppOptions): Fasti
     const handler = groups[route.group]![request.method as HttpMethod];
     if (!handler) throw registryError(ErrorCodes.UNSUPPORTED, `${request.method} is not supported here`);
 
-    const principal = await services.auth.authenticate(request.headers.authorization, request.ip);
+    const audited = auditedApiRequest(route, request.method, name, (key) => queryParam(request, key));
+    if (audited) services.audit.expect(request, audited);
+    const principal = await services.auth.authenticate(request.headers.authorization, request.ip, request);
     request.user = principal.user;
     if (route.name !== undefined) assertRepositoryName(name);
     if (Array.isArray(handler.requires)) {

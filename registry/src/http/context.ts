@@ -1,6 +1,7 @@
 // What every route handler gets: the request, the reply, the services and who is asking.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Action, Authenticator, Principal } from '../auth/index.ts';
+import type { Auditor } from '../audit/auditor.ts';
 import type { BlobStore } from '../content/blob-store.ts';
 import type { ManifestService } from '../content/manifest-service.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
@@ -21,6 +22,8 @@ export interface Services {
   mirrors: MirrorRuntime;
   /** a URL the client may fetch a blob from directly (storage.s3.redirect); unset: blobs are sent by the registry */
   blobRedirect?: (digest: ParsedDigest) => Promise<string>;
+  /** the audit trail: every write that changes what can be pulled, failed logins, admin runs */
+  audit: Auditor;
 }
 
 export interface RouteContext {

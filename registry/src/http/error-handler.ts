@@ -8,7 +8,7 @@ interface ErrorBody {
   errors: Array<{ code: string; message: string; detail: unknown }>;
 }
 
-function toRegistryError(error: unknown): { error: RegistryError; unexpected: boolean } {
+export function toRegistryError(error: unknown): { error: RegistryError; unexpected: boolean } {
   if (error instanceof RegistryError) return { error, unexpected: false };
   if (error instanceof InvalidPathError) return { error: new RegistryError(ErrorCodes.NAME_INVALID), unexpected: false };
   const status = (error as FastifyError).statusCode;

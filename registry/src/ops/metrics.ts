@@ -14,6 +14,14 @@ export const MIRROR_CACHED_BYTES_METRIC = 'regop_registry_mirror_cached_bytes';
 /** manifests and blobs a mirror served from its cache / had to fetch, label `mirror`; the operator's hit ratio */
 export const MIRROR_HITS_METRIC = 'regop_registry_mirror_hits_total';
 export const MIRROR_MISSES_METRIC = 'regop_registry_mirror_misses_total';
+/** audit events a webhook endpoint accepted (2xx), label `endpoint` */
+export const WEBHOOK_DELIVERED_METRIC = 'regop_registry_webhook_delivered_total';
+/** audit events a webhook endpoint did not accept after their retries (or refused with a 4xx), label `endpoint` */
+export const WEBHOOK_FAILED_METRIC = 'regop_registry_webhook_failed_total';
+/** audit events not queued for a webhook endpoint because its queue was full (or the registry was stopping) */
+export const WEBHOOK_DROPPED_METRIC = 'regop_registry_webhook_dropped_total';
+/** audit events waiting for, or in, delivery to a webhook endpoint; at most its queueSize plus one */
+export const WEBHOOK_QUEUED_METRIC = 'regop_registry_webhook_queued';
 const AUTH_FILES = ['htpasswd', 'access'] as const;
 export type AuthFile = (typeof AUTH_FILES)[number];
 
@@ -92,8 +100,55 @@ export class RegistryMetrics {
     registers: [this.registry],
   });
 
+  private readonly webhookDeliveries = new Counter({
+    name: WEBHOOK_DELIVERED_METRIC,
+    help: 'Audit events delivered to a webhook endpoint',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookFailures = new Counter({
+    name: WEBHOOK_FAILED_METRIC,
+    help: 'Audit events a webhook endpoint did not accept after the retries',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  private readonly webhookDrops = new Counter({
+    name: WEBHOOK_DROPPED_METRIC,
+    help: 'Audit events dropped because the webhook endpoint\'s queue was full',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** exports each webhook endpoint's counters from zero, and its queue length (read when scraped) */
+  trackWebhooks(endpoints: readonly string[], queued: (endpoint: string) => number): void {
+    for (const endpoint of endpoints) {
+      for (const counter of [this.webhookDeliveries, this.webhookFailures, this.webhookDrops]) counter.inc({ endpoint }, 0);
+    }
+    new Gauge({
+      name: WEBHOOK_QUEUED_METRIC,
+      help: 'Audit events waiting for, or in, delivery to a webhook endpoint',
+      labelNames: ['endpoint'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const endpoint of endpoints) this.set({ endpoint }, queued(endpoint));
+      },
+    });
+  }
+
+  webhookDelivered(endpoint: string): void {
+    this.webhookDeliveries.inc({ endpoint });
+  }
+
+  webhookFailed(endpoint: string): void {
+    this.webhookFailures.inc({ endpoint });
+  }
+
+  webhookDropped(endpoint: string): void {
+    this.webhookDrops.inc({ endpoint });
   }
 
   /** exports the store's size, read when scraped; the operator shows it as status.storageUsed */

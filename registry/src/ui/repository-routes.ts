@@ -3,6 +3,7 @@
 // then hands over to the page.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Action } from '../auth/index.ts';
+import { ErrorCodes, registryError } from '../errors.ts';
 import { frameOf, mayBrowse, queryValue, sendHtml, type UiDeps } from './context.ts';
 import { errorPage } from './pages/error.ts';
 import { confirmDelete, performDelete } from './pages/delete.ts';
@@ -67,7 +68,13 @@ export function registerRepositoryRoutes(ui: FastifyInstance, deps: UiDeps): voi
   ui.post('/r/*', { preHandler: ui.csrfProtection }, async (request, reply) => {
     const target = pathOf(request);
     if (!target || (target.page !== 'delete-tag' && target.page !== 'delete-manifest')) return notFound(deps, request, reply);
-    if (!allowed(deps, request, reply, target.repository, 'delete')) return reply;
+    deps.services.audit.expect(request, target.page === 'delete-tag'
+      ? { action: 'tag.delete', repository: target.repository, tag: target.tag }
+      : { action: 'manifest.delete', repository: target.repository, digest: target.digest });
+    if (!allowed(deps, request, reply, target.repository, 'delete')) {
+      deps.services.audit.failed(request, registryError(ErrorCodes.DENIED, `user may not delete in ${target.repository}`));
+      return reply;
+    }
     return performDelete(deps, request, reply, target.repository, target.page === 'delete-tag' ? { tag: target.tag } : { digest: target.digest });
   });
 }

@@ -91,9 +91,10 @@ export const blobRoutes: RouteGroupHandlers = {
     requires: ['delete'],
     async handle(context) {
       const digest = parseDigest(context.route.digest);
-      await linkedBlobSize(context, digest);
+      const size = await linkedBlobSize(context, digest);
       await context.services.repositories.unlinkBlob(context.name, digest);
       context.reply.code(202).header('Content-Length', 0).send();
+      context.services.audit.succeeded(context.request, { size });
     },
   },
 };

@@ -64,6 +64,7 @@ export const manifestRoutes: RouteGroupHandlers = {
       const { request, reply, services, name } = context;
       const ref = reference(context);
       const body = await readBoundedBody(request.raw, services.manifests.maxManifestBytes);
+      const previousDigest = await services.audit.tagTarget(services.repositories, name, ref);
       const pushed = await services.manifests.put(name, ref, body, request.headers['content-type']);
       services.metrics.bytesReceived(body.length);
       reply
@@ -73,13 +74,17 @@ export const manifestRoutes: RouteGroupHandlers = {
         .header('Content-Length', 0);
       if (pushed.subject) reply.header('OCI-Subject', pushed.subject);
       reply.send();
+      services.audit.pushed(request, { digest: pushed.digest.value, mediaType: request.headers['content-type'], size: body.length, previousDigest });
     },
   },
   DELETE: {
     requires: ['delete'],
     async handle(context) {
-      await context.services.manifests.delete(context.name, reference(context));
+      const { services, request, name } = context;
+      const digest = await services.audit.tagTarget(services.repositories, name, reference(context));
+      await services.manifests.delete(name, reference(context));
       context.reply.code(202).header('Content-Length', 0).send();
+      services.audit.succeeded(request, digest ? { digest } : {});
     },
   },
 };

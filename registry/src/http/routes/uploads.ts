@@ -104,7 +104,9 @@ export const uploadRoutes: RouteGroupHandlers = {
       const mount = queryParam(request, 'mount');
       if (mount !== undefined) {
         const mounted = await tryMount(context, mount, queryParam(request, 'from'));
-        if (mounted) return replyCreated(context, mounted);
+        if (mounted) return replyCreated(context, mounted).then(() => services.audit.succeeded(request));
+        // not mountable: an ordinary upload session follows, which is no mount (and not audited)
+        services.audit.forget(request);
       }
       const digestParam = queryParam(request, 'digest');
       const digest = digestParam === undefined ? undefined : parseDigest(digestParam);

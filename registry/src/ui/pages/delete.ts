@@ -77,8 +77,10 @@ export async function performDelete(
   deps: UiDeps, request: FastifyRequest, reply: FastifyReply, repository: string, target: { tag: string } | { digest: string },
 ): Promise<FastifyReply> {
   const reference = 'tag' in target ? target.tag : target.digest;
+  const tagged = 'tag' in target ? await deps.services.audit.tagTarget(deps.services.repositories, repository, target.tag) : undefined;
   await deps.services.manifests.delete(repository, reference);
   deps.stats.forget(repository);
+  deps.services.audit.succeeded(request, tagged ? { digest: tagged } : {});
   request.log.info({ repository, reference, user: request.uiPrincipal.user }, 'deleted through the web UI');
   const done = 'tag' in target ? `tag ${target.tag}` : `manifest ${shortDigest(target.digest)}`;
   return reply.redirect(`${repositoryHref(repository)}?${new URLSearchParams({ deleted: done })}`, 303);

@@ -61,7 +61,7 @@ export function registerLoginRoutes(ui: FastifyInstance, deps: UiDeps, sessions:
       return refuse(400, 'Enter a user name and a password.');
     }
     try {
-      await deps.services.auth.authenticatePassword(username, password, request.ip);
+      await deps.services.auth.authenticatePassword(username, password, request.ip, request);
     } catch (error) {
       if (!(error instanceof RegistryError)) throw error;
       if (error.descriptor === ErrorCodes.TOOMANYREQUESTS) {
