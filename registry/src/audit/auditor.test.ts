@@ -1,5 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import pino from 'pino';
+import { Authenticator } from '../auth/index.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import { Auditor } from './auditor.ts';
@@ -102,6 +108,37 @@ describe('Auditor', () => {
     auditor.attach({ write: (event) => events.push(event) });
     auditor.record(request(), { action: 'gc' });
     assert.equal(events.length, 1);
+  });
+});
+
+describe('failed logins and lockouts', () => {
+  it('records each failure with the name tried and why, and the lockout once, never the password', async () => {
+    const htpasswd = join(mkdtempSync(join(tmpdir(), 'regop-audit-auth-')), 'htpasswd');
+    writeFileSync(htpasswd, `alice:${bcrypt.hashSync('wonderland', 4)}\n`);
+    const { auditor, events } = recording();
+    const auth = await Authenticator.create({ htpasswdFile: htpasswd, maxFailures: 3, audit: auditor }, pino({ level: 'silent' }));
+    try {
+      const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+      const origin = { id: 'req-9', ip: '10.9.9.9', user: null, routeGroup: 'base' };
+      for (const password of ['guess-1', 'guess-2', 'guess-3']) {
+        await assert.rejects(auth.authenticate(basic('alice', password), '10.9.9.9', origin));
+      }
+      await assert.rejects(auth.authenticate(basic('alice', 'wonderland'), '10.9.9.9', origin), /too many failed logins/);
+      await assert.rejects(auth.authenticate(basic('nobody', 'x'), '10.9.9.9', origin));
+      await assert.rejects(auth.authenticate('Basic !!!', '10.9.9.9', origin));
+    } finally {
+      auth.close();
+    }
+    assert.deepEqual(events.map((event) => [event.action, event.result, event.user, event.detail?.reason ?? event.detail?.scope]), [
+      ['login', 'failure', 'alice', 'wrong password'],
+      ['login', 'failure', 'alice', 'wrong password'],
+      ['login', 'failure', 'alice', 'wrong password'],
+      ['lockout', 'denied', 'alice', 'user'],
+      ['login', 'failure', 'nobody', 'no such user'],
+      ['login', 'failure', null, 'malformed credentials'],
+    ]);
+    assert.ok(events.every((event) => event.requestId === 'req-9' && event.clientAddress === '10.9.9.9'));
+    assert.doesNotMatch(JSON.stringify(events), /guess-|wonderland/);
   });
 });
 

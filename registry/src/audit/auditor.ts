@@ -78,11 +78,11 @@ export class Auditor {
 
   record(origin: AuditOrigin | null, fields: AuditFields, failure?: AuditEvent['error']): void {
     if (!this.active) return;
-    const { result, user, ...rest } = fields;
+    const { action, result, user, ...rest } = fields;
     const event: AuditEvent = {
       id: randomUUID(),
       time: new Date().toISOString(),
-      action: fields.action,
+      action,
       result: result ?? 'success',
       user: user !== undefined ? user : origin?.user ?? null,
       clientAddress: origin?.ip ?? null,

@@ -76,10 +76,10 @@ describe('DeliveryQueue', () => {
     for (const wait of [1000, 2000, 3000]) {
       mock.timers.tick(wait - 1);
       await settle();
-      const before = seen.attempts.length;
+      const attemptsSoFar: number = seen.attempts.length;
       mock.timers.tick(1);
       await settle();
-      assert.equal(seen.attempts.length, before + 1, `a retry after ${wait} ms`);
+      assert.equal(seen.attempts.length, attemptsSoFar + 1, `a retry after ${wait} ms`);
     }
     assert.deepEqual(seen.attempts.map((attempt) => attempt.at), [0, 1000, 3000, 6000]);
     assert.deepEqual(seen.failed, [{ item: 1, reason: 'answered 503' }]);
