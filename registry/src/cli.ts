@@ -3,7 +3,9 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import ms from 'ms';
-import { offlineGc, offlineRetention, postJson, readPolicy } from './maintenance-client.ts';
+import { offlineBackup, offlineGc, offlineRestore, offlineRetention, offlineStorageConfig, postJson, readPolicy } from './maintenance-client.ts';
+import { readLocationFile, openLocation, type BackupLocation } from './backup/destination.ts';
+import { listSnapshots } from './backup/restore.ts';
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { optimizeHeapForSize } from './ops/heap-sizing.ts';
@@ -25,7 +27,7 @@ program
   .option('--tls-key <file>', 'TLS private key (PEM)')
   .option('--ops-listen <host:port>', 'plain-HTTP address for /healthz, /readyz and /metrics')
   .option('--anonymous-pull', 'allow pulls without credentials')
-  .option('--admin-token-file <file>', 'enables the maintenance API (/admin/v1/gc, /admin/v1/retention) for this bearer token')
+  .option('--admin-token-file <file>', 'enables the maintenance API (/admin/v1/gc, /admin/v1/retention, /admin/v1/backup) for this bearer token')
   .option('--log-level <level>', 'pino log level')
   .action(async (options: Record<string, string | boolean | undefined>) => {
     let config;
@@ -89,6 +91,9 @@ function emit(result: unknown, terminationLog: string | undefined): void {
 /** counts, and the plan cut down to what fits a termination message */
 function summarize(result: unknown): unknown {
   const r = result as { plan?: { repositories: Array<{ name: string; deletedTags: Array<{ tag: string }>; deletedManifests: unknown[] }> } } & Record<string, unknown>;
+  // a backup's pruned snapshots are counted: a first prune of a long-kept backup may name hundreds
+  const pruned = r.pruned as { snapshotsDeleted?: unknown[] } | undefined;
+  if (pruned?.snapshotsDeleted) return { ...r, pruned: { ...pruned, snapshotsDeleted: pruned.snapshotsDeleted.length } };
   if (!r.plan) return r;
   const plan = r.plan.repositories
     .filter((repo) => repo.deletedTags.length > 0 || repo.deletedManifests.length > 0)
@@ -161,6 +166,66 @@ addTargetOptions(program.command('retention').description('delete tags by a rete
         });
       }
       return offlineRetention(options.storage as string, rules, !!options.dryRun, options.gc ? { gracePeriodMs: grace } : undefined);
+    }, options.terminationLog as string | undefined);
+  });
+
+/** `--DIR` or `--CONFIG file`: a directory, or a file holding {root} or {s3: {...}} as the storage section does */
+function location(dir: string | undefined, configFile: string | undefined, flag: string): BackupLocation {
+  if (!dir === !configFile) throw new Error(`give exactly one of --${flag} or --${flag}-config`);
+  return dir ? { root: dir } : readLocationFile(configFile!, flag === 'to' ? 'destination' : 'source');
+}
+
+function keepOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const keep = Number(value);
+  if (!Number.isSafeInteger(keep) || keep < 1) throw new Error(`--keep must be a whole number of at least 1 (got ${value})`);
+  return keep;
+}
+
+program.command('backup')
+  .description('copy every image (tags, manifests, referrers, blobs) to a backup as a new snapshot; blobs already there are not copied again')
+  .option('--server <url>', 'a running registry (its admin API): the backup runs inside it; the right way while it serves')
+  .option('--token-file <file>', 'admin token for --server')
+  .option('--ca-file <file>', 'CA to trust for --server')
+  .option('-c, --config <file>', 'offline: the registry\'s config file (its storage section and mirrors)')
+  .option('--storage <dir>', 'offline: a storage directory no server is using')
+  .option('--to <dir>', 'the backup directory (with --server: a path the server can write, e.g. a mounted volume)')
+  .option('--to-config <file>', 'the backup location as YAML: root: DIR, or s3: {bucket, prefix, endpoint, ...} as in the storage section')
+  .option('--keep <n>', 'then delete all but the newest n snapshots, and the blobs none of them needs')
+  .option('--termination-log <file>', 'also write a summary there (Kubernetes termination message)')
+  .action(async (options: Record<string, string | undefined>) => {
+    await runMaintenance(async () => {
+      const destination = location(options.to, options.toConfig, 'to');
+      const keep = keepOption(options.keep);
+      if (options.server) {
+        if (options.config || options.storage) throw new Error('give --server, or --config/--storage for an offline backup, not both');
+        if (!options.tokenFile) throw new Error('--server needs --token-file');
+        return postJson(serverTarget(options), '/admin/v1/backup', { destination, ...(keep !== undefined ? { keep } : {}) });
+      }
+      if (!options.config && !options.storage) throw new Error('give --server (a running registry) or --config/--storage (offline)');
+      return offlineBackup(offlineStorageConfig(options.config, options.storage), destination, keep);
+    }, options.terminationLog);
+  });
+
+program.command('restore')
+  .description('restore a backup snapshot into a registry\'s storage, offline (no registry serving it); refuses a store that holds content unless --force')
+  .option('-c, --config <file>', 'the registry\'s config file (its storage section)')
+  .option('--storage <dir>', 'the registry\'s storage directory')
+  .option('--from <dir>', 'the backup directory')
+  .option('--from-config <file>', 'the backup location as YAML: root: DIR, or s3: {bucket, prefix, endpoint, ...}')
+  .option('--snapshot <id>', 'the snapshot to restore (default: the newest)')
+  .option('--list', 'list the snapshots of the backup, newest first, and restore nothing')
+  .option('--force', 'restore into a store that holds content: the snapshot\'s images are added, its tags replace those of the same names')
+  .option('--termination-log <file>', 'also write a summary there (Kubernetes termination message)')
+  .action(async (options: Record<string, string | boolean | undefined>) => {
+    await runMaintenance(async () => {
+      const source = location(options.from as string | undefined, options.fromConfig as string | undefined, 'from');
+      if (options.list) return { snapshots: (await listSnapshots(await openLocation(source))).reverse() };
+      if (!options.config && !options.storage) throw new Error('give --config or --storage: the registry storage to restore into');
+      return offlineRestore(offlineStorageConfig(options.config as string | undefined, options.storage as string | undefined), source, {
+        ...(options.snapshot ? { snapshot: options.snapshot as string } : {}),
+        force: !!options.force,
+      });
     }, options.terminationLog as string | undefined);
   });
 

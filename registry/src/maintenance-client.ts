@@ -1,13 +1,21 @@
-// The command line's side of maintenance: run GC or retention either against a running server's admin API
-// (the right way while it serves: the server coordinates with its own uploads) or offline on a storage
-// directory no server is using.
+// The command line's side of maintenance: run GC, retention or a backup either against a running server's admin
+// API (the right way while it serves: the server coordinates with its own uploads) or offline on a storage no
+// server is using; and restore a backup, offline, into a registry's storage.
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { createServices } from './server.ts';
-import { buildConfig } from './config.ts';
+import { buildConfig, loadConfig, type RegistryConfig } from './config.ts';
+import { runBackup } from './backup/backup.ts';
+import { describeLocation, openLocation, type BackupLocation } from './backup/destination.ts';
+import { runRestore } from './backup/restore.ts';
+import { BlobStore } from './content/blob-store.ts';
+import { RepositoryStore } from './content/repository-store.ts';
+import { findMirror } from './mirror/names.ts';
+import { backupRunSummary, failedBackupSummary, RunHistory } from './ops/run-history.ts';
+import { openStorage } from './storage/open.ts';
 import { GarbageCollector } from './gc/collector.ts';
 import { runRetention } from './retention/executor.ts';
 import { validateRules } from './retention/policy.ts';
@@ -76,4 +84,48 @@ export async function offlineRetention(storage: string, rules: unknown, dryRun: 
   } finally {
     services.auth.close();
   }
+}
+
+/** The registry's storage as its config file (or a directory) names it, without the rest of a server (auth files). */
+export function offlineStorageConfig(configFile: string | undefined, storageDir: string | undefined): RegistryConfig {
+  return configFile ? loadConfig(configFile, storageDir ? { storage: storageDir } : {}) : buildConfig({}, { storage: storageDir });
+}
+
+async function openOfflineStores(config: RegistryConfig) {
+  const driver = await openStorage(config.storage);
+  return {
+    driver,
+    blobs: new BlobStore(driver, { shared: config.storage.shared }),
+    repositories: new RepositoryStore(driver, { shared: config.storage.shared }),
+  };
+}
+
+/** A backup of a registry no server is using (or, on shared storage, with replicas serving: GC is held off). */
+export async function offlineBackup(config: RegistryConfig, destination: BackupLocation, keep: number | undefined) {
+  const stores = await openOfflineStores(config);
+  const runs = new RunHistory(stores.driver);
+  const destinationName = describeLocation(destination);
+  const started = Date.now();
+  try {
+    const report = await runBackup({
+      blobs: stores.blobs,
+      repositories: stores.repositories,
+      isMirror: (repository) => findMirror(config.mirrors, repository) !== null,
+    }, await openLocation(destination), { destinationName, ...(keep !== undefined ? { keep } : {}) });
+    await runs.record('backup', backupRunSummary(report, new Date()));
+    return report;
+  } catch (error) {
+    await runs.record('backup', failedBackupSummary(destinationName, (error as Error).message, Date.now() - started, new Date()))
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+export async function offlineRestore(config: RegistryConfig, source: BackupLocation, options: { snapshot?: string; force?: boolean }) {
+  const stores = await openOfflineStores(config);
+  return runRestore(await openLocation(source), stores, {
+    sourceName: describeLocation(source),
+    ...(options.snapshot ? { snapshot: options.snapshot } : {}),
+    ...(options.force ? { force: true } : {}),
+  });
 }

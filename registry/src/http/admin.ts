@@ -1,14 +1,17 @@
-// The maintenance API the retention Job calls: garbage collection and retention run inside the serving
-// process, where they can coordinate with uploads in flight (gc/guard.ts); a second process could not.
+// The maintenance API the retention and backup Jobs call: garbage collection, retention and backups run inside
+// the serving process, where they can coordinate with uploads in flight (gc/guard.ts); a second process could not.
 // Authenticated by a bearer token read from a file (a Kubernetes Secret), compared in constant time.
 import { readFile } from 'node:fs/promises';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import ms from 'ms';
+import { runBackup } from '../backup/backup.ts';
+import { describeLocation, openLocation, parseLocation, type BackupLocation } from '../backup/destination.ts';
+import { ConfigError } from '../config.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import { GcAlreadyRunningError } from '../gc/guard.ts';
-import { gcRunSummary, retentionRunSummary, type RunHistory } from '../ops/run-history.ts';
+import { backupRunSummary, failedBackupSummary, gcRunSummary, retentionRunSummary, type RunHistory } from '../ops/run-history.ts';
 import { runRetention } from '../retention/executor.ts';
 import { PolicyError, validateRules } from '../retention/policy.ts';
 import type { Services } from './context.ts';
@@ -77,7 +80,27 @@ async function jsonBody(request: FastifyRequest, allowed: readonly string[]): Pr
   return objectWith(parsed, allowed, 'body');
 }
 
-function alreadyRunning(): Error {
+/** the number of snapshots a backup keeps: a whole number, at least 1 (0 would delete the one just taken) */
+function keepField(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) badBody('keep must be a whole number of at least 1', { keep: value });
+  return value;
+}
+
+function destinationField(value: unknown): BackupLocation {
+  if (value === undefined) badBody('destination is required: {"root": "/backups"} or {"s3": {"bucket": ..., ...}}');
+  try {
+    return parseLocation(value, 'destination');
+  } catch (error) {
+    if (error instanceof ConfigError) badBody(error.message);
+    throw error;
+  }
+}
+
+function alreadyRunning(backupRunning = false): Error {
+  if (backupRunning) {
+    return registryError(ErrorCodes.GC_IN_PROGRESS, 'a backup is running, and holds garbage collection and other backups off; retry when it has finished');
+  }
   return registryError(ErrorCodes.GC_IN_PROGRESS, 'a garbage collection is already running; retry when it has finished');
 }
 
@@ -91,17 +114,20 @@ async function recordRun(request: FastifyRequest, record: () => Promise<void>): 
 }
 
 export function registerAdminRoutes(app: FastifyInstance, services: Services, collector: GarbageCollector, options: AdminOptions): void {
+  /** a backup takes the collection's slot (backup/gc-hold.ts): what a refused request is told (a count: a second
+   * backup that passed the check may be refused by the slot while the first runs) */
+  let backupsRunning = 0;
   const guarded = (handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
       request.routeGroup = 'admin';
       services.audit.expect(request, adminAuditFields(request.url));
       await requireAdmin(request, options.tokenFile);
-      if (collector.running) throw alreadyRunning();
+      if (collector.running) throw alreadyRunning(backupsRunning > 0);
       try {
         return reply.type('application/json').send(await handler(request, reply));
       } catch (error) {
         // two requests may both pass the check above; the collector itself admits one
-        if (error instanceof GcAlreadyRunningError) throw alreadyRunning();
+        if (error instanceof GcAlreadyRunningError) throw alreadyRunning(backupsRunning > 0);
         throw error;
       }
     };
@@ -140,5 +166,35 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
     services.audit.succeeded(request, { detail: retentionAuditDetail(retentionRunSummary(retention, gc, new Date())) });
     await recordRun(request, () => options.runs.record('retention', retentionRunSummary(retention, gc, new Date())));
     return { ...retention, ...(gc ? { gc } : {}) };
+  }));
+
+  app.post('/admin/v1/backup', guarded(async (request) => {
+    const body = await jsonBody(request, ['destination', 'keep']);
+    const location = destinationField(body.destination);
+    const keep = keepField(body.keep);
+    const destinationName = describeLocation(location);
+    const started = Date.now();
+    backupsRunning++;
+    try {
+      const report = await runBackup({
+        blobs: services.blobs,
+        repositories: services.repositories,
+        isMirror: (repository) => services.mirrors.service.target(repository) !== null,
+      }, await openLocation(location), { destinationName, ...(keep !== undefined ? { keep } : {}) });
+      request.log.info({ backup: report }, 'backup finished');
+      await recordRun(request, () => options.runs.record('backup', backupRunSummary(report, new Date())));
+      return report;
+    } catch (error) {
+      // refused before it began: no run to record
+      if (error instanceof GcAlreadyRunningError) throw error;
+      const message = (error as Error).message;
+      request.log.error({ err: error, destination: destinationName }, 'backup failed');
+      await recordRun(request, () => options.runs.record('backup', failedBackupSummary(destinationName, message, Date.now() - started, new Date())));
+      // the operator needs the reason (a corrupt or missing blob, the destination refusing): storage errors name
+      // paths, buckets and S3's answer, never a credential
+      throw registryError(ErrorCodes.UNKNOWN, `backup failed: ${message}`);
+    } finally {
+      backupsRunning--;
+    }
   }));
 }

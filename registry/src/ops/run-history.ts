@@ -1,5 +1,6 @@
-// The last garbage collection and retention runs, kept in storage (so every replica's web UI shows the same ones,
+// The last garbage collection, retention and backup runs, kept in storage (so every replica's web UI shows the same ones,
 // whichever replica ran them): a summary per run, newest first, the last RUNS_KEPT of each kind.
+import type { BackupReport } from '../backup/backup.ts';
 import type { GcReport } from '../gc/collector.ts';
 import type { RetentionResult } from '../retention/executor.ts';
 import type { StorageDriver } from '../storage/driver.ts';
@@ -10,7 +11,7 @@ export const RUNS_KEPT = 20;
 /** a retention run lists at most this many deleted tags per repository in its summary */
 const TAGS_LISTED_PER_REPOSITORY = 50;
 
-export type RunKind = 'gc' | 'retention';
+export type RunKind = 'gc' | 'retention' | 'backup';
 
 export interface GcRunSummary {
   finishedAt: string;
@@ -33,9 +34,29 @@ export interface RetentionRunSummary {
   gc?: GcRunSummary;
 }
 
+/** a backup's outcome, failed ones too: the last backup's state is what an operator looks for */
+export interface BackupRunSummary {
+  finishedAt: string;
+  result: 'succeeded' | 'failed';
+  /** why it failed */
+  error?: string;
+  /** where it went (a directory, or s3://bucket/prefix at the endpoint) */
+  destination: string;
+  /** the snapshot written; unset when the backup failed */
+  snapshot?: string;
+  images: number;
+  tags: number;
+  blobsCopied: number;
+  bytesCopied: number;
+  blobsSkipped: number;
+  bytesSkipped: number;
+  durationMs: number;
+}
+
 export interface RunSummaries {
   gc: GcRunSummary;
   retention: RetentionRunSummary;
+  backup: BackupRunSummary;
 }
 
 export function gcRunSummary(report: GcReport, finishedAt: Date): GcRunSummary {
@@ -69,7 +90,32 @@ export function retentionRunSummary(result: RetentionResult, gc: GcReport | unde
   };
 }
 
-const runsPath = (kind: RunKind) => paths.runHistory(kind);
+export function backupRunSummary(report: BackupReport, finishedAt: Date): BackupRunSummary {
+  return {
+    finishedAt: finishedAt.toISOString(),
+    result: 'succeeded',
+    destination: report.destination,
+    snapshot: report.snapshot,
+    images: report.images,
+    tags: report.tags,
+    blobsCopied: report.blobsCopied,
+    bytesCopied: report.bytesCopied,
+    blobsSkipped: report.blobsSkipped,
+    bytesSkipped: report.bytesSkipped,
+    durationMs: report.durationMs,
+  };
+}
+
+export function failedBackupSummary(destination: string, error: string, durationMs: number, finishedAt: Date): BackupRunSummary {
+  return {
+    finishedAt: finishedAt.toISOString(), result: 'failed', error: error.slice(0, 1000), destination,
+    images: 0, tags: 0, blobsCopied: 0, bytesCopied: 0, blobsSkipped: 0, bytesSkipped: 0, durationMs,
+  };
+}
+
+// paths.runHistory builds `_runs/<kind>.json` for any kind; its parameter type lists gc and retention only until
+// content/paths.ts (not this change's file) adds backup
+const runsPath = (kind: RunKind) => paths.runHistory(kind as 'gc' | 'retention');
 
 export class RunHistory {
   private readonly driver: StorageDriver;
