@@ -88,6 +88,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
         resolve(result);
       }
     });
+    // a tool that exits without reading its input closes the pipe (EPIPE): its exit code tells what happened
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -30,6 +30,8 @@ export function kubectl(args: string[], options: { input?: string; allowFailure?
         resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
       }
     });
+    // kubectl may exit without reading its input (EPIPE): its exit code tells what happened
+    child.stdin?.on('error', () => {});
     child.stdin?.end(options.input ?? '');
   });
 }
