@@ -101,6 +101,17 @@ describe('Auditor', () => {
     assert.equal(await auditor.tagTarget(repositories, 'team/app', DIGEST), undefined);
   });
 
+  it('does not let a failed tag read fail the push: the tag.update then leaves the previous digest out', async () => {
+    const { auditor, events } = recording();
+    const broken = { getTag: async () => { throw new Error('storage unreachable'); } } as unknown as RepositoryStore;
+    const pushing = request();
+    auditor.expect(pushing, { action: 'manifest.push', repository: 'team/app', tag: 'v1' });
+    const previousDigest = await auditor.tagTarget(broken, 'team/app', 'v1');
+    assert.equal(previousDigest, undefined);
+    auditor.pushed(pushing, { digest: DIGEST, size: 10, previousDigest });
+    assert.deepEqual(events.map((event) => [event.action, 'previousDigest' in event]), [['manifest.push', false], ['tag.update', false]]);
+  });
+
   it('keeps going when a sink fails', () => {
     const auditor = new Auditor();
     const events: AuditEvent[] = [];

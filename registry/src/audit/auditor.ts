@@ -131,24 +131,34 @@ export class Auditor {
 
   /**
    * The digest a tag names now, read before a manifest PUT or a tag DELETE changes it (from the tag cache: on
-   * shared storage, one stat). Undefined when nothing records events or the reference is a digest.
+   * shared storage, one stat). Null when there is no such tag; undefined when nothing records events, the reference
+   * is a digest, or the read failed (an event is not worth failing a push for).
    */
   async tagTarget(repositories: RepositoryStore, repository: string, reference: string | undefined): Promise<string | null | undefined> {
     const tag = tagOf(reference);
     if (!this.active || tag === null) return undefined;
-    return (await repositories.getTag(repository, tag).catch(() => null))?.digest ?? null;
+    try {
+      return (await repositories.getTag(repository, tag))?.digest ?? null;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
    * A manifest PUT: `manifest.push`, and `tag.update` when it created the tag or moved it (`previousDigest` is the
-   * digest the tag named before, null for a new tag; a PUT of the same digest again changes no tag).
+   * digest the tag named before, null for a new tag, left out when unknown; a PUT of the same digest again changes no
+   * tag).
    */
   pushed(request: AuditOrigin & object, pushed: { digest: string; mediaType?: string; size: number; previousDigest: string | null | undefined }): void {
     const expected = this.expected.get(request);
     if (!expected) return;
     this.succeeded(request, { digest: pushed.digest, size: pushed.size, ...(pushed.mediaType ? { mediaType: pushed.mediaType } : {}) });
-    if (expected.tag !== undefined && pushed.previousDigest !== undefined && pushed.previousDigest !== pushed.digest) {
-      this.record(request, { action: 'tag.update', repository: expected.repository!, tag: expected.tag, digest: pushed.digest, previousDigest: pushed.previousDigest });
+    const { previousDigest } = pushed;
+    if (expected.tag !== undefined && previousDigest !== pushed.digest) {
+      this.record(request, {
+        action: 'tag.update', repository: expected.repository!, tag: expected.tag, digest: pushed.digest,
+        ...(previousDigest !== undefined ? { previousDigest } : {}),
+      });
     }
   }
 
