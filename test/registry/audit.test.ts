@@ -305,6 +305,19 @@ describe('audit trail and webhooks', () => {
     assert.equal(byType('dev.regop.registry.gc.denied')[0]!.data.error?.code, 'UNAUTHORIZED');
   }));
 
+  it('a retention run gives retention.completed naming what it deleted', () => withRegistryLogs(registry, async () => {
+    await orasPush(registry, 'audit/app:temp', 'retention deletes this tag', env, work);
+    const response = await request(`${registry.url}/admin/v1/retention`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: { repositories: { include: ['audit/app'] }, keep: { tags: ['v1'] } } }),
+    });
+    assert.equal(response.statusCode, 200, await response.body.text());
+    await waitFor('the retention event', () => byType('dev.regop.registry.retention.completed').length === 1);
+    const { data } = byType('dev.regop.registry.retention.completed')[0]!;
+    assert.deepEqual([data.via, data.user, data.detail?.tagsDeleted, data.detail?.dryRun], ['admin', null, 1, false]);
+    assert.deepEqual(data.detail?.repositories.map((repository: { name: string; tags: string[] }) => [repository.name, repository.tags]), [['audit/app', ['temp']]]);
+  }));
+
   it('the audit stream on stdout has the same events as the webhook, and no password, token or Authorization value', () => withRegistryLogs(registry, async () => {
     await waitFor('every event delivered', () => receiver.events.length === auditLines(registry).length);
     const lines = auditLines(registry);
