@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -299,7 +299,15 @@ describe('backup and restore', () => {
     const deleted = await fetch(`${registry.url}/v2/team/gone/manifests/${v3}`, { method: 'DELETE' });
     assert.equal(deleted.status, 202);
     await backupOk({ root: keepDir });
+    // what a crashed backup leaves: a temporary copy, two days old
+    const leftover = join(keepDir, 'tmp', 'crashed-copy');
+    mkdirSync(join(keepDir, 'tmp'), { recursive: true });
+    writeFileSync(leftover, randomBytes(1024));
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    utimesSync(leftover, twoDaysAgo, twoDaysAgo);
     const report = await backupOk({ root: keepDir }, 1);
+    assert.equal(report.pruned.temporariesRemoved, 1);
+    assert.ok(!existsSync(leftover));
     assert.equal(report.pruned.snapshotsDeleted.length, 2);
     assert.ok(report.pruned.blobsDeleted >= 3, JSON.stringify(report.pruned));
     assert.ok(!existsSync(blobFile(keepDir, goneLayer)), 'the deleted image\'s layer left the backup');
@@ -341,6 +349,34 @@ describe('backup and restore', () => {
     } finally {
       await served.stop();
     }
+  }));
+
+  it('holds garbage collection off while it copies: a GC asked meanwhile gets 409, and runs once the backup is done', () => withRegistryLogs(registry, async () => {
+    const dir = mkdtempSync(join(work, 'big-'));
+    writeFileSync(join(dir, 'big.bin'), randomBytes(128 * 1024 * 1024));
+    await run('oras', ['push', '--plain-http', `${registry.host}/team/big:1`, 'big.bin:application/octet-stream'], { env, cwd: dir });
+    rmSync(dir, { recursive: true });
+    const destination = join(work, 'held');
+    const backingUp = backup({ destination: { root: destination } });
+    // a copy under way in the destination: the backup holds the collector's slot
+    const copying = () => existsSync(join(destination, 'tmp')) && readdirSync(join(destination, 'tmp')).length > 0;
+    for (const started = Date.now(); !copying(); await new Promise((resolve) => setTimeout(resolve, 5))) {
+      assert.ok(Date.now() - started < 30_000, 'the backup never started copying');
+    }
+    const gc = await fetch(`${registry.url}/admin/v1/gc`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}',
+    });
+    const refused = await gc.json() as { errors: Array<{ code: string; message: string }> };
+    assert.equal(gc.status, 409);
+    assert.equal(refused.errors[0]!.code, 'GC_IN_PROGRESS');
+    assert.match(refused.errors[0]!.message, /a backup is running/);
+    const { status, json } = await backingUp;
+    assert.equal(status, 200, JSON.stringify(json));
+    assert.ok(json.bytesCopied >= 128 * 1024 * 1024);
+    const after = await fetch(`${registry.url}/admin/v1/gc`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"dryRun": true}',
+    });
+    assert.equal(after.status, 200, await after.text());
   }));
 
   it('refuses bad input with a clear error, and nothing runs', async () => {

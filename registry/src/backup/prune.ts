@@ -7,17 +7,21 @@ import type { ParsedDigest } from '../oci/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';
 import { BackupError } from './errors.ts';
-import { backupPaths, snapshotIdsIn, SNAPSHOTS_ROOT } from './layout.ts';
+import { backupPaths, snapshotIdsIn, SNAPSHOTS_ROOT, TEMP_ROOT } from './layout.ts';
 import type { Snapshot } from './snapshot.ts';
 
 /** deletions in flight on a store without bulk deletion (a filesystem) */
 const DELETE_CONCURRENCY = 16;
+/** a temporary copy untouched this long was left by a crashed backup: no running one still writes it */
+const STALE_TEMPORARY_MS = 24 * 3600_000;
 
 export interface PruneReport {
   snapshotsKept: number;
   snapshotsDeleted: string[];
   blobsDeleted: number;
   bytesFreed: number;
+  /** copies crashed backups left in tmp/ */
+  temporariesRemoved: number;
 }
 
 /** which snapshots go: all but the newest `keep` (ids sort as times) */
@@ -49,10 +53,24 @@ export async function pruneDestination(destination: StorageDriver, keep: number)
     }
   }
   await store.deleteMany(doomed, DELETE_CONCURRENCY);
+  const temporariesRemoved = await removeStaleTemporaries(destination);
   return {
     snapshotsKept: plan.kept.length,
     snapshotsDeleted: plan.deleted,
     blobsDeleted: doomed.length,
     bytesFreed: doomed.reduce((sum, blob) => sum + blob.size, 0),
+    temporariesRemoved,
   };
+}
+
+async function removeStaleTemporaries(destination: StorageDriver, now = Date.now()): Promise<number> {
+  let removed = 0;
+  await forEachConcurrently(await destination.list(TEMP_ROOT), DELETE_CONCURRENCY, async (name) => {
+    const info = await destination.stat(`${TEMP_ROOT}/${name}`);
+    if (!info || now - info.modifiedAt.getTime() <= STALE_TEMPORARY_MS) return;
+    await destination.delete(`${TEMP_ROOT}/${name}`);
+    removed++;
+  });
+  // an object store's multipart uploads that crashed appends left, which no listed name refers to
+  return removed + ((await destination.abortOrphanedUploads?.(TEMP_ROOT, STALE_TEMPORARY_MS)) ?? 0);
 }
