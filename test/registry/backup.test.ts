@@ -443,3 +443,53 @@ describe('backup and restore', () => {
     assert.match(offline.stderr, /in the source is corrupt/);
   }));
 });
+
+describe('backup of a registry on S3 storage with two replicas', () => {
+  let s3: S3Server;
+  let a: RunningRegistry;
+  let b: RunningRegistry;
+
+  before(async () => {
+    s3 = await startS3Server();
+    await s3.createBucket('shared');
+    const options = { storage: { s3: { server: s3, bucket: 'shared' } }, extraArgs: ['--admin-token-file', tokenFile] };
+    a = await startRegistry(options);
+    b = await startRegistry(options);
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await s3?.stop();
+  });
+
+  it('holds the other replica\'s garbage collection off through the fence while it copies, and restores whole', () => withRegistryLogs(a, async () => {
+    const dir = mkdtempSync(join(work, 'replica-push-'));
+    writeFileSync(join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024));
+    await run('oras', ['push', '--plain-http', `${a.host}/team/shared:1`, 'big.bin:application/octet-stream'], { env, cwd: dir });
+    rmSync(dir, { recursive: true });
+    const digest = (await run('crane', ['digest', '--insecure', `${a.host}/team/shared:1`], { env })).stdout.trim();
+    const destination = join(work, 'replica-backup');
+    const backingUp = backup({ destination: { root: destination } }, a);
+    const copying = () => existsSync(join(destination, 'tmp')) && readdirSync(join(destination, 'tmp')).length > 0;
+    for (const started = Date.now(); !copying(); await new Promise((resolve) => setTimeout(resolve, 5))) {
+      assert.ok(Date.now() - started < 30_000, 'the backup never started copying');
+    }
+    const gc = await fetch(`${b.url}/admin/v1/gc`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"gracePeriod": "0s"}',
+    });
+    assert.equal(gc.status, 409, await gc.text());
+    const { status, json } = await backingUp;
+    assert.equal(status, 200, JSON.stringify(json));
+    assert.equal(json.tags, 1);
+    const restored = join(work, 'replica-restored');
+    const result = await cli(['restore', '--storage', restored, '--from', destination]);
+    assert.equal(result.code, 0, result.stderr);
+    const served = await startRegistry({ storageDir: restored });
+    try {
+      assert.deepEqual(await verifyImage(served.url, 'team/shared', '1', digest), []);
+    } finally {
+      await served.stop();
+    }
+  }));
+});
