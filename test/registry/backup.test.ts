@@ -379,6 +379,25 @@ describe('backup and restore', () => {
     assert.equal(after.status, 200, await after.text());
   }));
 
+  it('the CLI asks the serving registry, as the operator\'s Job does, and writes the summary the operator reads', async () => {
+    const destinationFile = join(work, 'destination.yaml');
+    writeFileSync(destinationFile, `root: ${join(work, 'from-cli')}\n`);
+    const terminationLog = join(work, 'termination-log');
+    const result = await cli(['backup', '--to-config', destinationFile, '--keep', '2', '--server', registry.url, '--token-file', tokenFile,
+      '--termination-log', terminationLog]);
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    const summary = JSON.parse(readFileSync(terminationLog, 'utf8'));
+    for (const field of ['snapshot', 'images', 'tags', 'blobsCopied', 'bytesCopied', 'bytesSkipped']) {
+      assert.equal(summary[field], report[field], field);
+    }
+    assert.ok(existsSync(join(work, 'from-cli', 'snapshots', `${report.snapshot}.json`)));
+    const failed = await cli(['backup', '--to', join(work, 'y'), '--keep', '0', '--server', registry.url, '--token-file', tokenFile,
+      '--termination-log', terminationLog]);
+    assert.equal(failed.code, 1);
+    assert.match(JSON.parse(readFileSync(terminationLog, 'utf8')).error, /--keep must be a whole number/);
+  });
+
   it('refuses bad input with a clear error, and nothing runs', async () => {
     const unknownKey = await backup({ destination: { rot: '/backups' } });
     assert.equal(unknownKey.status, 405);
