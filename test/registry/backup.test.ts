@@ -482,7 +482,7 @@ describe('backup of a registry on S3 storage with two replicas', () => {
     await s3?.stop();
   });
 
-  it('holds the other replica\'s garbage collection off through the fence while it copies, and restores whole', () => withRegistryLogs(a, async () => {
+  it('holds the other replica\'s garbage collection off through the fence while it copies, and restores whole into a bucket', () => withRegistryLogs(a, async () => {
     const dir = mkdtempSync(join(work, 'replica-push-'));
     writeFileSync(join(dir, 'big.bin'), randomBytes(64 * 1024 * 1024));
     await run('oras', ['push', '--plain-http', `${a.host}/team/shared:1`, 'big.bin:application/octet-stream'], { env, cwd: dir });
@@ -501,14 +501,19 @@ describe('backup of a registry on S3 storage with two replicas', () => {
     const { status, json } = await backingUp;
     assert.equal(status, 200, JSON.stringify(json));
     assert.equal(json.tags, 1);
-    const restored = join(work, 'replica-restored');
-    const result = await cli(['restore', '--storage', restored, '--from', destination]);
+    // restored into a new bucket, as a registry on S3 is, through its config file
+    await s3.createBucket('restored');
+    const config = join(work, 'restored-registry.yaml');
+    writeFileSync(config, JSON.stringify({ storage: { s3: { bucket: 'restored', endpoint: s3.endpoint, region: s3.region, ...s3.writeCredentialFiles() } } }));
+    const result = await cli(['restore', '--config', config, '--from', destination]);
     assert.equal(result.code, 0, result.stderr);
-    const served = await startRegistry({ storageDir: restored });
+    const served = await startRegistry({ storage: { s3: { server: s3, bucket: 'restored' } } });
     try {
       assert.deepEqual(await verifyImage(served.url, 'team/shared', '1', digest), []);
     } finally {
       await served.stop();
     }
+    const again = await cli(['restore', '--config', config, '--from', destination]);
+    assert.notEqual(again.code, 0, 'a bucket that holds content is refused');
   }));
 });
