@@ -43,21 +43,21 @@ if ((${#need[@]})); then
   done
 fi
 
-# build_from_module NAME MODULE VERSION PACKAGE: modules whose go.mod has replace directives cannot be
-# `go install`ed; a throwaway module that requires them builds them from their published dependencies
+# build_from_module NAME PACKAGE VERSION: modules whose go.mod has replace directives cannot be `go install`ed; a
+# throwaway module that requires the package at that version builds it from its published dependencies
 build_from_module() {
-  local name=$1 module=$2 version=$3 package=$4
+  local name=$1 package=$2 version=$3
   [ -x "$K8S_BIN/$name" ] && return
   echo "== go build $name ($version)"
   local work="$K8S_DIR/build-$name"
   rm -rf "$work" && mkdir -p "$work"
   (cd "$work" && go mod init "regop.invalid/build-$name" >/dev/null 2>&1 \
-    && go get "$module@$version" >/dev/null \
+    && go get "$package@$version" >/dev/null \
     && nice -n 10 go build -ldflags "-s -w" -o "$K8S_BIN/$name" "$package")
 }
 
-build_from_module etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
-build_from_module coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
-build_from_module kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
-build_from_module local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner
+build_from_module etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+build_from_module coredns github.com/coredns/coredns "$COREDNS_VERSION"
+build_from_module kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router "$KUBE_ROUTER_VERSION"
+build_from_module local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION"
 echo "== components in $K8S_BIN"

@@ -68,13 +68,16 @@ start_process kube-scheduler kube-scheduler --kubeconfig "$STATE/scheduler.kubec
   --authentication-kubeconfig "$STATE/scheduler.kubeconfig" --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --leader-elect=false
 
-step "kubelet, kube-proxy and kube-router (NetworkPolicies)"
+step "kubelet and kube-proxy"
 start_kubelet
 start_kube_proxy
-start_kube_router
 
 step "waiting for the node to be Ready"
 wait_for "node Ready" 180 node_ready
+
+# it finds its node by name at start, so it starts once the node is registered
+step "kube-router (NetworkPolicies)"
+start_kube_router
 wait_for "kube-router enforcing NetworkPolicies" 120 policies_enforced
 
 step "cluster add-ons: CoreDNS, default StorageClass"
