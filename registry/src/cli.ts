@@ -208,22 +208,32 @@ program.command('backup')
   });
 
 program.command('restore')
-  .description('restore a backup snapshot into a registry\'s storage, offline (no registry serving it); refuses a store that holds content unless --force')
-  .option('-c, --config <file>', 'the registry\'s config file (its storage section)')
-  .option('--storage <dir>', 'the registry\'s storage directory')
-  .option('--from <dir>', 'the backup directory')
+  .description('restore a backup snapshot into a registry\'s storage: offline (no registry serving it; refuses a store that holds content unless --force), or into a running registry\'s empty store through its admin API (--server)')
+  .option('--server <url>', 'a running registry (its admin API) whose store is empty: it restores in-process, e.g. a new Registry in a cluster')
+  .option('--token-file <file>', 'admin token for --server')
+  .option('--ca-file <file>', 'CA to trust for --server')
+  .option('-c, --config <file>', 'offline: the registry\'s config file (its storage section)')
+  .option('--storage <dir>', 'offline: the registry\'s storage directory')
+  .option('--from <dir>', 'the backup directory (with --server: a path the server can read, e.g. a mounted volume)')
   .option('--from-config <file>', 'the backup location as YAML: root: DIR, or s3: {bucket, prefix, endpoint, ...}')
   .option('--snapshot <id>', 'the snapshot to restore (default: the newest)')
   .option('--list', 'list the snapshots of the backup, newest first, and restore nothing')
-  .option('--force', 'restore into a store that holds content: the snapshot\'s images are added, its tags replace those of the same names')
+  .option('--force', 'offline only: restore into a store that holds content: the snapshot\'s images are added, its tags replace those of the same names')
   .option('--termination-log <file>', 'also write a summary there (Kubernetes termination message)')
   .action(async (options: Record<string, string | boolean | undefined>) => {
     await runMaintenance(async () => {
       const source = location(options.from as string | undefined, options.fromConfig as string | undefined, 'from');
       if (options.list) return { snapshots: (await listSnapshots(await openLocation(source))).reverse() };
-      if (!options.config && !options.storage) throw new Error('give --config or --storage: the registry storage to restore into');
+      const snapshot = options.snapshot ? { snapshot: options.snapshot as string } : {};
+      if (options.server) {
+        if (options.config || options.storage) throw new Error('give --server, or --config/--storage for an offline restore, not both');
+        if (options.force) throw new Error('--force is for the offline restore: a running registry restores only into an empty store');
+        if (!options.tokenFile) throw new Error('--server needs --token-file');
+        return postJson(serverTarget(options as Record<string, string | undefined>), '/admin/v1/restore', { source, ...snapshot });
+      }
+      if (!options.config && !options.storage) throw new Error('give --server (a running registry) or --config/--storage (offline): the registry storage to restore into');
       return offlineRestore(offlineStorageConfig(options.config as string | undefined, options.storage as string | undefined), source, {
-        ...(options.snapshot ? { snapshot: options.snapshot as string } : {}),
+        ...snapshot,
         force: !!options.force,
       });
     }, options.terminationLog as string | undefined);

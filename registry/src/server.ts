@@ -108,6 +108,7 @@ export async function startServer(config: RegistryConfig, logger: Logger): Promi
       defaultGracePeriodMs: config.admin.gcGracePeriodMs,
       uploadMaxAgeMs: config.storage.uploadPurgeAgeMs,
       runs,
+      driver,
     });
   }
   if (config.ui.enabled) await registerUi(app, services, { title: config.ui.title, storage: driver, runs, logger });

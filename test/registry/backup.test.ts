@@ -276,6 +276,37 @@ describe('backup and restore', () => {
     assert.equal(JSON.parse(forced.stdout).blobsCopied, 0, 'blobs already there are not copied again');
   });
 
+  it('restores into a serving registry whose store is empty through its admin API (a new Registry in a cluster), and refuses one that is not', async () => {
+    const fresh = await startRegistry({ extraArgs: ['--admin-token-file', tokenFile] });
+    try {
+      await withRegistryLogs(fresh, async () => {
+        const [someReference] = pushed.keys();
+        const [repository, tag] = someReference!.split(':') as [string, string];
+        // asked before the restore: nothing the registry remembers of its empty store may hide what comes
+        assert.equal((await fetch(`${fresh.url}/v2/${repository}/manifests/${tag}`, { headers: { accept: MANIFEST_TYPES } })).status, 404);
+        assert.deepEqual(await tagsOf(fresh.url), new Map());
+
+        const restored = await cli(['restore', '--server', fresh.url, '--token-file', tokenFile, '--from', destination]);
+        assert.equal(restored.code, 0, restored.stderr);
+        assert.equal(JSON.parse(restored.stdout).images, 6);
+        assert.deepEqual(await tagsOf(fresh.url), await tagsOf(registry.url), 'the same tags name the same digests, in the catalog too');
+        for (const [reference, digest] of pushed) {
+          const [name, reference_] = reference.split(':') as [string, string];
+          assert.deepEqual(await verifyImage(fresh.url, name, reference_, digest), []);
+        }
+
+        const again = await cli(['restore', '--server', fresh.url, '--token-file', tokenFile, '--from', destination]);
+        assert.notEqual(again.code, 0, 'a serving registry that holds content was restored into');
+        assert.match(again.stderr, /not empty/);
+        const forced = await cli(['restore', '--server', fresh.url, '--token-file', tokenFile, '--from', destination, '--force']);
+        assert.notEqual(forced.code, 0);
+        assert.match(forced.stderr, /--force is for the offline restore/);
+      });
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('restores an older snapshot by id, and lists the snapshots newest first', async () => {
     const listed = await cli(['restore', '--from', destination, '--list']);
     const ids = JSON.parse(listed.stdout).snapshots as string[];

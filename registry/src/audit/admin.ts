@@ -10,6 +10,8 @@ export function adminAuditFields(url: string): AuditFields | null {
   const path = url.split('?', 1)[0];
   if (path === '/admin/v1/gc') return { action: 'gc' };
   if (path === '/admin/v1/retention') return { action: 'retention' };
+  if (path === '/admin/v1/backup') return { action: 'backup' };
+  if (path === '/admin/v1/restore') return { action: 'restore' };
   return null;
 }
 

@@ -24,6 +24,10 @@ const ACTIONS = {
   'gc': 'gc.completed',
   /** a retention run through the admin API */
   'retention': 'retention.completed',
+  /** a backup through the admin API */
+  'backup': 'backup.completed',
+  /** a restore into the serving registry through the admin API */
+  'restore': 'restore.completed',
 } as const;
 
 export type AuditAction = keyof typeof ACTIONS;

@@ -6,6 +6,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import ms from 'ms';
 import { runBackup } from '../backup/backup.ts';
+import { BackupError } from '../backup/errors.ts';
+import { withGcHeldOff } from '../backup/gc-hold.ts';
+import { runRestore } from '../backup/restore.ts';
+import type { StorageDriver } from '../storage/driver.ts';
 import { describeLocation, openLocation, parseLocation, type BackupLocation } from '../backup/destination.ts';
 import { ConfigError } from '../config.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
@@ -24,6 +28,8 @@ export interface AdminOptions {
   uploadMaxAgeMs: number;
   /** where each run's summary is kept for the web UI's storage page */
   runs: RunHistory;
+  /** the registry's storage, which a restore writes into */
+  driver: StorageDriver;
 }
 
 function digestOf(value: string): Buffer {
@@ -87,10 +93,10 @@ function keepField(value: unknown): number | undefined {
   return value;
 }
 
-function destinationField(value: unknown): BackupLocation {
-  if (value === undefined) badBody('destination is required: {"root": "/backups"} or {"s3": {"bucket": ..., ...}}');
+function locationField(value: unknown, what: 'destination' | 'source'): BackupLocation {
+  if (value === undefined) badBody(`${what} is required: {"root": "/backups"} or {"s3": {"bucket": ..., ...}}`);
   try {
-    return parseLocation(value, 'destination');
+    return parseLocation(value, what);
   } catch (error) {
     if (error instanceof ConfigError) badBody(error.message);
     throw error;
@@ -170,7 +176,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
 
   app.post('/admin/v1/backup', guarded(async (request) => {
     const body = await jsonBody(request, ['destination', 'keep']);
-    const location = destinationField(body.destination);
+    const location = locationField(body.destination, 'destination');
     const keep = keepField(body.keep);
     const destinationName = describeLocation(location);
     const started = Date.now();
@@ -182,6 +188,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
         isMirror: (repository) => services.mirrors.service.target(repository) !== null,
       }, await openLocation(location), { destinationName, ...(keep !== undefined ? { keep } : {}) });
       request.log.info({ backup: report }, 'backup finished');
+      services.audit.succeeded(request, { detail: { snapshot: report.snapshot, destination: destinationName, images: report.images, blobsCopied: report.blobsCopied, bytesCopied: report.bytesCopied } });
       await recordRun(request, () => options.runs.record('backup', backupRunSummary(report, new Date())));
       return report;
     } catch (error) {
@@ -196,5 +203,30 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
     } finally {
       backupsRunning--;
     }
+  }));
+
+  // A restore into this serving registry, for a cluster whose new Registry starts empty: written through this
+  // process's stores with garbage collection held off (a copied blob is unreferenced until its image's records
+  // follow). Only into an empty store: this process trusts what it has cached of its own storage, and a forced
+  // restore replaces tag files underneath it (the offline `regop-registry restore --force` has no such cache).
+  app.post('/admin/v1/restore', guarded(async (request) => {
+    const body = await jsonBody(request, ['source', 'snapshot']);
+    const location = locationField(body.source, 'source');
+    if (body.snapshot !== undefined && typeof body.snapshot !== 'string') badBody('snapshot must be a snapshot id (a string)', { snapshot: body.snapshot });
+    const source = await openLocation(location);
+    const report = await withGcHeldOff(services.blobs, () => runRestore(source, { driver: options.driver, repositories: services.repositories }, {
+      sourceName: describeLocation(location),
+      ...(body.snapshot ? { snapshot: body.snapshot as string } : {}),
+    })).catch((error: unknown) => {
+      if (error instanceof BackupError) {
+        // --force is the offline command's; this API never replaces what a serving registry holds
+        throw registryError(ErrorCodes.UNSUPPORTED, `restore refused: ${error.message.replace(/, or give --force.*$/, ' (or stop the registry and run the offline regop-registry restore --force)')}`);
+      }
+      throw error;
+    });
+    await services.repositories.listRepositories({ fresh: true });
+    request.log.info({ restore: report }, 'restore finished');
+    services.audit.succeeded(request, { detail: { snapshot: report.snapshot, source: report.source, images: report.images, tags: report.tags } });
+    return report;
   }));
 }
