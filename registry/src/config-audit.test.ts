@@ -56,7 +56,7 @@ describe('config: notifications', () => {
     ['a url that is not one', { url: 'hooks example' }, /notifications\.endpoints\[0\]\.url must be an http:\/\/ or https:\/\/ URL/],
     ['another scheme', { url: 'ftp://hooks.example.com/' }, /must be an http:\/\/ or https:\/\/ URL \(got ftp:\)/],
     ['credentials in the url', { url: 'https://bot:s3cret@hooks.example.com/' }, /must not hold credentials: put them in headerFiles/],
-    ['an unknown event', { events: ['manifest.push', 'image.scanned'] }, /events: unknown event "image\.scanned" \(known: manifest\.push, tag\.update, .*gc, retention\)/],
+    ['an unknown event', { events: ['manifest.push', 'image.scanned'] }, /events: unknown event "image\.scanned" \(known: manifest\.push, tag\.update, .*gc, retention, backup, restore\)/],
     ['an empty event list', { events: [] }, /events must be a non-empty list of event names/],
     ['a zero timeout', { timeout: '0s' }, /endpoints\[0\]\.timeout must be a duration above zero such as 5s \(got 0\)/],
     ['a negative timeout', { timeout: -1 }, /endpoints\[0\]\.timeout must be a duration such as 30s/],

@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { adminAuditFields, retentionAuditDetail } from './admin.ts';
 
 describe('admin audit events', () => {
-  it('names GC and retention requests by their path; other admin routes are not audited', () => {
+  it('names GC, retention, backup and restore requests by their path; other admin routes are not audited', () => {
     assert.deepEqual(adminAuditFields('/admin/v1/gc'), { action: 'gc' });
     assert.deepEqual(adminAuditFields('/admin/v1/retention?x=1'), { action: 'retention' });
-    assert.equal(adminAuditFields('/admin/v1/backup'), null);
+    assert.deepEqual(adminAuditFields('/admin/v1/backup'), { action: 'backup' });
+    assert.deepEqual(adminAuditFields('/admin/v1/restore'), { action: 'restore' });
+    assert.equal(adminAuditFields('/admin/v1/unknown'), null);
   });
 
   it('keeps a retention summary\'s totals and at most 100 repositories, saying how many more there were', () => {
