@@ -6,18 +6,9 @@ import type { EventSink } from '../kube/event-sink.ts';
 import { BACKUP_CONTAINER, BACKUP_LABEL } from '../resources/backup.ts';
 import { latestJobRun } from '../status/job-runs.ts';
 
-/** the fields of the registry's backup report the status shows */
-interface BackupReport {
-  snapshot?: string;
-  images?: number;
-  tags?: number;
-  blobsCopied?: number;
-  bytesCopied?: number;
-  bytesSkipped?: number;
-  error?: string;
-}
-
+/** the fields of the registry's backup report (regop-registry backup's summary) the status shows */
 const REPORTED = ['snapshot', 'images', 'tags', 'blobsCopied', 'bytesCopied', 'bytesSkipped'] as const;
+type BackupReport = Pick<BackupRunStatus, (typeof REPORTED)[number]> & { error?: string };
 
 export async function lastBackup(client: ClusterClient, registry: Registry): Promise<BackupRunStatus | null> {
   const run = await latestJobRun<BackupReport>(client, registry.metadata.namespace, `${BACKUP_LABEL}=${registry.metadata.name}`, BACKUP_CONTAINER, 'backup');

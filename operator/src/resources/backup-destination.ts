@@ -3,26 +3,15 @@
 import type { V1Volume } from '@kubernetes/client-node';
 import type { Registry, RegistryBackup } from '../api/v1alpha1/registry.ts';
 import { s3CredentialKeys } from '../api/v1alpha1/storage.ts';
+import { S3_CREDENTIAL_FILES, s3Config } from './registry-config.ts';
 
 /** in the registry pods */
 export const BACKUP_MOUNTS = { claim: '/var/lib/regop-backup', s3: '/etc/regop/backup-s3' } as const;
-const BACKUP_S3_FILES = { accessKeyId: 'access-key-id', secretAccessKey: 'secret-access-key' } as const;
 
 /** The destination as the registry's admin API takes it: paths are those of the registry pods' mounts. */
 export function backupDestination(backup: RegistryBackup): Record<string, unknown> {
   const s3 = backup.destination.s3;
-  if (!s3) return { root: BACKUP_MOUNTS.claim };
-  return {
-    s3: {
-      bucket: s3.bucket,
-      ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
-      ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
-      ...(s3.region !== undefined ? { region: s3.region } : {}),
-      ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
-      accessKeyFile: `${BACKUP_MOUNTS.s3}/${BACKUP_S3_FILES.accessKeyId}`,
-      secretKeyFile: `${BACKUP_MOUNTS.s3}/${BACKUP_S3_FILES.secretAccessKey}`,
-    },
-  };
+  return s3 ? { s3: s3Config(s3, BACKUP_MOUNTS.s3) } : { root: BACKUP_MOUNTS.claim };
 }
 
 /** the registry pods' volume for the destination (mounted at mountPath), or null without spec.backup */
@@ -38,8 +27,8 @@ export function backupVolume(registry: Registry): { volume: V1Volume; mountPath:
         secret: {
           secretName: destination.s3.credentialsSecretRef.name,
           items: [
-            { key: keys.accessKeyId, path: BACKUP_S3_FILES.accessKeyId },
-            { key: keys.secretAccessKey, path: BACKUP_S3_FILES.secretAccessKey },
+            { key: keys.accessKeyId, path: S3_CREDENTIAL_FILES.accessKeyId },
+            { key: keys.secretAccessKey, path: S3_CREDENTIAL_FILES.secretAccessKey },
           ],
         },
       },

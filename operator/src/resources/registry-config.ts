@@ -4,7 +4,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { mirrorPrefix, quantityBytes } from '../api/v1alpha1/mirrors.ts';
 import { webhookHeaderFile, webhooks } from '../api/v1alpha1/notifications.ts';
-import type { Registry, RegistryMirror, RegistryWebhook } from '../api/v1alpha1/registry.ts';
+import type { Registry, RegistryMirror, RegistryS3Storage, RegistryWebhook } from '../api/v1alpha1/registry.ts';
 import { sharedStorage } from '../api/v1alpha1/storage.ts';
 import { API_PORT, childMetadata, childNames, OPS_PORT, tlsEnabled } from './names.ts';
 
@@ -36,18 +36,25 @@ function storageConfig(registry: Registry) {
   const s3 = registry.spec.storage?.s3;
   // on a ReadWriteMany volume pods overlap (replicas, rolling updates): each must revalidate what it caches
   if (!s3) return { root: MOUNTS.data, shared: sharedStorage(registry.spec) };
-  // a bucket implies shared storage; what is unset here the registry defaults (region, forcePathStyle, redirect)
+  // a bucket implies shared storage
+  return { s3: s3Config(s3, MOUNTS.s3) };
+}
+
+/**
+ * A bucket as the registry reads it (storage.s3, a backup destination), its credentials as the files of the
+ * user's Secret mounted at credentialsDir; what is unset here the registry defaults (region, forcePathStyle,
+ * redirect).
+ */
+export function s3Config(s3: Omit<RegistryS3Storage, 'redirect'> & { redirect?: boolean }, credentialsDir: string) {
   return {
-    s3: {
-      bucket: s3.bucket,
-      ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
-      ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
-      ...(s3.region !== undefined ? { region: s3.region } : {}),
-      ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
-      ...(s3.redirect !== undefined ? { redirect: s3.redirect } : {}),
-      accessKeyFile: `${MOUNTS.s3}/${S3_CREDENTIAL_FILES.accessKeyId}`,
-      secretKeyFile: `${MOUNTS.s3}/${S3_CREDENTIAL_FILES.secretAccessKey}`,
-    },
+    bucket: s3.bucket,
+    ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
+    ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+    ...(s3.region !== undefined ? { region: s3.region } : {}),
+    ...(s3.forcePathStyle !== undefined ? { forcePathStyle: s3.forcePathStyle } : {}),
+    ...(s3.redirect !== undefined ? { redirect: s3.redirect } : {}),
+    accessKeyFile: `${credentialsDir}/${S3_CREDENTIAL_FILES.accessKeyId}`,
+    secretKeyFile: `${credentialsDir}/${S3_CREDENTIAL_FILES.secretAccessKey}`,
   };
 }
 

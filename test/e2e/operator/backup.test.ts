@@ -5,11 +5,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor } from '../../support/kube.ts';
-import { installOperator } from '../../support/operator.ts';
-import { clientFor, type Client } from '../../support/http.ts';
+import { apply, createNamespace, deleteNamespace, diagnostics, kubectl, waitFor } from '../../support/kube.ts';
+import { getRegistry, installOperator, nodePortClient, registryReady } from '../../support/operator.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
-import type { RunningRegistry } from '../../support/registry.ts';
 
 const NODE_PORT = 30507;
 const REGISTRY = 'kept';
@@ -34,27 +32,8 @@ spec:
 `;
 }
 
-async function registryObject(): Promise<any> {
-  return getJson(['-n', ns, 'get', 'registry', REGISTRY]);
-}
-
-async function readyForGeneration(): Promise<boolean> {
-  const registry = await registryObject();
-  return registry?.status?.observedGeneration === registry?.metadata?.generation
-    && registry?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-}
-
-async function secretValue(name: string, key: string): Promise<string> {
-  return Buffer.from((await getJson(['-n', ns, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
-}
-
-async function adminClient(): Promise<Client> {
-  return clientFor({ url: `https://127.0.0.1:${NODE_PORT}`, caPem: await secretValue(`${REGISTRY}-ca`, 'ca.crt') } as RunningRegistry,
-    { name: 'admin', password: await secretValue(`${REGISTRY}-user-admin`, 'password') });
-}
-
 async function push(count: number): Promise<void> {
-  const client = await adminClient();
+  const client = await nodePortClient(ns, REGISTRY, NODE_PORT);
   try {
     for (let i = 0; i < count; i++) {
       const repository = `team/app${images.length % 2}`;
@@ -70,7 +49,7 @@ async function push(count: number): Promise<void> {
 async function backUpNow(job: string): Promise<any> {
   await kubectl(['-n', ns, 'create', 'job', `--from=cronjob/${REGISTRY}-backup`, job]);
   return waitFor(`status.lastBackup of Job ${job}`, async () => {
-    const last = (await registryObject())?.status?.lastBackup;
+    const last = (await getRegistry(ns, REGISTRY))?.status?.lastBackup;
     if (last?.jobName !== job || last.result === 'Running') return null;
     assert.equal(last.result, 'Succeeded', `backup Job ${job}: ${JSON.stringify(last)}`);
     return last;
@@ -88,7 +67,7 @@ metadata: { name: backups }
 spec: { accessModes: [ReadWriteOnce], resources: { requests: { storage: 1Gi } } }
 `, ns);
   await apply(registryYaml(), ns);
-  await waitFor('the Registry to be Ready', readyForGeneration, 300_000, () => diagnostics(ns));
+  await waitFor('the Registry to be Ready', () => registryReady(ns, REGISTRY), 300_000, () => diagnostics(ns));
 });
 
 after(async () => {
@@ -119,9 +98,9 @@ describe('backups of an operator-managed Registry', () => {
     await kubectl(['-n', ns, 'delete', 'registry', REGISTRY, '--wait=true', '--timeout=120s']);
     await kubectl(['-n', ns, 'delete', 'pvc', `${REGISTRY}-data`, '--wait=true', '--timeout=120s']);
     await apply(registryYaml(), ns);
-    await waitFor('the new Registry to be Ready', readyForGeneration, 300_000, () => diagnostics(ns));
+    await waitFor('the new Registry to be Ready', () => registryReady(ns, REGISTRY), 300_000, () => diagnostics(ns));
 
-    const client = await adminClient();
+    const client = await nodePortClient(ns, REGISTRY, NODE_PORT);
     try {
       assert.equal((await client.send('GET', `/v2/${images[0]!.repository}/manifests/${images[0]!.tag}`)).status, 404, 'the new Registry is not empty');
       const restore = await kubectl(['-n', ns, 'exec', `deploy/${REGISTRY}`, '--', 'node', '/app/dist/registry/src/cli.js', 'restore',

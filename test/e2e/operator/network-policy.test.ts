@@ -6,10 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor, IMAGE } from '../../support/kube.ts';
-import { installOperator } from '../../support/operator.ts';
-import { clientFor } from '../../support/http.ts';
+import { getRegistry, installOperator, nodePortClient, registryReady } from '../../support/operator.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
-import type { RunningRegistry } from '../../support/registry.ts';
 
 const NODE_PORT = 30505;
 const REGISTRY = 'fenced';
@@ -36,20 +34,6 @@ spec:
 }
 
 const allowOnly = () => `{ allowFrom: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: ${allowed} } } }] }`;
-
-async function registryObject(): Promise<any> {
-  return getJson(['-n', ns, 'get', 'registry', REGISTRY]);
-}
-
-async function readyForGeneration(): Promise<boolean> {
-  const registry = await registryObject();
-  return registry?.status?.observedGeneration === registry?.metadata?.generation
-    && registry?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-}
-
-async function secretValue(name: string, key: string): Promise<string> {
-  return Buffer.from((await getJson(['-n', ns, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
-}
 
 /**
  * Runs a pod of the regop image (it has Node) that GETs a URL, trusting the Registry's CA copied into its
@@ -114,10 +98,9 @@ before(async () => {
   allowed = await createNamespace('e2e-netpol-allowed');
   other = await createNamespace('e2e-netpol-other');
   await apply(registryYaml(allowOnly()), ns);
-  await waitFor('the Registry to be Ready', readyForGeneration, 300_000, () => diagnostics(ns));
+  await waitFor('the Registry to be Ready', () => registryReady(ns, REGISTRY), 300_000, () => diagnostics(ns));
   // pushed from this machine through the NodePort: what arrives from a node's address is admitted
-  const admin = { name: 'admin', password: await secretValue(`${REGISTRY}-user-admin`, 'password') };
-  const client = clientFor({ url: `https://127.0.0.1:${NODE_PORT}`, caPem: await secretValue(`${REGISTRY}-ca`, 'ca.crt') } as RunningRegistry, admin);
+  const client = await nodePortClient(ns, REGISTRY, NODE_PORT);
   try {
     manifestDigest = (await pushImage(client, 'team/app', 'v1', [randomBlob(4096)])).digest;
   } finally {
@@ -144,7 +127,7 @@ describe('a Registry\'s NetworkPolicy, enforced', () => {
   });
 
   it('answers metrics to the operator and not to a listed namespace', async () => {
-    await waitFor('status.storageUsed from the pods\' metrics', async () => (await registryObject())?.status?.storageUsed, 120_000, () => diagnostics(ns));
+    await waitFor('status.storageUsed from the pods\' metrics', async () => (await getRegistry(ns, REGISTRY))?.status?.storageUsed, 120_000, () => diagnostics(ns));
     const pod = (await getJson(['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${REGISTRY}`])).items[0];
     const metrics = await fetchFromPod(allowed, 'metrics', `http://${pod.status.podIP}:5001/metrics`);
     assert.ok(metrics.error, `the metrics port answered an unlisted namespace: ${JSON.stringify(metrics)}`);
@@ -152,7 +135,7 @@ describe('a Registry\'s NetworkPolicy, enforced', () => {
 
   it('removes the policy when spec.networkPolicy.enabled is false, and the other namespace pulls', async () => {
     await apply(registryYaml('{ enabled: false }'), ns);
-    await waitFor('the NetworkPolicy to go', async () => (await readyForGeneration())
+    await waitFor('the NetworkPolicy to go', async () => (await registryReady(ns, REGISTRY))
       && (await kubectl(['-n', ns, 'get', 'networkpolicy', REGISTRY], { allowFailure: true })).code !== 0, 120_000, () => diagnostics(ns));
     // the enforcer removes its rules a moment after the policy goes: the pod's attempts cover that
     const fromOther = await fetchFromPod(other, 'pull-after', manifestUrl());

@@ -7,10 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor, IMAGE } from '../../support/kube.ts';
-import { installOperator } from '../../support/operator.ts';
-import { clientFor } from '../../support/http.ts';
+import { installOperator, nodePortClient, registryReady, secretText } from '../../support/operator.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
-import type { RunningRegistry } from '../../support/registry.ts';
 
 const NODE_PORT = 30506;
 const REGISTRY = 'audited';
@@ -87,16 +85,6 @@ spec:
 `;
 }
 
-async function readyRegistry(): Promise<boolean> {
-  const registry = await getJson(['-n', ns, 'get', 'registry', REGISTRY]);
-  return registry?.status?.observedGeneration === registry?.metadata?.generation
-    && registry?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-}
-
-async function secretValue(name: string, key: string): Promise<string> {
-  return Buffer.from((await getJson(['-n', ns, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
-}
-
 async function received(): Promise<{ contentType: string; authorized: boolean; body: any }[]> {
   const logs = await kubectl(['-n', ns, 'logs', 'receiver'], { allowFailure: true });
   return logs.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
@@ -107,12 +95,11 @@ before(async () => {
   await installOperator();
   ns = await createNamespace('e2e-audit');
   await apply(setupYaml(), ns);
-  await waitFor('the Registry and the receiver to be ready', async () => (await readyRegistry())
+  await waitFor('the Registry and the receiver to be ready', async () => (await registryReady(ns, REGISTRY))
     && (await getJson(['-n', ns, 'get', 'pod', 'receiver']))?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
   300_000, () => diagnostics(ns));
-  adminPassword = await secretValue(`${REGISTRY}-user-admin`, 'password');
-  const client = clientFor({ url: `https://127.0.0.1:${NODE_PORT}`, caPem: await secretValue(`${REGISTRY}-ca`, 'ca.crt') } as RunningRegistry,
-    { name: 'admin', password: adminPassword });
+  adminPassword = await secretText(ns, `${REGISTRY}-user-admin`, 'password');
+  const client = await nodePortClient(ns, REGISTRY, NODE_PORT);
   try {
     for (let i = 0; i < PUSHES; i++) {
       const tag = `v${i}`;

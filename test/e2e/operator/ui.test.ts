@@ -5,8 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor } from '../../support/kube.ts';
-import { installOperator } from '../../support/operator.ts';
+import { apply, createNamespace, deleteNamespace, diagnostics, kubectl, waitFor } from '../../support/kube.ts';
+import { getRegistry, installOperator, registryReady, secretText } from '../../support/operator.ts';
 import { clientFor } from '../../support/http.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
 import type { RunningRegistry } from '../../support/registry.ts';
@@ -19,14 +19,6 @@ const TITLE = 'Team images';
 
 let ns: string;
 let browser: Browser | undefined;
-
-async function registryObject(): Promise<any> {
-  return getJson(['-n', ns, 'get', 'registry', REGISTRY]);
-}
-
-async function secretValue(name: string, key: string): Promise<string> {
-  return Buffer.from((await getJson(['-n', ns, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
-}
 
 function registryYaml(ui: string): string {
   return `
@@ -43,19 +35,12 @@ spec:
 `;
 }
 
-/** the Registry is Ready for its current generation (its pods rolled out with the current spec) */
-async function readyForGeneration(): Promise<boolean> {
-  const registry = await registryObject();
-  return registry?.status?.observedGeneration === registry?.metadata?.generation
-    && registry?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-}
-
 before(async () => {
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   ns = await createNamespace('e2e-ui');
   await apply(registryYaml(`{ title: "${TITLE}" }`), ns);
-  await waitFor('the Registry to be Ready', readyForGeneration, 300_000, () => diagnostics(ns));
+  await waitFor('the Registry to be Ready', () => registryReady(ns, REGISTRY), 300_000, () => diagnostics(ns));
   browser = await launchBrowser();
 });
 
@@ -66,9 +51,9 @@ after(async () => {
 
 describe('the web UI of an operator-managed Registry', () => {
   it('is named in status.uiUrl and shows a pushed image to a user logged in through the NodePort', async () => {
-    assert.equal((await registryObject()).status.uiUrl, `https://${REGISTRY}.${ns}.svc/ui/`);
-    const admin = { name: 'admin', password: await secretValue(`${REGISTRY}-user-admin`, 'password') };
-    const caPem = await secretValue(`${REGISTRY}-ca`, 'ca.crt');
+    assert.equal((await getRegistry(ns, REGISTRY)).status.uiUrl, `https://${REGISTRY}.${ns}.svc/ui/`);
+    const admin = { name: 'admin', password: await secretText(ns, `${REGISTRY}-user-admin`, 'password') };
+    const caPem = await secretText(ns, `${REGISTRY}-ca`, 'ca.crt');
     const client = clientFor({ url: ORIGIN, caPem } as RunningRegistry, admin);
     await pushImage(client, 'team/app', 'v1', [randomBlob(4096)]);
     await client.close();
@@ -85,16 +70,16 @@ describe('the web UI of an operator-managed Registry', () => {
   });
 
   it('serves no UI once spec.ui.enabled is false, while the registry API keeps serving', async () => {
-    const admin = { name: 'admin', password: await secretValue(`${REGISTRY}-user-admin`, 'password') };
-    const client = clientFor({ url: ORIGIN, caPem: await secretValue(`${REGISTRY}-ca`, 'ca.crt') } as RunningRegistry, admin);
+    const admin = { name: 'admin', password: await secretText(ns, `${REGISTRY}-user-admin`, 'password') };
+    const client = clientFor({ url: ORIGIN, caPem: await secretText(ns, `${REGISTRY}-ca`, 'ca.crt') } as RunningRegistry, admin);
     try {
       await apply(registryYaml('{ enabled: false }'), ns);
       await waitFor('the Registry to roll out without its UI', async () => {
-        if (!(await readyForGeneration())) return false;
+        if (!(await registryReady(ns, REGISTRY))) return false;
         const response = await client.send('GET', '/ui/', { user: null }).catch(() => null);
         return response?.status === 404;
       }, 300_000, () => diagnostics(ns));
-      assert.equal((await registryObject()).status.uiUrl, undefined);
+      assert.equal((await getRegistry(ns, REGISTRY)).status.uiUrl, undefined);
       const tags = await client.send('GET', '/v2/team/app/tags/list');
       assert.equal(tags.status, 200);
       assert.deepEqual(tags.json().tags, ['v1']);
