@@ -4,6 +4,7 @@ import { ErrorCodes, RegistryError, registryError } from '../../errors.ts';
 import { isValidRepositoryName } from '../../oci/names.ts';
 import { parseDigest, tryParseDigest, type ParsedDigest } from '../../oci/digest.ts';
 import { rangeHeader, type ChunkOptions } from '../../content/upload-store.ts';
+import { completeUpload, mountBlob } from '../../content/blob-links.ts';
 import type { RouteContext, RouteGroupHandlers } from '../context.ts';
 import { queryParam } from '../context.ts';
 import { contentLength, hasBody } from '../body.ts';
@@ -22,8 +23,7 @@ function replyInProgress({ reply, name }: RouteContext, id: string, size: number
     .send();
 }
 
-async function replyCreated(context: RouteContext, digest: ParsedDigest): Promise<void> {
-  await context.services.repositories.linkBlob(context.name, digest);
+function replyCreated(context: RouteContext, digest: ParsedDigest): void {
   context.reply
     .code(201)
     .header('Location', `/v2/${context.name}/blobs/${digest.value}`)
@@ -63,9 +63,7 @@ async function tryMount(context: RouteContext, digestValue: string, from: string
   const digest = tryParseDigest(digestValue);
   if (!digest || !from || !isValidRepositoryName(from)) return null;
   if (!services.auth.authorize(principal, from, 'pull')) return null;
-  await services.blobs.protectForLink(digest);
-  const [linked, size] = await Promise.all([services.repositories.isBlobLinked(from, digest), services.blobs.size(digest)]);
-  return linked && size !== null ? digest : null;
+  return await mountBlob(services, context.name, digest, from) ? digest : null;
 }
 
 /** Whose open sessions a new one counts against: the user, or on a registry without auth the client address. */
@@ -91,9 +89,9 @@ async function completeMonolithic(context: RouteContext, id: string, digest: Par
 async function complete(context: RouteContext, id: string, digest: ParsedDigest): Promise<void> {
   const { request, services, name } = context;
   const body = hasBody(request.raw) ? request.raw : undefined;
-  const completed = await services.uploads.complete(name, id, digest, body, body ? chunkOptions(context) : {});
+  const completed = await completeUpload(services, name, id, digest, body, body ? chunkOptions(context) : {});
   services.metrics.uploadCompleted(completed.size, Date.now() - completed.startedAt.getTime());
-  await replyCreated(context, digest);
+  replyCreated(context, digest);
 }
 
 export const uploadRoutes: RouteGroupHandlers = {
@@ -104,7 +102,10 @@ export const uploadRoutes: RouteGroupHandlers = {
       const mount = queryParam(request, 'mount');
       if (mount !== undefined) {
         const mounted = await tryMount(context, mount, queryParam(request, 'from'));
-        if (mounted) return replyCreated(context, mounted).then(() => services.audit.succeeded(request));
+        if (mounted) {
+          replyCreated(context, mounted);
+          return services.audit.succeeded(request);
+        }
         // not mountable: an ordinary upload session follows, which is no mount (and not audited)
         services.audit.forget(request);
       }
