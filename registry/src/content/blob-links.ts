@@ -1,6 +1,6 @@
 // A blob becomes readable in a repository through a link: an upload's commit or a cross-repository mount writes
 // one. The routes call these; the protection against a garbage collection running meanwhile is taken here, before
-// the blob's existence is checked (see gc/guard.ts).
+// the blob's existence is checked (see content/gc-guard.ts).
 import type { Readable } from 'node:stream';
 import type { ParsedDigest } from '../oci/digest.ts';
 import type { BlobStore } from './blob-store.ts';

@@ -4,7 +4,7 @@ import type { FileReader, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { BLOBS_ROOT, paths } from './paths.ts';
 import { StorageFence, type FenceHold } from '../gc/fence.ts';
-import { GcGuard } from '../gc/guard.ts';
+import { GcGuard } from './gc-guard.ts';
 import { forEachConcurrently } from '../gc/parallel.ts';
 
 export interface BlobStoreOptions {
@@ -36,7 +36,7 @@ const FLAT_WALK_MAX_BLOBS = 1000;
 
 export class BlobStore {
   private readonly driver: StorageDriver;
-  /** coordination with an online garbage collection in this process (see gc/guard.ts) */
+  /** coordination with an online garbage collection in this process (see content/gc-guard.ts) */
   readonly guard: GcGuard;
   /** the same across processes sharing the storage (see gc/fence.ts); null when this process is the only one */
   readonly fence: StorageFence | null;
@@ -72,7 +72,7 @@ export class BlobStore {
 
   /**
    * Call before checking that the digests a record will reference exist; keeps every garbage collection of this
-   * process from removing them until the returned release is called (see gc/guard.ts).
+   * process from removing them until the returned release is called (see content/gc-guard.ts).
    */
   hold(digests: Iterable<string>): Promise<() => void> {
     return this.guard.hold(digests);

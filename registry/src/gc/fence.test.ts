@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { type FenceRun, HOLD_EXPIRY_MS, HOLD_USE_MS, RUN_EXPIRY_MS, STALE_MS, StorageFence } from './fence.ts';
-import { GcAlreadyRunningError } from './guard.ts';
+import { GcAlreadyRunningError } from '../content/gc-guard.ts';
 
 const roots: string[] = [];
 after(() => {

@@ -1,5 +1,5 @@
 // The garbage-collection fence between processes that share one storage (storage.shared: replicas on one
-// ReadWriteMany volume or one bucket). gc/guard.ts coordinates a collection with the requests of its own process;
+// ReadWriteMany volume or one bucket). content/gc-guard.ts coordinates a collection with the requests of its own process;
 // a request served by another replica is invisible to it, so both sides also leave a note in storage, written
 // BEFORE they read the other side's notes (Dekker's handshake): a request writes `gc/holds/<id>` {digests, at}
 // before it checks that the digests exist; a sweep writes `gc/intents/<run>.<n>` {digests} before it lists the
@@ -28,7 +28,7 @@ import { ErrorCodes, registryError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';
 import { GC_FENCE_ROOTS } from '../content/paths.ts';
-import { GcAlreadyRunningError } from './guard.ts';
+import { GcAlreadyRunningError } from '../content/gc-guard.ts';
 import { forEachConcurrently } from './parallel.ts';
 
 const { runs: RUNS, holds: HOLDS, intents: INTENTS } = GC_FENCE_ROOTS;

@@ -1,5 +1,5 @@
 // The maintenance API the retention and backup Jobs call: garbage collection, retention and backups run inside
-// the serving process, where they can coordinate with uploads in flight (gc/guard.ts); a second process could not.
+// the serving process, where they can coordinate with uploads in flight (content/gc-guard.ts); a second process could not.
 // Authenticated by a bearer token read from a file (a Kubernetes Secret), compared in constant time.
 import { readFile } from 'node:fs/promises';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -14,7 +14,7 @@ import { describeLocation, openLocation, parseLocation, type BackupLocation } fr
 import { ConfigError } from '../config.ts';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
-import { GcAlreadyRunningError } from '../gc/guard.ts';
+import { GcAlreadyRunningError } from '../content/gc-guard.ts';
 import { backupRunSummary, failedBackupSummary, gcRunSummary, retentionRunSummary, type RunHistory } from '../ops/run-history.ts';
 import { runRetention } from '../retention/executor.ts';
 import { PolicyError, validateRules } from '../retention/policy.ts';

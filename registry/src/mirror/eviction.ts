@@ -1,13 +1,13 @@
 // A mirror's size limit: when its repositories hold more than maxSize, the least recently pulled manifests go
 // (with their tags, and the blobs nothing else links), oldest first, until it fits. Runs like a garbage
 // collection under the GC guard, so it never deletes a blob a request is using or about to reference: blobs held
-// by a response, protected by a request during the run or touched just before it stay (see gc/guard.ts), and it
+// by a response, protected by a request during the run or touched just before it stay (see content/gc-guard.ts), and it
 // never overlaps a collection.
 import type { Logger } from 'pino';
 import type { BlobStore } from '../content/blob-store.ts';
 import type { ManifestService } from '../content/manifest-service.ts';
 import type { ManifestRecord, RepositoryStore } from '../content/repository-store.ts';
-import { GcAlreadyRunningError } from '../gc/guard.ts';
+import { GcAlreadyRunningError } from '../content/gc-guard.ts';
 import { tryParseDigest } from '../oci/digest.ts';
 import type { RegistryMetrics } from '../ops/metrics.ts';
 

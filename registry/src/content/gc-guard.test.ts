@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { GcGuard } from './guard.ts';
+import { GcGuard } from './gc-guard.ts';
 
 describe('GC guard', () => {
   it('does not delete a digest protected during the run', async () => {
