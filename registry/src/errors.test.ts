@@ -11,4 +11,10 @@ describe('registry errors', () => {
     assert.match(lines[0]!, /content of another digest/);
     assert.equal(error.descriptor.code, 'DIGEST_INVALID');
   });
+
+  it('gives every condition its own code: a descriptor\'s code is its name, and no two share one', () => {
+    for (const [name, descriptor] of Object.entries(ErrorCodes)) assert.equal(descriptor.code, name);
+    const codes = Object.values(ErrorCodes).map((descriptor) => descriptor.code);
+    assert.equal(new Set(codes).size, codes.length);
+  });
 });

@@ -34,7 +34,13 @@ export const ErrorCodes = Object.freeze({
   GC_IN_PROGRESS: descriptor('GC_IN_PROGRESS', 409, 'a garbage collection is already running'),
   /** a mirror cannot answer: the content is not cached and its upstream failed */
   UNAVAILABLE: descriptor('UNAVAILABLE', 503, 'service unavailable'),
-  PAYLOAD_TOO_LARGE: descriptor('SIZE_INVALID', 413, 'payload too large'),
+  /**
+   * a body over a configured limit (a manifest over storage.maxManifestBytes); the spec has no code for it, and
+   * SIZE_INVALID means a length that does not match the content
+   */
+  PAYLOAD_TOO_LARGE: descriptor('PAYLOAD_TOO_LARGE', 413, 'payload too large'),
+  /** the admin API: a body with an unknown field or a bad value, or a restore that cannot be done; nothing ran */
+  ADMIN_REQUEST_INVALID: descriptor('ADMIN_REQUEST_INVALID', 400, 'invalid admin request'),
   UNKNOWN: descriptor('UNKNOWN', 500, 'unknown error'),
 });
 

@@ -352,6 +352,7 @@ describe('manifests, tags and referrers', () => {
     const huge = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, annotations: { pad: 'x'.repeat(4 * 1024 * 1024) } });
     const response = await client.send('PUT', '/v2/img/huge/manifests/v1', { headers: { 'content-type': OCI_MANIFEST }, body: huge });
     assert.equal(response.status, 413);
+    assert.equal(errorCode(response), 'PAYLOAD_TOO_LARGE');
     assert.deepEqual(storageSnapshot(registry.storageDir), before);
   });
 

@@ -431,10 +431,11 @@ describe('backup and restore', () => {
 
   it('refuses bad input with a clear error, and nothing runs', async () => {
     const unknownKey = await backup({ destination: { rot: '/backups' } });
-    assert.equal(unknownKey.status, 405);
+    assert.equal(unknownKey.status, 400);
+    assert.equal(unknownKey.json.errors[0].code, 'ADMIN_REQUEST_INVALID');
     assert.match(unknownKey.json.errors[0].message, /unknown key destination\.rot/);
     const keep = await backup({ destination: { root: join(work, 'x') }, keep: 0 });
-    assert.equal(keep.status, 405);
+    assert.equal(keep.status, 400);
     assert.match(keep.json.errors[0].message, /keep must be a whole number/);
     const none = await backup({ keep: 2 });
     assert.match(none.json.errors[0].message, /destination is required/);

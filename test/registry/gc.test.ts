@@ -188,6 +188,8 @@ describe('retention and garbage collection', () => {
       const response = await fetchAdmin(path, body);
       assert.ok(response.status >= 400 && response.status < 500, `${path} ${JSON.stringify(body)}: ${response.status} ${response.body}`);
       assert.match(JSON.parse(response.body.toString()).errors[0].message, /dryRun|unknown field|gracePeriod|JSON object|enabled/, String(response.body));
+      assert.equal(response.status, 400, `${path} ${JSON.stringify(body)}`);
+      assert.equal(JSON.parse(response.body.toString()).errors[0].code, 'ADMIN_REQUEST_INVALID');
     }
     assert.ok(existsSync(blobFile(registry.storageDir, garbage.digest)), 'a refused request deleted a blob');
     const dry = await adminPost('/admin/v1/gc', { dryRun: true, gracePeriod: '0s' });

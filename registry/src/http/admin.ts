@@ -47,7 +47,7 @@ async function requireAdmin(request: FastifyRequest, tokenFile: string): Promise
 }
 
 function badBody(message: string, detail?: unknown): never {
-  throw registryError(ErrorCodes.UNSUPPORTED, message, detail);
+  throw registryError(ErrorCodes.ADMIN_REQUEST_INVALID, message, detail);
 }
 
 /** A JSON object with only the given keys: a misspelt option must not silently fall back to a default. */
@@ -161,7 +161,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
     try {
       rules = validateRules(body.rules);
     } catch (error) {
-      if (error instanceof PolicyError) throw registryError(ErrorCodes.UNSUPPORTED, `invalid retention rules: ${error.message}`);
+      if (error instanceof PolicyError) throw registryError(ErrorCodes.ADMIN_REQUEST_INVALID, `invalid retention rules: ${error.message}`);
       throw error;
     }
     const retention = await runRetention(services.repositories, services.manifests, rules, { dryRun });
@@ -220,7 +220,7 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, co
     })).catch((error: unknown) => {
       if (error instanceof BackupError) {
         // --force is the offline command's; this API never replaces what a serving registry holds
-        throw registryError(ErrorCodes.UNSUPPORTED, `restore refused: ${error.message.replace(/, or give --force.*$/, ' (or stop the registry and run the offline regop-registry restore --force)')}`);
+        throw registryError(ErrorCodes.ADMIN_REQUEST_INVALID, `restore refused: ${error.message.replace(/, or give --force.*$/, ' (or stop the registry and run the offline regop-registry restore --force)')}`);
       }
       throw error;
     });

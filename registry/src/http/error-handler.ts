@@ -20,7 +20,9 @@ export function toRegistryError(error: unknown): { error: RegistryError; unexpec
     };
   }
   if (status && status >= 400 && status < 500) {
-    const descriptor: ErrorDescriptor = { code: status === 413 ? 'SIZE_INVALID' : 'UNSUPPORTED', httpStatus: status, message: 'bad request' };
+    const descriptor: ErrorDescriptor = status === 413
+      ? ErrorCodes.PAYLOAD_TOO_LARGE
+      : { code: 'UNSUPPORTED', httpStatus: status, message: 'bad request' };
     return { error: new RegistryError(descriptor, (error as Error).message), unexpected: false };
   }
   return { error: new RegistryError(ErrorCodes.UNKNOWN), unexpected: true };
