@@ -85,8 +85,7 @@ export class Controller {
         logger.error({ controller: this.name, key, reason: error.message }, 'reconcile failed permanently');
       } else {
         result = 'error';
-        const delay = this.queue.backoffFor(key);
-        this.queue.addAfter(key, delay);
+        const delay = this.queue.addRateLimited(key);
         logger.warn({ controller: this.name, key, reason: (error as Error).message, retryInMs: Math.round(delay) }, 'reconcile failed; retrying');
       }
     } finally {

@@ -77,24 +77,22 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** the delay a failure of `key` earns now: the larger of its own backoff and the overall bucket's */
-  backoffFor(key: string): number {
+  /**
+   * Queues `key` again after the delay one more failure earns it: the larger of its own backoff (doubling with
+   * each failure since the last forget) and the overall bucket's. Returns that delay.
+   */
+  addRateLimited(key: string): number {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
     const perKey = Math.min(this.limits.baseDelayMs * 2 ** failures, this.limits.maxDelayMs);
-    return Math.max(perKey, this.bucketDelay());
+    const delay = Math.max(perKey, this.bucketDelay());
+    this.addAfter(key, delay);
+    return delay;
   }
 
-  addRateLimited(key: string): void {
-    this.addAfter(key, this.backoffFor(key));
-  }
-
+  /** a success: the key's next failure backs off from the base delay again */
   forget(key: string): void {
     this.failures.delete(key);
-  }
-
-  numRequeues(key: string): number {
-    return this.failures.get(key) ?? 0;
   }
 
   /** the next key to work on; undefined once shut down */
