@@ -4,6 +4,7 @@
 // stops releases the lease so a successor takes over at once.
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { realClock, type Clock } from './work-queue.ts';
 
 export interface LeaderElectionOptions {
   client: Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
@@ -14,7 +15,8 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
-  now?: () => Date;
+  /** for tests */
+  clock?: Clock;
 }
 
 export type LeaseDecision = 'acquire' | 'renew' | 'wait';
@@ -41,17 +43,25 @@ function status(error: unknown): number | undefined {
   return (error as { code?: number }).code;
 }
 
+interface Callbacks {
+  onStartedLeading(): void;
+  onStoppedLeading(): void;
+}
+
 export class LeaderElector {
-  private readonly options: Required<Omit<LeaderElectionOptions, 'now'>> & { now: () => Date };
+  private readonly options: Required<Omit<LeaderElectionOptions, 'clock'>>;
+  private readonly clock: Clock;
   private leading = false;
   private stopped = false;
-  private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private lost = false;
+  private timer: { cancel(): void } | undefined;
+  private deadline: { cancel(): void } | undefined;
+  private attempt: Promise<void> | undefined;
 
   constructor(options: LeaderElectionOptions) {
-    this.options = {
-      leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => new Date(), ...options,
-    };
+    const { clock, ...rest } = options;
+    this.clock = clock ?? realClock;
+    this.options = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...rest };
   }
 
   isLeader(): boolean {
@@ -59,15 +69,20 @@ export class LeaderElector {
   }
 
   /** Tries until it leads, calls onStartedLeading, keeps renewing; onStoppedLeading when leadership is lost. */
-  run(callbacks: { onStartedLeading(): void; onStoppedLeading(): void }): void {
+  run(callbacks: Callbacks): void {
     const tick = async () => {
-      if (this.stopped) return;
+      if (this.stopped || this.lost) return;
       try {
         const held = await this.tryAcquireOrRenew();
+        // the renew deadline may have passed while this attempt was under way
+        if (this.lost) return;
         if (held) {
-          this.lastRenew = Date.now();
-          if (!this.leading) {
-            this.leading = true;
+          const first = !this.leading;
+          this.leading = true;
+          // stop() came while this attempt was under way: it releases the lease once the attempt is done
+          if (this.stopped) return;
+          this.armDeadline(callbacks);
+          if (first) {
             this.options.logger.info({ lease: this.options.name, identity: this.options.identity }, 'became leader');
             callbacks.onStartedLeading();
           }
@@ -76,19 +91,31 @@ export class LeaderElector {
           return;
         }
       } catch (error) {
+        if (this.stopped || this.lost) return;
         this.options.logger.warn({ reason: (error as Error).message }, 'lease update failed');
-        if (this.leading && Date.now() - this.lastRenew > this.options.renewDeadlineMs) {
-          this.lose(callbacks, 'could not renew the lease within the renew deadline');
-          return;
-        }
       }
-      this.timer = setTimeout(() => void tick(), this.options.retryPeriodMs);
+      if (this.stopped) return;
+      this.timer = this.clock.setTimeout(() => { this.attempt = tick(); }, this.options.retryPeriodMs);
     };
-    void tick();
+    this.attempt = tick();
   }
 
-  private lose(callbacks: { onStoppedLeading(): void }, reason: string): void {
+  /**
+   * A leader that has not renewed within the renew deadline stops leading, whether its attempts fail or hang
+   * (a request to an unreachable API server may not end before the lease has expired and another replica leads).
+   */
+  private armDeadline(callbacks: Callbacks): void {
+    this.deadline?.cancel();
+    this.deadline = this.clock.setTimeout(() => {
+      if (this.leading && !this.stopped) this.lose(callbacks, 'could not renew the lease within the renew deadline');
+    }, this.options.renewDeadlineMs);
+  }
+
+  private lose(callbacks: Callbacks, reason: string): void {
     this.leading = false;
+    this.lost = true;
+    this.timer?.cancel();
+    this.deadline?.cancel();
     this.options.logger.error({ reason }, 'lost leadership');
     callbacks.onStoppedLeading();
   }
@@ -96,13 +123,23 @@ export class LeaderElector {
   /** Stops campaigning; a leader clears the holder so that a successor need not wait for the lease to expire. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
+    this.deadline?.cancel();
+    // an attempt under way may yet take or renew the lease: let it land (for at most the renew deadline) first
+    if (this.attempt) {
+      let timeout: { cancel(): void } | undefined;
+      await Promise.race([
+        this.attempt.catch(() => undefined),
+        new Promise<void>((resolve) => { timeout = this.clock.setTimeout(resolve, this.options.renewDeadlineMs); }),
+      ]);
+      timeout?.cancel();
+    }
     if (!this.leading) return;
     this.leading = false;
     try {
       const lease = await this.options.client.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
       if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined as unknown as string, leaseDurationSeconds: 1, renewTime: microTime(this.options.now()) };
+      lease.spec = { ...lease.spec, holderIdentity: undefined as unknown as string, leaseDurationSeconds: 1, renewTime: microTime(new Date(this.clock.now())) };
       await this.options.client.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
     } catch (error) {
       this.options.logger.warn({ reason: (error as Error).message }, 'could not release the lease');
@@ -111,7 +148,7 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name, identity } = this.options;
-    const now = this.options.now();
+    const now = new Date(this.clock.now());
     let lease: V1Lease | null = null;
     try {
       lease = await client.readNamespacedLease({ name, namespace });
