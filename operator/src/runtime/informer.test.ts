@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino from 'pino';
+import { FakeClock, settle } from './fake-clock.ts';
 import { SupervisedInformer } from './informer.ts';
+import { OperatorMetrics } from './metrics.ts';
 
 // client-node's real ListWatch runs against a watch endpoint on loopback; only the list function is a fake, so the
 // test decides when a list lands and whether it fails.
@@ -155,5 +157,170 @@ describe('SupervisedInformer.hasSynced', () => {
     } finally {
       await stop();
     }
+  });
+});
+
+/**
+ * A stand-in for client-node's informer, for what the supervisor does over time (on a fake clock): it lists
+ * through the function it is given when started, and the test makes its watch fail or see events.
+ */
+class FakeInformer {
+  readonly handlers = new Map<string, Array<(arg: unknown) => void>>();
+  items: KubernetesObject[] = [];
+  stopped = false;
+  private readonly listFn: () => Promise<KubernetesListObject<KubernetesObject>>;
+
+  constructor(listFn: () => Promise<KubernetesListObject<KubernetesObject>>) {
+    this.listFn = listFn;
+  }
+
+  on(event: string, handler: (arg: unknown) => void): void {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), handler]);
+  }
+
+  off(): void {}
+
+  emit(event: string, arg?: unknown): void {
+    for (const handler of this.handlers.get(event) ?? []) handler(arg);
+  }
+
+  async start(): Promise<void> {
+    this.emit('connect');
+    const list = await this.listFn();
+    this.items = list.items;
+    for (const item of this.items) this.emit('add', item);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  list(): KubernetesObject[] {
+    return this.items;
+  }
+
+  get(): undefined {
+    return undefined;
+  }
+}
+
+describe('SupervisedInformer over time (fake clock)', () => {
+  function supervised(options: { resyncMs?: number; watchdogMs?: number; random?: () => number } = {}) {
+    const clock = new FakeClock();
+    const metrics = new OperatorMetrics();
+    const made: FakeInformer[] = [];
+    const changes: string[] = [];
+    let lists = 0;
+    const informer = new SupervisedInformer<KubernetesObject>({
+      kubeConfig: new KubeConfig(), path: '/apis/regop.dev/v1alpha1/registries', resource: 'registries',
+      logger: pino({ level: 'silent' }), metrics, clock, random: options.random ?? (() => 0), ...options,
+      onChange: (object, event) => changes.push(`${event} ${object.metadata?.name}`),
+      list: async () => {
+        lists++;
+        return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '1' }, items: [registry('alpha'), registry('beta')] };
+      },
+      makeInformer: (_config, _path, list) => {
+        const fake = new FakeInformer(list as () => Promise<KubernetesListObject<KubernetesObject>>);
+        made.push(fake);
+        return fake as never;
+      },
+    });
+    const restarts = async () => (await metrics.informerRestarts.get()).values[0]?.value ?? 0;
+    return { clock, informer, made, changes, lists: () => lists, restarts, current: () => made.at(-1)! };
+  }
+
+  it('resync reports every cached object again each resync period, and only then', async () => {
+    const { clock, informer, changes } = supervised({ resyncMs: 60_000 });
+    await informer.start();
+    await settle();
+    assert.deepEqual(changes.splice(0), ['add alpha', 'add beta']);
+    await clock.advance(59_999);
+    assert.deepEqual(changes, []);
+    await clock.advance(1);
+    assert.deepEqual(changes.splice(0), ['resync alpha', 'resync beta']);
+    await clock.advance(60_000);
+    assert.deepEqual(changes.splice(0), ['resync alpha', 'resync beta']);
+    await informer.stop();
+    await clock.advance(600_000);
+    assert.deepEqual(changes, [], 'resynced after stop');
+  });
+
+  it('after a watch error (not a 410, which client-node relists by itself) it replaces the informer and relists, after a jittered 0.5–1 s', async () => {
+    for (const [random, delay] of [[0, 500], [0.999, 999.5]] as const) {
+      const { clock, informer, made, lists, restarts, current } = supervised({ random: () => random });
+      await informer.start();
+      await settle();
+      assert.equal(lists(), 1);
+      current().emit('error', Object.assign(new Error('watch failed: 500'), { code: 500 }));
+      await clock.advance(Math.floor(delay) - 1);
+      assert.equal(made.length, 1, `restarted before the backoff (${delay} ms) was over`);
+      await clock.advance(2);
+      assert.equal(made.length, 2);
+      assert.equal(made[0]!.stopped, true, 'the failed informer was not stopped');
+      assert.equal(lists(), 2, 'the new informer did not list');
+      assert.equal(informer.hasSynced(), true);
+      assert.equal(await restarts(), 1);
+      await informer.stop();
+    }
+  });
+
+  it('backs off 1, 2, 4 … 30 s (halved by jitter at most) while the watch keeps failing right after each list, and from 1 s again after two quiet minutes', async () => {
+    const { clock, informer, made } = supervised({ random: () => 0 });
+    await informer.start();
+    await settle();
+    const gaps: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const before = made.length;
+      const failedAt = clock.now();
+      made.at(-1)!.emit('error', Object.assign(new Error('watch is forbidden'), { code: 403 }));
+      while (made.length === before) await clock.advance(100);
+      gaps.push(clock.now() - failedAt);
+    }
+    // each restart's list succeeds, yet the backoff grows: a watch that always fails must not relist every second
+    assert.deepEqual(gaps, [500, 1000, 2000, 4000, 8000, 15000, 15000]);
+
+    await clock.advance(2 * 60_000 + 1);
+    const before = made.length;
+    const failedAt = clock.now();
+    made.at(-1)!.emit('error', Object.assign(new Error('watch failed'), { code: 500 }));
+    while (made.length === before) await clock.advance(100);
+    assert.equal(clock.now() - failedAt, 500);
+    await informer.stop();
+  });
+
+  it('ignores errors of an informer it has replaced, and restarts nothing after stop', async () => {
+    const { clock, informer, made } = supervised();
+    await informer.start();
+    await settle();
+    const first = made[0]!;
+    first.emit('error', new Error('watch failed'));
+    await clock.advance(1_000);
+    assert.equal(made.length, 2);
+    first.emit('error', new Error('a late error of the old watch'));
+    await clock.advance(60_000);
+    assert.equal(made.length, 2, 'an old informer\'s error restarted the current one');
+
+    made[1]!.emit('error', new Error('watch failed'));
+    await informer.stop();
+    await clock.advance(60_000);
+    assert.equal(made.length, 2, 'restarted after stop');
+  });
+
+  it('restarts a watch that has seen nothing for the watchdog period, and leaves a watch that sees events alone', async () => {
+    const { clock, informer, made, restarts } = supervised({ watchdogMs: 60_000, resyncMs: 3_600_000 });
+    await informer.start();
+    await settle();
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(30_000);
+      made[0]!.emit('update', registry('alpha'));
+    }
+    assert.equal(made.length, 1, 'a watch that sees events was restarted');
+
+    // silence: checked every minute, so restarted once more than a minute has passed without a sign of life
+    await clock.advance(120_000);
+    assert.equal(made.length, 2, 'a silent watch was not restarted');
+    assert.equal(await restarts(), 1);
+    assert.equal(made[0]!.stopped, true);
+    await informer.stop();
   });
 });

@@ -1,5 +1,6 @@
 // A supervised informer. client-node's informer stops for good on some watch errors, so this one restarts it
-// with jittered exponential backoff (1 s doubling to 30 s), relists now and then (resync: every cached object is
+// with jittered exponential backoff (1 s doubling to 30 s, back to 1 s after two minutes without a failure: a
+// watch that fails right after each list must not relist every second), relists now and then (resync: every cached object is
 // reported again, so level-triggered reconciles re-run), and restarts a watch that has been silent too long.
 //
 // hasSynced() is true only while the current informer's cache holds its first list. client-node is no help here:
@@ -8,6 +9,7 @@
 import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ListPromise, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { OperatorMetrics } from './metrics.ts';
+import { realClock, type Clock } from './work-queue.ts';
 
 export interface InformerOptions<T extends KubernetesObject> {
   kubeConfig: KubeConfig;
@@ -24,11 +26,17 @@ export interface InformerOptions<T extends KubernetesObject> {
   resyncMs?: number;
   watchdogMs?: number;
   /** for tests */
+  clock?: Clock;
+  /** for tests: the jitter, in [0, 1) */
+  random?: () => number;
+  /** for tests */
   makeInformer?: (kubeConfig: KubeConfig, path: string, list: ListPromise<T>, labelSelector?: string) => Informer<T> & ObjectCache<T>;
 }
 
 const MIN_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
+/** a failure this long after the one before starts the backoff again from MIN_BACKOFF_MS */
+const BACKOFF_RESET_MS = 2 * 60_000;
 
 export class SupervisedInformer<T extends KubernetesObject> {
   private informer: (Informer<T> & ObjectCache<T>) | undefined;
@@ -36,12 +44,16 @@ export class SupervisedInformer<T extends KubernetesObject> {
   private synced = false;
   private stopped = false;
   private failures = 0;
-  private lastSeen = Date.now();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private restartTimer: NodeJS.Timeout | undefined;
+  private lastFailure = -Infinity;
+  private readonly clock: Clock;
+  private lastSeen: number;
+  private readonly timers: Array<{ cancel(): void }> = [];
+  private restartTimer: { cancel(): void } | undefined;
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
+    this.clock = options.clock ?? realClock;
+    this.lastSeen = this.clock.now();
   }
 
   hasSynced(): boolean {
@@ -54,30 +66,40 @@ export class SupervisedInformer<T extends KubernetesObject> {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const resync = setInterval(() => this.resync(), this.options.resyncMs ?? 10 * 60_000);
+    this.every(this.options.resyncMs ?? 10 * 60_000, () => this.resync());
     const watchdogMs = this.options.watchdogMs ?? 15 * 60_000;
-    const watchdog = setInterval(() => {
-      if (Date.now() - this.lastSeen > watchdogMs) {
+    this.every(Math.min(watchdogMs, 60_000), () => {
+      if (this.clock.now() - this.lastSeen > watchdogMs) {
         this.options.logger.warn({ resource: this.options.resource }, 'watch silent for too long; restarting it');
         void this.restart();
       }
-    }, Math.min(watchdogMs, 60_000));
-    for (const timer of [resync, watchdog]) {
-      timer.unref();
-      this.timers.push(timer);
-    }
+    });
     await this.run();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.timers.splice(0)) clearInterval(timer);
-    clearTimeout(this.restartTimer);
+    for (const timer of this.timers.splice(0)) timer.cancel();
+    this.restartTimer?.cancel();
+    this.restartTimer = undefined;
     await this.informer?.stop().catch(() => undefined);
   }
 
+  /** calls fn every periodMs until stop */
+  private every(periodMs: number, fn: () => void): void {
+    const slot = this.timers.length;
+    const arm = () => {
+      this.timers[slot] = this.clock.setTimeout(() => {
+        if (this.stopped) return;
+        arm();
+        fn();
+      }, periodMs);
+    };
+    arm();
+  }
+
   private seen(): void {
-    this.lastSeen = Date.now();
+    this.lastSeen = this.clock.now();
   }
 
   private async run(): Promise<void> {
@@ -114,25 +136,29 @@ export class SupervisedInformer<T extends KubernetesObject> {
       if (this.stopped || informer !== this.informer) return;
       this.seen();
       this.synced = true;
-      this.failures = 0;
     });
     return result;
   }
 
   private scheduleRestart(): void {
     if (this.stopped || this.restartTimer) return;
+    const now = this.clock.now();
+    if (now - this.lastFailure > BACKOFF_RESET_MS) this.failures = 0;
+    this.lastFailure = now;
     const base = Math.min(MIN_BACKOFF_MS * 2 ** this.failures, MAX_BACKOFF_MS);
     this.failures++;
-    const delay = base / 2 + Math.random() * (base / 2);
-    this.restartTimer = setTimeout(() => {
+    const delay = base / 2 + (this.options.random ?? Math.random)() * (base / 2);
+    this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       void this.restart();
     }, delay);
-    this.restartTimer.unref();
   }
 
   private async restart(): Promise<void> {
     if (this.stopped) return;
+    // the watchdog may restart while a restart after an error is pending: one restart is enough
+    this.restartTimer?.cancel();
+    this.restartTimer = undefined;
     this.options.metrics?.informerRestarts.inc({ resource: this.options.resource });
     const previous = this.informer;
     this.informer = undefined;
