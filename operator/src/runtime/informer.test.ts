@@ -323,4 +323,19 @@ describe('SupervisedInformer over time (fake clock)', () => {
     assert.equal(made[0]!.stopped, true);
     await informer.stop();
   });
+
+  it('a watchdog restart while a restart after an error is pending restarts once, not twice', async () => {
+    const { clock, informer, made, restarts } = supervised({ watchdogMs: 60_000, resyncMs: 3_600_000, random: () => 0.999 });
+    await informer.start();
+    await settle();
+    await clock.advance(119_500);
+    made[0]!.emit('error', new Error('watch failed'));
+    // the watchdog's check at 120 s restarts the silent watch; the restart after the error was due at ~120.5 s
+    await clock.advance(500);
+    assert.equal(made.length, 2);
+    await clock.advance(5_000);
+    assert.equal(made.length, 2, 'restarted a second time by the pending restart');
+    assert.equal(await restarts(), 1);
+    await informer.stop();
+  });
 });
