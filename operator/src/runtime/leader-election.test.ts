@@ -192,4 +192,37 @@ describe('LeaderElector', () => {
     assert.deepEqual(a.log, [], 'onStartedLeading after stop');
     assert.equal(api.holder(), undefined, 'the lease taken by the late attempt was not released');
   });
+
+  it('a candidate whose clock runs a minute ahead does not take a lease that is being renewed', async () => {
+    const clockA = new FakeClock();
+    const clockB = new FakeClock(clockA.now() + 60_000);
+    const api = new FakeLeaseApi();
+    const a = candidate(api, clockA, 'pod-a');
+    const b = candidate(api, clockB, 'pod-b');
+    a.run();
+    await settle();
+    b.run();
+    for (let second = 0; second < 60; second++) {
+      await clockA.advance(1_000);
+      await clockB.advance(1_000);
+    }
+    assert.deepEqual([a.log, b.log], [['started'], []], 'two leaders: the fast clock judged the lease expired from its renewTime');
+    assert.equal(api.holder(), 'pod-a');
+    await a.elector.stop();
+    await b.elector.stop();
+  });
+
+  it('judges a lease left by a dead holder by how long it has stood still here: it waits one lease duration from first sight', async () => {
+    const clock = new FakeClock();
+    const api = new FakeLeaseApi();
+    const hourAgo = microTime(new Date(clock.now() - 3_600_000));
+    api.store({ metadata: { name: 'regop', namespace: 'regop-system' }, spec: { holderIdentity: 'pod-dead', leaseDurationSeconds: 15, renewTime: hourAgo, acquireTime: hourAgo } });
+    const b = candidate(api, clock, 'pod-b');
+    b.run();
+    await clock.advance(14_000);
+    assert.deepEqual(b.log, []);
+    await clock.advance(4_000);
+    assert.deepEqual(b.log, ['started']);
+    await b.elector.stop();
+  });
 });

@@ -21,14 +21,18 @@ export interface LeaderElectionOptions {
 
 export type LeaseDecision = 'acquire' | 'renew' | 'wait';
 
-/** What a candidate may do with the lease as it is now. */
-export function decide(lease: V1Lease | null, identity: string, now: Date): LeaseDecision {
+/**
+ * What a candidate may do with the lease as it is now. `observedAt` is when this candidate first saw the lease
+ * as it is (same resourceVersion), on its own clock: as client-go does, expiry is judged by how long the lease
+ * has stood still here, not by its renewTime, which the holder wrote from another node's clock (a candidate
+ * whose clock runs ahead would take a lease that is being renewed).
+ */
+export function decide(lease: V1Lease | null, identity: string, now: Date, observedAt: number): LeaseDecision {
   const spec = lease?.spec;
   if (!spec?.holderIdentity) return 'acquire';
   if (spec.holderIdentity === identity) return 'renew';
-  const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
   const durationMs = (spec.leaseDurationSeconds ?? 15) * 1000;
-  return renewed + durationMs < now.getTime() ? 'acquire' : 'wait';
+  return observedAt + durationMs < now.getTime() ? 'acquire' : 'wait';
 }
 
 /**
@@ -57,6 +61,8 @@ export class LeaderElector {
   private timer: { cancel(): void } | undefined;
   private deadline: { cancel(): void } | undefined;
   private attempt: Promise<void> | undefined;
+  /** the lease's resourceVersion when last read, and when (on our clock) it was first read as that */
+  private observed: { version: string | undefined; at: number } | undefined;
 
   constructor(options: LeaderElectionOptions) {
     const { clock, ...rest } = options;
@@ -155,7 +161,9 @@ export class LeaderElector {
     } catch (error) {
       if (status(error) !== 404) throw error;
     }
-    const decision = decide(lease, identity, now);
+    const version = lease?.metadata?.resourceVersion;
+    if (!this.observed || this.observed.version !== version) this.observed = { version, at: now.getTime() };
+    const decision = decide(lease, identity, now, this.observed.at);
     if (decision === 'wait') return false;
     const spec = {
       holderIdentity: identity,
