@@ -8,7 +8,6 @@ import { readLocationFile, openLocation, type BackupLocation } from './backup/de
 import { listSnapshots } from './backup/restore.ts';
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
-import { optimizeHeapForSize } from './ops/heap-sizing.ts';
 import { startServer } from './server.ts';
 
 const program = new Command('regop-registry')
@@ -56,7 +55,6 @@ program
       base: { service: 'regop-registry' },
       redact: { paths: ['req.headers.authorization', '*.password', 'headers.authorization'], censor: '[redacted]' },
     });
-    optimizeHeapForSize();
     const server = await startServer(config, logger);
     let stopping = false;
     const stop = (signal: string) => {
@@ -147,7 +145,6 @@ addTargetOptions(program.command('gc').description('garbage-collect unreferenced
       if (options.server) {
         return postJson(serverTarget(options as Record<string, string>), '/admin/v1/gc', { gracePeriod: options.gracePeriod, dryRun: !!options.dryRun });
       }
-      optimizeHeapForSize();
       return offlineGc(options.storage as string, grace, !!options.dryRun);
     }, options.terminationLog as string | undefined);
   });

@@ -11,6 +11,7 @@ import type { BlobStore } from '../content/blob-store.ts';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import type { UploadStore } from '../content/upload-store.ts';
 import type { ParsedDigest } from '../oci/digest.ts';
+import { withCompactHeap } from '../ops/heap-sizing.ts';
 import { DigestSet } from './digest-set.ts';
 import type { FenceRun } from './fence.ts';
 import { Batcher, forEachConcurrently } from './parallel.ts';
@@ -64,7 +65,12 @@ export class GarbageCollector {
     return this.blobs.guard.active;
   }
 
-  async collect(options: GcOptions): Promise<GcReport> {
+  /** a collection walks every blob: the heap is kept compact meanwhile (ops/heap-sizing.ts) */
+  collect(options: GcOptions): Promise<GcReport> {
+    return withCompactHeap(() => this.collectNow(options));
+  }
+
+  private async collectNow(options: GcOptions): Promise<GcReport> {
     const guard = this.blobs.guard;
     guard.begin();
     const started = Date.now();
