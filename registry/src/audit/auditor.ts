@@ -20,18 +20,11 @@ export interface AuditOrigin {
 }
 
 /** What a call site says about an event; the Auditor fills in the rest. */
-export interface AuditFields {
+export interface AuditFields extends Pick<AuditEvent, 'repository' | 'tag' | 'digest' | 'previousDigest' | 'mediaType' | 'size' | 'detail'> {
   action: AuditAction;
   result?: AuditResult;
   /** instead of the origin's user: a login failure names the user that was tried */
   user?: string | null;
-  repository?: string;
-  tag?: string;
-  digest?: string;
-  previousDigest?: string | null;
-  mediaType?: string;
-  size?: number;
-  detail?: Record<string, unknown>;
 }
 
 export interface AuditSink {

@@ -11,6 +11,7 @@ import type { Descriptor } from '../oci/manifest.ts';
 import { tryParseDigest } from '../oci/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { PathNotFoundError } from '../storage/driver.ts';
+import type { BackupReport } from './backup.ts';
 import { copyBlob, readFromDriver, type BlobCopier } from './copy.ts';
 import { BackupError } from './errors.ts';
 import { backupPaths, snapshotIdsIn, SNAPSHOTS_ROOT } from './layout.ts';
@@ -32,19 +33,10 @@ export interface RestoreOptions {
   sourceName: string;
 }
 
-export interface RestoreReport {
-  snapshot: string;
+/** what a backup reports of its copy, counted the same way for a restore (skipped: already in the store) */
+export type RestoreReport = Pick<BackupReport, 'snapshot' | 'durationMs' | 'repositories' | 'images' | 'tags' | 'blobsCopied' | 'bytesCopied' | 'blobsSkipped' | 'bytesSkipped'> & {
   source: string;
-  durationMs: number;
-  repositories: number;
-  images: number;
-  tags: number;
-  blobsCopied: number;
-  bytesCopied: number;
-  /** already in the store with the same digest and size */
-  blobsSkipped: number;
-  bytesSkipped: number;
-}
+};
 
 export async function listSnapshots(source: StorageDriver): Promise<string[]> {
   return snapshotIdsIn(await source.list(SNAPSHOTS_ROOT));
