@@ -4,8 +4,8 @@ import { countOf, firstOf, formatBytes, formatRelative, formatTime, shortDigest,
 
 describe('ui format', () => {
   it('shows sizes in decimal units as registries do', () => {
-    assert.equal(formatBytes(0), '0 byte');
-    assert.equal(formatBytes(999), '999 byte');
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(999), '999 B');
     assert.equal(formatBytes(1500), '1.5 kB');
     assert.equal(formatBytes(2_500_000_000), '2.5 GB');
   });

@@ -8,7 +8,7 @@ const countFormat = new Intl.NumberFormat('en');
 const dateFormat = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
 const relativeFormat = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 
-/** 1.5 MB: decimal units, as registries and `podman images` report sizes */
+/** 1.5 MB: decimal units, as registries and `podman images` report sizes; 491 B (Intl's short byte is "byte") */
 export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;
@@ -16,7 +16,7 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return byteFormats[unit]!.format(value);
+  return unit === 0 ? `${countFormat.format(value)} B` : byteFormats[unit]!.format(value);
 }
 
 export function formatCount(count: number): string {
