@@ -26,7 +26,28 @@ export interface ServerTarget {
   caPem?: string;
 }
 
-export function postJson(target: ServerTarget, path: string, body: unknown): Promise<unknown> {
+/** errors of a connection that never opened: the request was not sent, so sending it again is safe */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const CONNECT_ATTEMPTS = 30;
+
+/**
+ * POSTs to the registry's admin API. A connection that is refused is tried again for up to half a minute: a Job's
+ * pod may start before a network plugin enforcing NetworkPolicies admits its address (kube-router takes a moment),
+ * or before the Service has a ready endpoint. Nothing else is retried: the request may have run.
+ */
+export async function postJson(target: ServerTarget, path: string, body: unknown): Promise<unknown> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await postJsonOnce(target, path, body);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (attempt >= CONNECT_ATTEMPTS || !code || !NOT_CONNECTED.has(code)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+function postJsonOnce(target: ServerTarget, path: string, body: unknown): Promise<unknown> {
   const url = new URL(path, target.url);
   const payload = Buffer.from(JSON.stringify(body));
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
