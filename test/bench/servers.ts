@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { randomBytes } from 'node:crypto';
 import { stringify as toYaml } from 'yaml';
 import { startRegistry, freePort, waitForListening } from '../support/registry.ts';

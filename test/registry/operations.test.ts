@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { request as httpRequest } from 'node:http';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { startRegistry } from '../support/registry.ts';
 import { clientFor } from '../support/http.ts';
 import { makeTestCertificate } from '../support/tls.ts';

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { Agent, request } from 'undici';
 import { startRegistry, type RunningRegistry, type TestUser } from '../support/registry.ts';
 import { clientFor, type Client } from '../support/http.ts';

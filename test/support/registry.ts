@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, connect } from 'node:net';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { makeTestCertificate } from './tls.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

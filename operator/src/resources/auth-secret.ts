@@ -2,7 +2,8 @@
 // reconcile would change the Secret each time and roll the pods forever: a hash that still matches its password
 // is kept (hashesFor), and the builder itself only renders what it is given.
 import type { V1Secret } from '@kubernetes/client-node';
-import bcrypt from 'bcryptjs';
+import { createHash } from 'node:crypto';
+import bcrypt from 'bcrypt';
 import { stringify } from 'yaml';
 import type { AccessRule, Registry } from '../api/v1alpha1/registry.ts';
 import { mirrorPrefix } from '../api/v1alpha1/mirrors.ts';
@@ -33,12 +34,35 @@ export function parseHtpasswd(text: string | undefined): Map<string, string> {
   return entries;
 }
 
+/**
+ * Hashes this process has seen match their password, as hash → SHA-256 of the password. Comparing a bcrypt hash
+ * costs tens of milliseconds by design; every reconcile of every Registry would pay it for each user. A matching
+ * pair stays matching, so it is checked once per process. The password itself is never kept.
+ */
+const verifiedHashes = new Map<string, string>();
+const VERIFIED_HASHES_MAX = 10_000;
+
+function fingerprint(password: string): string {
+  return createHash('sha256').update(password).digest('hex');
+}
+
+async function stillMatches(password: string, hash: string): Promise<boolean> {
+  if (verifiedHashes.get(hash) === fingerprint(password)) return true;
+  // native bcrypt runs on libuv's thread pool, off the event loop
+  if (!(await bcrypt.compare(password, hash))) return false;
+  if (verifiedHashes.size >= VERIFIED_HASHES_MAX) verifiedHashes.clear();
+  verifiedHashes.set(hash, fingerprint(password));
+  return true;
+}
+
 /** A bcrypt hash per user: the existing one where it still matches the password, otherwise a new one. */
 export async function hashesFor(users: UserCredential[], existing: Map<string, string>): Promise<HtpasswdEntry[]> {
   return Promise.all(users.map(async (user) => {
     const current = existing.get(user.name);
-    if (current && (await bcrypt.compare(user.password, current))) return { name: user.name, hash: current };
-    return { name: user.name, hash: await bcrypt.hash(user.password, BCRYPT_COST) };
+    if (current && (await stillMatches(user.password, current))) return { name: user.name, hash: current };
+    const hash = await bcrypt.hash(user.password, BCRYPT_COST);
+    verifiedHashes.set(hash, fingerprint(user.password));
+    return { name: user.name, hash };
   }));
 }
 

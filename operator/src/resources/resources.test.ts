@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { parse } from 'yaml';
 import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { buildConfig } from '../../../registry/src/config.ts';

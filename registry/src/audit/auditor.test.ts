@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import pino from 'pino';
 import { Authenticator } from '../auth/index.ts';
 import { ErrorCodes, registryError } from '../errors.ts';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import { parseHtpasswd } from './htpasswd.ts';
 
 // written by Apache's `htpasswd -nbB -C 5 apache 's3cret!'`

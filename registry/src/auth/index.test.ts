@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import bcrypt from 'bcryptjs';
+import bcrypt from 'bcrypt';
 import pino from 'pino';
 import { RegistryError } from '../errors.ts';
 import { Authenticator, type AuthOptions } from './index.ts';
