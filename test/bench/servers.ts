@@ -69,9 +69,9 @@ export interface MirroredUpstream {
 /** docker.io, as users configure it, so a one-component name gets `library/` as on Docker Hub */
 export const MIRROR_PREFIX = 'docker.io';
 
-let certificate: TestCertificate | undefined;
-function cert(): TestCertificate {
-  // RSA key generation in forge is slow; one certificate serves every server of the run.
+let certificate: Promise<TestCertificate> | undefined;
+function cert(): Promise<TestCertificate> {
+  // one certificate serves every server of the run
   certificate ??= makeTestCertificate(['localhost', '127.0.0.1']);
   return certificate;
 }
@@ -203,7 +203,7 @@ async function startDistribution(mode: Mode, mirror?: MirroredUpstream, bucket?:
   ];
   let caPem: string | undefined;
   if (secure) {
-    const c = cert();
+    const c = await cert();
     caPem = c.caPem;
     writeFileSync(join(workDir, 'tls.crt'), c.certPem);
     writeFileSync(join(workDir, 'tls.key'), c.keyPem, { mode: 0o600 });

@@ -37,7 +37,7 @@ describe('registry operations', () => {
     const registry = await startRegistry({ tls: true, extraArgs: [] });
     try {
       const before = await servedCertificatePem(registry.port);
-      const renewed = makeTestCertificate(['localhost', '127.0.0.1']);
+      const renewed = await makeTestCertificate(['localhost', '127.0.0.1']);
       // Kubernetes swaps Secret files by renaming; do the same
       writeFileSync(join(registry.workDir, 'tls.key.new'), renewed.keyPem);
       writeFileSync(join(registry.workDir, 'tls.crt.new'), renewed.certPem);

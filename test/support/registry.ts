@@ -105,7 +105,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
   let caFile: string | undefined;
   let caPem: string | undefined;
   if (options.tls) {
-    const cert = makeTestCertificate(['localhost', '127.0.0.1']);
+    const cert = await makeTestCertificate(['localhost', '127.0.0.1']);
     caFile = join(workDir, 'ca.crt');
     caPem = cert.caPem;
     writeFileSync(caFile, cert.caPem);

@@ -5,8 +5,8 @@ import { createCertificateAuthority, issueServingCertificate } from '../../opera
 export interface TestCertificate { caPem: string; certPem: string; keyPem: string }
 
 /** `names`: DNS names and IP addresses the certificate is valid for (at least one). */
-export function makeTestCertificate(names: string[]): TestCertificate {
-  const ca = createCertificateAuthority('regop test CA');
-  const serving = issueServingCertificate(ca, names);
+export async function makeTestCertificate(names: string[]): Promise<TestCertificate> {
+  const ca = await createCertificateAuthority('regop test CA');
+  const serving = await issueServingCertificate(ca, names);
   return { caPem: ca.certPem, certPem: serving.certPem, keyPem: serving.keyPem };
 }

@@ -203,7 +203,7 @@ export async function startUpstream(options: UpstreamStartOptions = {}): Promise
   const certDir = join(workDir, 'certs');
   mkdirSync(certDir);
   // one certificate for the proxy, distribution and the token signer: distribution's rootcertbundle is its CA
-  const certificate = makeTestCertificate([...new Set(['localhost', '127.0.0.1', bindAddress])]);
+  const certificate = await makeTestCertificate([...new Set(['localhost', '127.0.0.1', bindAddress])]);
   writeFileSync(join(certDir, 'ca.crt'), certificate.caPem);
   writeFileSync(join(workDir, 'tls.crt'), certificate.certPem);
   writeFileSync(join(workDir, 'tls.key'), certificate.keyPem, { mode: 0o600 });

@@ -8,10 +8,11 @@ import {
 
 const DAY = 86_400_000;
 
+const names = ['reg.ns.svc', 'reg.ns.svc.cluster.local', '127.0.0.1', 'fd00:10:96::a'];
+const ca = await createCertificateAuthority('regop test');
+const serving = await issueServingCertificate(ca, names);
+
 describe('operator PKI', () => {
-  const ca = createCertificateAuthority('regop test');
-  const names = ['reg.ns.svc', 'reg.ns.svc.cluster.local', '127.0.0.1'];
-  const serving = issueServingCertificate(ca, names);
 
   it('issues a serving certificate that Node verifies against the CA, with every name', () => {
     const cert = new X509Certificate(serving.certPem);
@@ -23,14 +24,14 @@ describe('operator PKI', () => {
     assert.ok(isSignedBy(serving.certPem, ca.certPem));
   });
 
-  it('decides renewal: missing, fine, expiring, names changed, other issuer', () => {
+  it('decides renewal: missing, fine, expiring, names changed, other issuer', async () => {
     assert.equal(servingCertificateRenewalReason(undefined, ca, names), 'Missing');
     assert.equal(servingCertificateRenewalReason(serving, ca, names), null);
     assert.equal(servingCertificateRenewalReason(serving, ca, [...names].reverse()), null);
     const late = new Date(Date.now() + (SERVING_VALIDITY_DAYS - 20) * DAY);
     assert.equal(servingCertificateRenewalReason(serving, ca, names, late), 'Expiring');
     assert.equal(servingCertificateRenewalReason(serving, ca, [...names, 'registry.example.com']), 'NamesChanged');
-    const otherCa = createCertificateAuthority('other');
+    const otherCa = await createCertificateAuthority('other');
     assert.equal(servingCertificateRenewalReason(serving, otherCa, names), 'IssuerChanged');
     assert.equal(servingCertificateRenewalReason({ certPem: 'garbage', keyPem: 'x' }, ca, names), 'Unparsable');
   });

@@ -1,7 +1,9 @@
 // The operator-managed PKI for a Registry: a self-signed CA per Registry and a serving certificate it signs.
-// Keys come from Node's native crypto (node-forge's pure-JS RSA key generation takes seconds); node-forge
-// builds and inspects the X.509 certificates.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+// node-forge builds the X.509 structure; everything costly is Node's native crypto: keys are generated and
+// certificates signed off the event loop (forge's pure-JS RSA took ~100 ms of it per certificate, which 50
+// Registries applied at once queued up behind), and certificates are inspected and verified with X509Certificate.
+import { createPrivateKey, generateKeyPair, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 
 export interface KeyPair {
@@ -15,11 +17,34 @@ export const SERVING_VALIDITY_DAYS = 90;
 /** like cert-manager's default: renew when a third of the lifetime is left */
 export const RENEW_WHEN_REMAINING_FRACTION = 1 / 3;
 
-function newKeys(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey; keyPem: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateRsaKeyPair = promisify(generateKeyPair);
+const signAsync = promisify(sign);
+
+interface NewKeys {
+  privateKey: KeyObject;
+  publicKey: forge.pki.rsa.PublicKey;
+  keyPem: string;
+}
+
+async function newKeys(): Promise<NewKeys> {
+  const { privateKey, publicKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), keyPem };
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  return { privateKey, publicKey: forge.pki.publicKeyFromPem(publicPem) as forge.pki.rsa.PublicKey, keyPem };
+}
+
+/** Signs the certificate with SHA-256 and RSA as forge's cert.sign would, but natively and asynchronously. */
+async function signCertificate(cert: forge.pki.Certificate, key: KeyObject): Promise<string> {
+  const algorithm = forge.pki.oids.sha256WithRSAEncryption!;
+  cert.signatureOid = algorithm;
+  cert.siginfo.algorithmOid = algorithm;
+  // getTBSCertificate is public in forge but missing from its type definitions
+  const tbs = (forge.pki as unknown as { getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const signature = await signAsync('sha256', Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary'), key);
+  // forge keeps both as binary strings; the cached TBS is what certificateToPem then writes
+  (cert as forge.pki.Certificate & { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  cert.signature = signature.toString('binary');
+  return forge.pki.certificateToPem(cert);
 }
 
 function serialNumber(): string {
@@ -27,8 +52,8 @@ function serialNumber(): string {
   return '00' + randomBytes(16).toString('hex');
 }
 
-export function createCertificateAuthority(commonName: string, now = new Date()): KeyPair {
-  const keys = newKeys();
+export async function createCertificateAuthority(commonName: string, now = new Date()): Promise<KeyPair> {
+  const keys = await newKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
@@ -42,19 +67,18 @@ export function createCertificateAuthority(commonName: string, now = new Date())
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+  return { certPem: await signCertificate(cert, keys.privateKey), keyPem: keys.keyPem };
 }
 
 function isIpAddress(name: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
 }
 
-export function issueServingCertificate(ca: KeyPair, names: string[], now = new Date()): KeyPair {
+export async function issueServingCertificate(ca: KeyPair, names: string[], now = new Date()): Promise<KeyPair> {
   if (names.length === 0) throw new Error('a serving certificate needs at least one name');
   const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
-  const keys = newKeys();
+  const caKey = createPrivateKey(ca.keyPem);
+  const keys = await newKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
@@ -71,8 +95,7 @@ export function issueServingCertificate(ca: KeyPair, names: string[], now = new 
       altNames: names.map((name) => (isIpAddress(name) ? { type: 7, ip: name } : { type: 2, value: name })),
     },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+  return { certPem: await signCertificate(cert, caKey), keyPem: keys.keyPem };
 }
 
 export interface CertificateFacts {
@@ -82,16 +105,29 @@ export interface CertificateFacts {
 }
 
 export function inspectCertificate(certPem: string): CertificateFacts {
-  const cert = forge.pki.certificateFromPem(certPem);
-  const san = cert.getExtension('subjectAltName') as { altNames?: Array<{ type: number; value?: string; ip?: string }> } | null;
-  const names = (san?.altNames ?? []).map((entry) => entry.ip ?? entry.value ?? '').filter((name) => name !== '');
-  return { notBefore: cert.validity.notBefore, notAfter: cert.validity.notAfter, names };
+  const cert = new X509Certificate(certPem);
+  return { notBefore: cert.validFromDate, notAfter: cert.validToDate, names: subjectAltNames(cert) };
+}
+
+/** DNS names and IP addresses of the subjectAltName extension, which Node prints as `DNS:a, IP Address:10.0.0.1`. */
+function subjectAltNames(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? '').split(', ').flatMap((entry) => {
+    const match = /^(DNS|IP Address):(.+)$/.exec(entry);
+    return match ? [canonicalName(match[2]!)] : [];
+  });
+}
+
+/** IPv6 addresses in one spelling: Node prints `FD00:0:0:0:0:0:0:1` where the API server writes `fd00::1`. */
+function canonicalName(name: string): string {
+  return name.includes(':') ? new URL(`http://[${name}]`).hostname.slice(1, -1) : name;
 }
 
 /** Whether `certPem` was signed by the CA in `caPem`. */
 export function isSignedBy(certPem: string, caPem: string): boolean {
   try {
-    return forge.pki.certificateFromPem(caPem).verify(forge.pki.certificateFromPem(certPem));
+    const ca = new X509Certificate(caPem);
+    const cert = new X509Certificate(certPem);
+    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
   } catch {
     return false;
   }
@@ -116,7 +152,7 @@ export function servingCertificateRenewalReason(
   const lifetime = facts.notAfter.getTime() - facts.notBefore.getTime();
   if (facts.notAfter.getTime() - now.getTime() < lifetime * RENEW_WHEN_REMAINING_FRACTION) return 'Expiring';
   const have = new Set(facts.names);
-  if (wantedNames.length !== have.size || wantedNames.some((name) => !have.has(name))) return 'NamesChanged';
+  if (wantedNames.length !== have.size || wantedNames.some((name) => !have.has(canonicalName(name)))) return 'NamesChanged';
   if (!isSignedBy(current.certPem, ca.certPem)) return 'IssuerChanged';
   return null;
 }

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { createCertificateAuthority, issueServingCertificate } from '../certs/certificates.ts';
 import { probeRegistry } from './probe.ts';
 
-const ca = createCertificateAuthority('probe test CA');
-const otherCa = createCertificateAuthority('another CA');
+const ca = await createCertificateAuthority('probe test CA');
+const otherCa = await createCertificateAuthority('another CA');
 const servers: Server[] = [];
 
 async function serve(names: string[]): Promise<string> {
-  const pair = issueServingCertificate(ca, names);
+  const pair = await issueServingCertificate(ca, names);
   const server = createServer({ cert: pair.certPem, key: pair.keyPem }, (_request, response) => response.writeHead(401).end());
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
