@@ -118,7 +118,7 @@ async function resolveSelfSigned(
   const namespace = registry.metadata.namespace;
   let ca = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.caKey }));
   if (!ca) {
-    ca = createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
+    ca = await createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
     events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
   }
   const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls });
@@ -129,7 +129,7 @@ async function resolveSelfSigned(
   const reason = servingCertificateRenewalReason(serving, ca, wanted, now)
     ?? (requested && requested !== renewalRequestOf(existing, RENEWED_FOR_ANNOTATION) ? 'RenewalRequested' : null);
   if (reason) {
-    serving = issueServingCertificate(ca, wanted, now);
+    serving = await issueServingCertificate(ca, wanted, now);
     events.normal(registry, 'CertificateIssued', `issued a serving certificate (${reason}) into Secret ${names.tls}; running pods load it without a restart`);
   }
   inputs.secrets.push(buildCaKeySecret(registry, ca), buildCaCertSecret(registry, ca.certPem), buildServingSecret(registry, serving!, ca.certPem, requested));
