@@ -6,7 +6,7 @@
 import pLimit from 'p-limit';
 import type { BlobStore } from '../content/blob-store.ts';
 import type { ManifestRecord, RepositoryStore, TagRecord } from '../content/repository-store.ts';
-import { forEachConcurrently } from '../gc/parallel.ts';
+import { forEachConcurrently } from '../storage/parallel.ts';
 import { tryParseDigest, type ParsedDigest } from '../oci/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';

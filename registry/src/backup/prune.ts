@@ -2,7 +2,7 @@
 // files are deleted before any blob, so a prune cut short leaves only unreferenced blobs behind (the next prune
 // removes them), never a snapshot that names a deleted blob.
 import { BlobStore } from '../content/blob-store.ts';
-import { forEachConcurrently } from '../gc/parallel.ts';
+import { forEachConcurrently } from '../storage/parallel.ts';
 import type { ParsedDigest } from '../oci/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';

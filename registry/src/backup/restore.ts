@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RepositoryStore } from '../content/repository-store.ts';
 import { BLOBS_ROOT, paths, REPOSITORIES_ROOT } from '../content/paths.ts';
-import { forEachConcurrently } from '../gc/parallel.ts';
+import { forEachConcurrently } from '../storage/parallel.ts';
 import type { Descriptor } from '../oci/manifest.ts';
 import { tryParseDigest } from '../oci/digest.ts';
 import type { StorageDriver } from '../storage/driver.ts';

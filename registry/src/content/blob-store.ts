@@ -3,12 +3,12 @@
 import type { FileReader, StorageDriver } from '../storage/driver.ts';
 import { digestOf, type ParsedDigest, tryParseDigest } from '../oci/digest.ts';
 import { BLOBS_ROOT, paths } from './paths.ts';
-import { StorageFence, type FenceHold } from '../gc/fence.ts';
+import { StorageFence, type FenceHold } from './gc-fence.ts';
 import { GcGuard } from './gc-guard.ts';
-import { forEachConcurrently } from '../gc/parallel.ts';
+import { forEachConcurrently } from '../storage/parallel.ts';
 
 export interface BlobStoreOptions {
-  /** other processes write the same storage (storage.shared): GC protections also go through gc/fence.ts */
+  /** other processes write the same storage (storage.shared): GC protections also go through gc-fence.ts */
   shared?: boolean;
 }
 
@@ -38,7 +38,7 @@ export class BlobStore {
   private readonly driver: StorageDriver;
   /** coordination with an online garbage collection in this process (see content/gc-guard.ts) */
   readonly guard: GcGuard;
-  /** the same across processes sharing the storage (see gc/fence.ts); null when this process is the only one */
+  /** the same across processes sharing the storage (see gc-fence.ts); null when this process is the only one */
   readonly fence: StorageFence | null;
   /**
    * Bytes of all stored blobs, kept current by this process's writes and deletions after one walk of the store;
@@ -79,7 +79,7 @@ export class BlobStore {
   }
 
   /**
-   * hold(), and on shared storage the same against collections in other processes (gc/fence.ts). Call before
+   * hold(), and on shared storage the same against collections in other processes (gc-fence.ts). Call before
    * checking that the digests a record will reference exist; release once the record is written.
    */
   async holdReferences(digests: Iterable<string>): Promise<ReferenceHold> {

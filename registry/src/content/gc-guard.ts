@@ -1,5 +1,5 @@
 // Coordination between an online garbage collection and the requests served meanwhile, in this process (across
-// processes that share the storage, gc/fence.ts does the same through objects in storage).
+// processes that share the storage, gc-fence.ts does the same through objects in storage).
 //
 // Why this is safe: a sweep removes a blob, or a repository's link to one, only if nobody has "protected" the
 // digest since the collection started and no request holds it; every path that makes a blob live again protects

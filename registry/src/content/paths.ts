@@ -8,7 +8,7 @@ export const UPLOADS_ROOT = 'uploads';
 export const REPOSITORIES_ROOT = 'repositories';
 export const METADATA_DIRS = ['_layers', '_manifests', '_tags', '_referrers'] as const;
 
-/** the GC fence's records on shared storage (gc/fence.ts): running collections, request holds, link intents */
+/** the GC fence's records on shared storage (gc-fence.ts): running collections, request holds, link intents */
 export const GC_FENCE_ROOTS = { runs: 'gc/runs', holds: 'gc/holds', intents: 'gc/intents' } as const;
 
 export const paths = {

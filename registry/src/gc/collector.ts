@@ -1,7 +1,7 @@
 // Mark and sweep over the global blob store, online. Mark: every manifest record of every repository, with the
 // blobs it references (config, layers) and its own content; index children and referrers are records too, so
 // they are reached the same way. Sweep: every stored blob not marked, older than the grace period and not
-// protected by a request during the run (content/gc-guard.ts; on shared storage also gc/fence.ts) is deleted; then the
+// protected by a request during the run (content/gc-guard.ts; on shared storage also content/gc-fence.ts) is deleted; then the
 // repository links pointing at a deleted blob, unless its digest was protected meanwhile (uploaded and linked
 // again while the sweep ran). Both go in batches: on shared storage each batch is one intent and one listing of
 // the holds, and an object store deletes a batch in one request.
@@ -13,8 +13,8 @@ import type { UploadStore } from '../content/upload-store.ts';
 import type { ParsedDigest } from '../oci/digest.ts';
 import { withCompactHeap } from '../ops/heap-sizing.ts';
 import { DigestSet } from './digest-set.ts';
-import type { FenceRun } from './fence.ts';
-import { Batcher, forEachConcurrently } from './parallel.ts';
+import type { FenceRun } from '../content/gc-fence.ts';
+import { Batcher, forEachConcurrently } from '../storage/parallel.ts';
 
 /** storage calls in flight at once on a local filesystem: a few per libuv thread-pool thread */
 const IO_CONCURRENCY = 16;
@@ -139,7 +139,7 @@ export class GarbageCollector {
 
   /**
    * Runs `remove` for those of the digests nothing protects: no request of this process (content/gc-guard.ts) and, on
-   * shared storage, no hold of any process (gc/fence.ts). Returns the digests removed.
+   * shared storage, no hold of any process (content/gc-fence.ts). Returns the digests removed.
    */
   private removeUnprotected(run: FenceRun | null, digests: string[], remove: (digests: string[]) => Promise<void>): Promise<string[]> {
     const unprotected = (candidates: string[]) => this.blobs.guard.deleteManyUnlessProtected(candidates, remove);

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem.ts';
 import type { StorageDriver } from '../storage/driver.ts';
-import { type FenceRun, HOLD_EXPIRY_MS, HOLD_USE_MS, RUN_EXPIRY_MS, STALE_MS, StorageFence } from './fence.ts';
-import { GcAlreadyRunningError } from '../content/gc-guard.ts';
+import { type FenceRun, HOLD_EXPIRY_MS, HOLD_USE_MS, RUN_EXPIRY_MS, STALE_MS, StorageFence } from './gc-fence.ts';
+import { GcAlreadyRunningError } from './gc-guard.ts';
 
 const roots: string[] = [];
 after(() => {

@@ -27,9 +27,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, registryError } from '../errors.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { readJsonFile } from '../storage/json-file.ts';
-import { GC_FENCE_ROOTS } from '../content/paths.ts';
-import { GcAlreadyRunningError } from '../content/gc-guard.ts';
-import { forEachConcurrently } from './parallel.ts';
+import { GC_FENCE_ROOTS } from './paths.ts';
+import { GcAlreadyRunningError } from './gc-guard.ts';
+import { forEachConcurrently } from '../storage/parallel.ts';
 
 const { runs: RUNS, holds: HOLDS, intents: INTENTS } = GC_FENCE_ROOTS;
 
