@@ -39,11 +39,6 @@ export function Typed<T>(schema: TSchema | Record<string, unknown>): TUnsafe<T> 
   return Type.Unsafe<T>(schema);
 }
 
-/** A NAME of a Secret or ConfigMap in the object's namespace: `{ name }`. */
-export function NameRef(description: string, nameDescription: string) {
-  return Type.Object({ name: Type.String({ minLength: 1, description: nameDescription }) }, { description });
-}
-
 /** a Kubernetes quantity such as 10Gi, 500M or 1073741824 */
 export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$';
 /** an S3 bucket name */
