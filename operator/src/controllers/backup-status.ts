@@ -4,14 +4,17 @@ import type { BackupRunStatus, Registry } from '../api/v1alpha1/registry.ts';
 import type { ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { BACKUP_CONTAINER, BACKUP_LABEL } from '../resources/backup.ts';
+import { MANAGED_SELECTOR } from '../resources/names.ts';
 import { latestJobRun } from '../status/job-runs.ts';
+import type { BackupJobSummary } from '../../../registry/src/contract/index.ts';
 
-/** the fields of the registry's backup report (regop-registry backup's summary) the status shows */
-const REPORTED = ['snapshot', 'images', 'tags', 'blobsCopied', 'bytesCopied', 'bytesSkipped'] as const;
-type BackupReport = Pick<BackupRunStatus, (typeof REPORTED)[number]> & { error?: string };
+/** the fields of the registry's backup summary (`regop-registry backup --termination-log`) the status shows */
+const REPORTED = ['snapshot', 'images', 'tags', 'blobsCopied', 'bytesCopied', 'bytesSkipped'] as const satisfies ReadonlyArray<keyof BackupJobSummary & keyof BackupRunStatus>;
+type BackupReport = BackupJobSummary;
 
 export async function lastBackup(client: ClusterClient, registry: Registry): Promise<BackupRunStatus | null> {
-  const run = await latestJobRun<BackupReport>(client, registry.metadata.namespace, `${BACKUP_LABEL}=${registry.metadata.name}`, BACKUP_CONTAINER, 'backup');
+  const selector = `${MANAGED_SELECTOR},${BACKUP_LABEL}=${registry.metadata.name}`;
+  const run = await latestJobRun<BackupReport>(client, registry.metadata.namespace, selector, BACKUP_CONTAINER, 'backup');
   if (!run) return null;
   const reported = REPORTED.flatMap((field) => (run.result?.[field] === undefined ? [] : [[field, run.result[field]]]));
   return { ...run.summary, ...Object.fromEntries(reported) };

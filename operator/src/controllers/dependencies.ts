@@ -1,6 +1,7 @@
 // What every reconciler of one kind is built from: the API port, the Event sink, the image the registries run
 // unless their spec says otherwise, and a clock (injected, so status timestamps are testable).
 import type { ClusterClient } from '../kube/cluster-client.ts';
+import type { ReconcileResult } from '../runtime/controller.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import type { ReadinessAnswer } from '../status/pod-readiness.ts';
 import type { NodeAgentView } from './node-access.ts';
@@ -23,8 +24,6 @@ export interface ControllerDependencies {
   /** where the operator runs: its namespace may reach every Registry's pods through their NetworkPolicy */
   operatorNamespace?: string;
 }
-
-export type ReconcileOutcome = void | { requeueAfterMs: number };
 
 export abstract class KindReconciler {
   protected readonly client: ClusterClient;
@@ -51,5 +50,5 @@ export abstract class KindReconciler {
     this.operatorNamespace = dependencies.operatorNamespace ?? dependencies.nodeAgentNamespace ?? 'default';
   }
 
-  abstract reconcile(key: string): Promise<ReconcileOutcome>;
+  abstract reconcile(key: string): Promise<ReconcileResult>;
 }

@@ -5,6 +5,7 @@ import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
+import { MANAGED_BY_LABELS } from '../resources/names.ts';
 import { RENEW_CERTIFICATE_ANNOTATION } from '../resources/tls-secret.ts';
 import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController, REPLICAS_HANDOVER_MANAGER } from './registry-controller.ts';
 
@@ -119,7 +120,7 @@ describe('Registry controller', () => {
     assert.ok(await get('batch/v1', 'CronJob', 'team-backup'), 'no CronJob');
     await markDeploymentReady();
     const when = new Date('2026-03-01T03:00:00.000Z');
-    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'team-backup-1', namespace: NS, creationTimestamp: when, labels: { 'regop.dev/backup': 'team' } }, status: { succeeded: 1, startTime: when, completionTime: when } } as KubernetesObject);
+    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'team-backup-1', namespace: NS, creationTimestamp: when, labels: { ...MANAGED_BY_LABELS, 'regop.dev/backup': 'team' } }, status: { succeeded: 1, startTime: when, completionTime: when } } as KubernetesObject);
     const message = JSON.stringify({ snapshot: '20260301T030000Z', images: 4, tags: 3, blobsCopied: 9, bytesCopied: 1048576, bytesSkipped: 0 });
     client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', namespace: NS, creationTimestamp: when, labels: { 'job-name': 'team-backup-1' } }, status: { containerStatuses: [{ name: 'backup', state: { terminated: { exitCode: 0, message } } }] } } as KubernetesObject);
     await controller.reconcile(`${NS}/team`);

@@ -5,15 +5,15 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Node, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
-import type { ObjectKey } from '../kube/cluster-client.ts';
-import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
+import type { ControllerDependencies } from './dependencies.ts';
+import { Reconciler, type ReconcileResult } from './reconciler.ts';
 import { buildAuthSecret, hashesFor, nodePullerWanted, parseHtpasswd } from '../resources/auth-secret.ts';
 import { buildAutoscaler } from '../resources/autoscaler.ts';
 import { buildDeployment, INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { buildDisruptionBudget } from '../resources/disruption-budget.ts';
 import { buildIngress } from '../resources/ingress.ts';
 import { buildNetworkPolicy, networkPolicyEnabled } from '../resources/network-policy.ts';
-import { childNames, FIELD_MANAGER, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, uiUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
+import { childNames, FIELD_MANAGER, MANAGED_SELECTOR, PULLER_USER, pullSecretHosts, registryUrl, selectorLabels, uiUrl, SOURCE_LABEL, sourceLabel } from '../resources/names.ts';
 import { buildCaBundle, buildPullSecret } from '../resources/pull-secret.ts';
 import { buildConfigMap } from '../resources/registry-config.ts';
 import { buildNodeCaConfigMap } from '../resources/node-ca.ts';
@@ -21,7 +21,7 @@ import { buildNodePullerCopy, nodePullerCopyName } from '../resources/mirror-sec
 import { mirrorPrefix } from '../api/v1alpha1/mirrors.ts';
 import { buildService } from '../resources/service.ts';
 import { buildClaim } from '../resources/storage-claim.ts';
-import { findCondition, sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import { findCondition, type ConditionUpdate } from '../status/conditions.ts';
 import {
   describeAuthReloadFailures, failedAuthFiles, hitRatio, mirrorFigures, scrapablePods, storedBytes,
 } from '../status/registry-metrics.ts';
@@ -50,8 +50,6 @@ export const REGISTRY_NOT_READY = 'RegistryNotReady';
 /** keeps spec.replicas of a Deployment while it passes from the operator to the autoscaler (handOverReplicas) */
 export const REPLICAS_HANDOVER_MANAGER = 'regop-operator-replicas-handover';
 
-export type { ReconcileOutcome } from './dependencies.ts';
-
 const SECRET = { apiVersion: 'v1', kind: 'Secret' };
 const CONFIG_MAP = { apiVersion: 'v1', kind: 'ConfigMap' };
 const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
@@ -60,10 +58,6 @@ const AUTOSCALER = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscale
 const NETWORK_POLICY = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' };
 /** the node addresses other nodes' kubelets and NodePort traffic arrive from */
 const NODE_ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
-
-function registryKey(namespace: string, name: string): ObjectKey {
-  return { apiVersion: API_VERSION, kind: REGISTRY_KIND, namespace, name };
-}
 
 function errorMessage(error: unknown): string {
   const body = (error as { body?: unknown }).body;
@@ -120,15 +114,19 @@ function isPermanentApiError(error: unknown): boolean {
   return code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429;
 }
 
-export class RegistryController extends KindReconciler {
-  async reconcile(key: string): Promise<ReconcileOutcome> {
-    const [namespace, name] = key.split('/') as [string, string];
-    const registry = await this.client.get<Registry & KubernetesObject>(registryKey(namespace, name));
-    if (!registry) return;
-    if (registry.metadata.deletionTimestamp) return this.finalize(registry);
+export class RegistryController extends Reconciler<Registry, RegistryStatus> {
+  constructor(dependencies: ControllerDependencies) {
+    super(dependencies, { apiVersion: API_VERSION, kind: REGISTRY_KIND });
+  }
 
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const registry = await this.client.get<Registry & KubernetesObject>(this.objectKey(namespace, name));
+    if (!registry) return;
+    // copies in other namespaces, which owner references cannot reach, go before the Registry does
     const wantsCopies = (registry.spec.pullSecret?.namespaces ?? []).length > 0 || this.nodePullerCopyWanted(registry);
-    await this.ensureFinalizer(registry, wantsCopies);
+    await this.keepFinalizer(registry, PULL_SECRET_FINALIZER, wantsCopies, () => this.deleteCopies(registry, () => true));
+    if (registry.metadata.deletionTimestamp) return;
 
     let inputs: RegistryInputs;
     let mirrors: MirrorInputs;
@@ -138,7 +136,7 @@ export class RegistryController extends KindReconciler {
       inputs = await resolveInputs(this.client, registry, this.events, this.now());
       mirrors = await resolveMirrorInputs(this.client, registry, inputs, this.events);
       await checkNotificationInputs(this.client, registry);
-      await checkBackupInputs(this.client, registry);
+      await checkBackupInputs(this.client, registry, this.now());
       checkRegistryConfig(registry);
     } catch (error) {
       if (error instanceof InputError) return this.reportDegraded(registry, error.reason, error.message);
@@ -149,18 +147,21 @@ export class RegistryController extends KindReconciler {
       throw error;
     }
 
-    let deployment: V1Deployment;
+    let applied: { deployment: V1Deployment; pods: V1Pod[] };
     try {
-      deployment = await this.applyChildren(registry, inputs, mirrors, storage);
+      applied = await this.applyChildren(registry, inputs, mirrors, storage);
       await this.reconcileCopies(registry, inputs, mirrors);
     } catch (error) {
       if (isPermanentApiError(error)) return this.reportDegraded(registry, 'ApplyFailed', errorMessage(error));
       throw error;
     }
-    return this.reportProgress(registry, inputs, deployment);
+    return this.reportProgress(registry, inputs, applied.deployment, applied.pods);
   }
 
-  private async applyChildren(registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs, storage: StorageInputs): Promise<V1Deployment> {
+  /** applies every child; returns the Deployment as applied and the registry pods (one list per reconcile: Pods stay live reads) */
+  private async applyChildren(
+    registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs, storage: StorageInputs,
+  ): Promise<{ deployment: V1Deployment; pods: V1Pod[] }> {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
     for (const secret of inputs.secrets) await this.client.apply(secret);
@@ -212,7 +213,8 @@ export class RegistryController extends KindReconciler {
       .update(inputs.tls?.certPem ?? '')
       .digest('hex')
       .slice(0, 16);
-    await this.nudgePods(registry, mountedHash);
+    const pods = await this.registryPods(registry);
+    await this.nudgePods(registry, pods, mountedHash);
     const budget = buildDisruptionBudget(registry);
     if (budget) await this.client.apply(budget);
     else await this.client.delete({ ...DISRUPTION_BUDGET, namespace, name: names.disruptionBudget });
@@ -229,7 +231,7 @@ export class RegistryController extends KindReconciler {
     if (networkPolicy) await this.client.apply(networkPolicy);
     else await this.client.delete({ ...NETWORK_POLICY, namespace, name: names.networkPolicy });
     await this.applyBackupSchedule(registry, inputs);
-    return deployment;
+    return { deployment, pods };
   }
 
   private async applyBackupSchedule(registry: Registry, inputs: RegistryInputs): Promise<void> {
@@ -303,7 +305,7 @@ export class RegistryController extends KindReconciler {
 
   /** @param shouldDelete given `Kind/namespace/name` */
   private async deleteCopies(registry: Registry, shouldDelete: (key: string) => boolean): Promise<void> {
-    const selector = `${SOURCE_LABEL}=${sourceLabel(registry)}`;
+    const selector = `${MANAGED_SELECTOR},${SOURCE_LABEL}=${sourceLabel(registry)}`;
     for (const type of [SECRET, CONFIG_MAP]) {
       for (const copy of await this.client.list(type.apiVersion, type.kind, undefined, selector)) {
         const namespace = copy.metadata!.namespace!;
@@ -313,25 +315,7 @@ export class RegistryController extends KindReconciler {
     }
   }
 
-  private async ensureFinalizer(registry: Registry & KubernetesObject, wanted: boolean): Promise<void> {
-    const finalizers = registry.metadata.finalizers ?? [];
-    const has = finalizers.includes(PULL_SECRET_FINALIZER);
-    if (wanted && !has) {
-      await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), [...finalizers, PULL_SECRET_FINALIZER], registry.metadata.resourceVersion);
-    } else if (!wanted && has) {
-      await this.deleteCopies(registry, () => true);
-      await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), finalizers.filter((f) => f !== PULL_SECRET_FINALIZER), registry.metadata.resourceVersion);
-    }
-  }
-
-  private async finalize(registry: Registry & KubernetesObject): Promise<void> {
-    const finalizers = registry.metadata.finalizers ?? [];
-    if (!finalizers.includes(PULL_SECRET_FINALIZER)) return;
-    await this.deleteCopies(registry, () => true);
-    await this.client.setFinalizers(registryKey(registry.metadata.namespace, registry.metadata.name), finalizers.filter((f) => f !== PULL_SECRET_FINALIZER), registry.metadata.resourceVersion);
-  }
-
-  private async reportDegraded(registry: Registry, reason: string, message: string): Promise<ReconcileOutcome> {
+  private async reportDegraded(registry: Registry, reason: string, message: string): Promise<ReconcileResult> {
     this.events.warning(registry, reason, message);
     const ready = findCondition(registry.status?.conditions, 'Ready');
     await this.writeStatus(registry, {}, [
@@ -344,7 +328,7 @@ export class RegistryController extends KindReconciler {
     return { requeueAfterMs: DEGRADED_RETRY_MS };
   }
 
-  private async reportProgress(registry: Registry, inputs: RegistryInputs, deployment: V1Deployment): Promise<ReconcileOutcome> {
+  private async reportProgress(registry: Registry, inputs: RegistryInputs, deployment: V1Deployment, pods: V1Pod[]): Promise<ReconcileResult> {
     const desired = desiredReplicas(registry, deployment);
     const status = deployment.status ?? {};
     const ready = status.readyReplicas ?? 0;
@@ -362,7 +346,6 @@ export class RegistryController extends KindReconciler {
       ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: 'the registry runs the current configuration' }
       : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${status.updatedReplicas ?? 0}/${desired} replicas updated` });
     const previousDegraded = findCondition(registry.status?.conditions, 'Degraded');
-    const pods = await this.registryPods(registry);
     const scraped = await this.scrapePods(registry, pods);
     const authFailures = scraped
       .map(({ pod, text }) => ({ pod, files: text === null ? [] : failedAuthFiles(text) }))
@@ -418,8 +401,8 @@ export class RegistryController extends KindReconciler {
    * pod object changes: an annotation carrying the mounted content's hash makes new credentials and certificates
    * reach the pods in seconds, without a restart.
    */
-  private async nudgePods(registry: Registry, mountedHash: string): Promise<void> {
-    for (const pod of await this.registryPods(registry)) {
+  private async nudgePods(registry: Registry, pods: V1Pod[], mountedHash: string): Promise<void> {
+    for (const pod of pods) {
       if (pod.metadata?.deletionTimestamp || pod.metadata?.annotations?.[MOUNTED_SECRETS_ANNOTATION] === mountedHash) continue;
       await this.client.annotate({ apiVersion: 'v1', kind: 'Pod', namespace: registry.metadata.namespace, name: pod.metadata!.name! }, { [MOUNTED_SECRETS_ANNOTATION]: mountedHash });
     }
@@ -465,24 +448,5 @@ export class RegistryController extends KindReconciler {
       };
     });
     return { mirrors: statuses, mirrorsCached: formatBytes(total) };
-  }
-
-  /** `removed`: fields that no longer apply (a merge patch keeps what it does not name, so they are sent as null) */
-  private async writeStatus(
-    registry: Registry, fields: Partial<RegistryStatus>, updates: ConditionUpdate[], removed: Array<keyof RegistryStatus> = [],
-  ): Promise<void> {
-    const now = this.now();
-    let conditions = registry.status?.conditions;
-    for (const update of updates) conditions = setCondition(conditions, update, registry.metadata.generation, now);
-    const next: RegistryStatus = {
-      ...registry.status,
-      ...fields,
-      observedGeneration: registry.metadata.generation ?? 0,
-      conditions: conditions ?? [],
-    };
-    for (const field of removed) delete next[field];
-    if (sameStatus(next, registry.status)) return;
-    const patch = { ...next, ...Object.fromEntries(removed.map((field) => [field, null])) };
-    await this.client.patchStatus(registryKey(registry.metadata.namespace, registry.metadata.name), patch);
   }
 }

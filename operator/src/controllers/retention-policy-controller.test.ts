@@ -4,6 +4,7 @@ import type { KubernetesObject, V1CronJob } from '@kubernetes/client-node';
 import type { RetentionPolicy, RetentionPolicySpec } from '../api/v1alpha1/retention-policy.ts';
 import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
+import { MANAGED_BY_LABELS } from '../resources/names.ts';
 import { RetentionPolicyController } from './retention-policy-controller.ts';
 import { nextRun } from './schedule.ts';
 
@@ -67,7 +68,7 @@ describe('RetentionPolicy controller', () => {
   it('reports a finished run from its termination message, once', async () => {
     addRegistry();
     client.put(policy());
-    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly-retention-1', namespace: NS, creationTimestamp: NOW, labels: { 'regop.dev/retention-policy': 'nightly' } }, status: { succeeded: 1, startTime: NOW, completionTime: NOW } } as KubernetesObject);
+    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly-retention-1', namespace: NS, creationTimestamp: NOW, labels: { ...MANAGED_BY_LABELS, 'regop.dev/retention-policy': 'nightly' } }, status: { succeeded: 1, startTime: NOW, completionTime: NOW } } as KubernetesObject);
     const message = JSON.stringify({ dryRun: false, tagsDeleted: 4, manifestsDeleted: 3, gc: { blobsDeleted: 9, bytesFreed: 12345 } });
     client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: NS, creationTimestamp: NOW, labels: { 'job-name': 'nightly-retention-1' } }, status: { containerStatuses: [{ name: 'retention', state: { terminated: { exitCode: 0, message } } }] } } as KubernetesObject);
     await controller.reconcile(`${NS}/nightly`);
@@ -81,7 +82,7 @@ describe('RetentionPolicy controller', () => {
   it('shows a dry run plan in status, bounded, and counts nothing as deleted', async () => {
     addRegistry();
     client.put(policy({ dryRun: true }));
-    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly-retention-2', namespace: NS, creationTimestamp: NOW, labels: { 'regop.dev/retention-policy': 'nightly' } }, status: { succeeded: 1 } } as KubernetesObject);
+    client.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly-retention-2', namespace: NS, creationTimestamp: NOW, labels: { ...MANAGED_BY_LABELS, 'regop.dev/retention-policy': 'nightly' } }, status: { succeeded: 1 } } as KubernetesObject);
     const plan = Array.from({ length: 80 }, (_, i) => ({ repository: `r${i}`, deleteTags: ['old'], deleteManifests: 1 }));
     client.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p2', namespace: NS, creationTimestamp: NOW, labels: { 'job-name': 'nightly-retention-2' } }, status: { containerStatuses: [{ name: 'retention', state: { terminated: { exitCode: 0, message: JSON.stringify({ dryRun: true, tagsDeleted: 0, plan }) } } }] } } as KubernetesObject);
     await controller.reconcile(`${NS}/nightly`);

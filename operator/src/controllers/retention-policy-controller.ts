@@ -3,17 +3,18 @@
 import type { KubernetesObject, V1CronJob } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
 import {
-  RETENTION_POLICY_KIND, type RetentionPlanEntry, type RetentionPolicy, type RetentionPolicyStatus, type RetentionRunSummary,
+  RETENTION_POLICY_KIND, type RetentionPolicy, type RetentionPolicyStatus, type RetentionRunSummary,
 } from '../api/v1alpha1/retention-policy.ts';
-import type { ObjectKey } from '../kube/cluster-client.ts';
-import { registryUrl } from '../resources/names.ts';
+import { MANAGED_SELECTOR } from '../resources/names.ts';
 import {
   buildRetentionCronJob, buildRulesConfigMap, RETENTION_CONTAINER, RETENTION_POLICY_LABEL,
 } from '../resources/retention-cronjob.ts';
-import { sameStatus, setCondition, type ConditionUpdate } from '../status/conditions.ts';
+import type { ConditionUpdate } from '../status/conditions.ts';
 import { latestJobRun, type JobRun } from '../status/job-runs.ts';
-import { KindReconciler, type ReconcileOutcome } from './dependencies.ts';
+import type { ControllerDependencies } from './dependencies.ts';
+import { Reconciler, type ReconcileResult } from './reconciler.ts';
 import { nextRun } from './schedule.ts';
+import type { JobSummaryMessage, RetentionJobSummary } from '../../../registry/src/contract/index.ts';
 
 const MISSING_REGISTRY_RETRY_MS = 30_000;
 const RUNNING_POLL_MS = 5_000;
@@ -21,25 +22,17 @@ const RESYNC_MS = 60_000;
 export const MAX_PLAN_ENTRIES = 50;
 
 
-interface RunSummary {
-  dryRun?: boolean;
-  tagsDeleted?: number;
-  manifestsDeleted?: number;
-  plan?: RetentionPlanEntry[];
-  planTruncated?: boolean;
-  gc?: { blobsDeleted?: number; bytesFreed?: number };
-  error?: string;
-}
+/** what a retention Job's container leaves (`regop-registry retention --termination-log`), as the registry writes it */
+type RunSummary = JobSummaryMessage<RetentionJobSummary>;
 
-function policyKey(namespace: string, name: string): ObjectKey {
-  return { apiVersion: API_VERSION, kind: RETENTION_POLICY_KIND, namespace, name };
-}
+export class RetentionPolicyController extends Reconciler<RetentionPolicy, RetentionPolicyStatus> {
+  constructor(dependencies: ControllerDependencies) {
+    super(dependencies, { apiVersion: API_VERSION, kind: RETENTION_POLICY_KIND });
+  }
 
-
-export class RetentionPolicyController extends KindReconciler {
-  async reconcile(key: string): Promise<ReconcileOutcome> {
+  async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const policy = await this.client.get<RetentionPolicy & KubernetesObject>(policyKey(namespace, name));
+    const policy = await this.client.get<RetentionPolicy & KubernetesObject>(this.objectKey(namespace, name));
     if (!policy || policy.metadata.deletionTimestamp) return;
 
     const schedule = nextRun(policy.spec.schedule, policy.spec.timeZone, this.now());
@@ -91,7 +84,7 @@ export class RetentionPolicyController extends KindReconciler {
 
   /** The newest Job of this policy and, once it finished, the summary its container left. */
   private latestRun(policy: RetentionPolicy): Promise<JobRun<RunSummary> | null> {
-    return latestJobRun<RunSummary>(this.client, policy.metadata.namespace, `${RETENTION_POLICY_LABEL}=${policy.metadata.name}`, RETENTION_CONTAINER, 'retention');
+    return latestJobRun<RunSummary>(this.client, policy.metadata.namespace, `${MANAGED_SELECTOR},${RETENTION_POLICY_LABEL}=${policy.metadata.name}`, RETENTION_CONTAINER, 'retention');
   }
 
   /** one Event per finished Job: the Job name is remembered in status.lastRun */
@@ -112,11 +105,6 @@ export class RetentionPolicyController extends KindReconciler {
 
   private async report(policy: RetentionPolicy, fields: Partial<RetentionPolicyStatus>, updates: ConditionUpdate[], warning?: string): Promise<void> {
     if (warning) this.events.warning(policy, warning, updates[0]!.message);
-    const now = this.now();
-    let conditions = policy.status?.conditions;
-    for (const update of updates) conditions = setCondition(conditions, update, policy.metadata.generation, now);
-    const next: RetentionPolicyStatus = { ...policy.status, ...fields, observedGeneration: policy.metadata.generation ?? 0, conditions: conditions ?? [] };
-    if (sameStatus(next, policy.status)) return;
-    await this.client.patchStatus(policyKey(policy.metadata.namespace, policy.metadata.name), next);
+    await this.writeStatus(policy, fields, updates);
   }
 }
