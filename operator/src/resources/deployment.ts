@@ -138,7 +138,11 @@ export function buildDeployment(registry: Registry, inputs: DeploymentInputs): V
                 { name: 'api', containerPort: API_PORT, protocol: 'TCP' },
                 { name: 'ops', containerPort: OPS_PORT, protocol: 'TCP' },
               ],
-              readinessProbe: probe('/readyz', 5, 3),
+              // liveness waits for the start, however long a busy node makes it (50 Registries applied at once on
+              // two cores took minutes, and a minute's liveness budget restarted them over and over); probed each
+              // second so that a pod is ready a moment after it listens
+              startupProbe: probe('/healthz', 1, 600),
+              readinessProbe: probe('/readyz', 2, 3),
               livenessProbe: probe('/healthz', 10, 6),
               // only where pods are rolled one by one: with Recreate it would lengthen the gap between old and new
               ...(shared ? { lifecycle: { preStop: { sleep: { seconds: ENDPOINT_REMOVAL_SECONDS } } } } : {}),

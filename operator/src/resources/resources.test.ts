@@ -124,6 +124,10 @@ describe('deployment builder', () => {
     assert.equal(container.securityContext!.readOnlyRootFilesystem, true);
     assert.equal(container.readinessProbe!.httpGet!.port, 'ops');
     assert.equal(container.readinessProbe!.httpGet!.path, '/readyz');
+    // a slow start on a busy node is not a dead process: liveness only begins once the start probe passed
+    const startup = container.startupProbe!;
+    assert.equal(startup.httpGet!.path, '/healthz');
+    assert.ok(startup.periodSeconds! * startup.failureThreshold! >= 300, 'less than 5 minutes to start');
     assert.equal(deployment.spec!.template.metadata!.annotations![INPUTS_HASH_ANNOTATION], 'abc');
     assert.deepEqual(deployment.metadata!.ownerReferences!.map((o) => o.uid), ['uid-1']);
     assert.ok(pod.volumes!.some((v) => v.secret?.secretName === 'team-tls'));
