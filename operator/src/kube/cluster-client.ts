@@ -22,12 +22,12 @@ export interface ClusterClient {
   apply<T extends KubernetesObject>(manifest: T, options?: ApplyOptions): Promise<T>;
   /** no error when already gone */
   delete(key: ObjectKey): Promise<void>;
-  /** merge-patches the status subresource */
-  patchStatus(key: ObjectKey, status: unknown): Promise<void>;
+  /** merge-patches the status subresource; the object as stored after it, when the server says */
+  patchStatus(key: ObjectKey, status: unknown): Promise<KubernetesObject | void>;
   /** merges annotations into metadata (a merge patch, no field ownership); no error when the object is gone */
   annotate(key: ObjectKey, annotations: Record<string, string>): Promise<void>;
-  /** replaces metadata.finalizers, guarded by resourceVersion */
-  setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<void>;
+  /** replaces metadata.finalizers, guarded by resourceVersion; the object as stored after it, when the server says */
+  setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<KubernetesObject | void>;
 }
 
 export function keyOf(object: KubernetesObject): ObjectKey {

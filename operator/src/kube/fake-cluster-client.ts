@@ -75,13 +75,15 @@ export class FakeClusterClient implements ClusterClient {
     this.objects.delete(id(key));
   }
 
-  async patchStatus(key: ObjectKey, status: unknown): Promise<void> {
+  async patchStatus(key: ObjectKey, status: unknown): Promise<KubernetesObject> {
     const object = this.objects.get(id(key)) as (KubernetesObject & { status?: unknown }) | undefined;
     if (!object) throw Object.assign(new Error('not found'), { code: 404 });
     // a merge patch: a field sent as null is removed
     const written = structuredClone(JSON.parse(JSON.stringify(status))) as Record<string, unknown>;
     object.status = Object.fromEntries(Object.entries(written).filter(([, value]) => value !== null));
     this.statusPatches.push(status);
+    object.metadata = { ...object.metadata, resourceVersion: String(this.version++) };
+    return structuredClone(object);
   }
 
   async annotate(key: ObjectKey, annotations: Record<string, string>): Promise<void> {
@@ -91,10 +93,11 @@ export class FakeClusterClient implements ClusterClient {
     object.metadata = { ...object.metadata, annotations: { ...object.metadata?.annotations, ...annotations } };
   }
 
-  async setFinalizers(key: ObjectKey, finalizers: string[]): Promise<void> {
+  async setFinalizers(key: ObjectKey, finalizers: string[]): Promise<KubernetesObject> {
     const object = this.objects.get(id(key));
     if (!object) throw Object.assign(new Error('not found'), { code: 404 });
-    object.metadata = { ...object.metadata, finalizers };
+    object.metadata = { ...object.metadata, finalizers, resourceVersion: String(this.version++) };
     if (finalizers.length === 0 && object.metadata.deletionTimestamp) this.objects.delete(id(key));
+    return structuredClone(object);
   }
 }

@@ -78,11 +78,11 @@ export class KubernetesClusterClient implements ClusterClient {
     }
   }
 
-  async patchStatus(key: ObjectKey, status: unknown): Promise<void> {
+  async patchStatus(key: ObjectKey, status: unknown): Promise<KubernetesObject> {
     const { group, version } = groupVersion(key.apiVersion);
     const plural = this.plurals[key.kind];
     if (!plural) throw new Error(`no plural known for ${key.kind}`);
-    await this.custom.patchNamespacedCustomObjectStatus(
+    return this.custom.patchNamespacedCustomObjectStatus(
       { group, version, namespace: key.namespace!, plural, name: key.name, body: { status } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
@@ -97,11 +97,11 @@ export class KubernetesClusterClient implements ClusterClient {
     }
   }
 
-  async setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<void> {
+  async setFinalizers(key: ObjectKey, finalizers: string[], resourceVersion: string | undefined): Promise<KubernetesObject> {
     const patch = {
       ...header(key),
       metadata: { ...header(key).metadata, finalizers, ...(resourceVersion ? { resourceVersion } : {}) },
     };
-    await this.objects.patch(patch, undefined, undefined, this.fieldManager, undefined, PatchStrategy.MergePatch);
+    return this.objects.patch(patch, undefined, undefined, this.fieldManager, undefined, PatchStrategy.MergePatch);
   }
 }

@@ -60,8 +60,14 @@ export class SupervisedInformer<T extends KubernetesObject> {
     return this.synced;
   }
 
-  list(): readonly T[] {
-    return this.informer?.list() ?? [];
+  /** the cached objects (of one namespace, when given); empty until the first list */
+  list(namespace?: string): readonly T[] {
+    return this.informer?.list(namespace) ?? [];
+  }
+
+  /** one cached object */
+  get(name: string, namespace?: string): T | undefined {
+    return this.informer?.get(name, namespace);
   }
 
   async start(): Promise<void> {
