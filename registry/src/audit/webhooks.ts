@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from '../http/undici.ts';
 import type { WebhookEndpointConfig } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import { CLOUDEVENTS_CONTENT_TYPE, toCloudEvent } from './cloudevent.ts';
@@ -76,7 +77,7 @@ class Endpoint {
     this.name = config.name;
     this.config = config;
     this.source = source;
-    this.agent = new Agent({
+    this.agent = new (undici().Agent)({
       keepAliveTimeout: 30_000,
       connect: {
         timeout: config.timeoutMs,
@@ -116,7 +117,7 @@ class Endpoint {
       'content-type': CLOUDEVENTS_CONTENT_TYPE,
     };
     const signal = AbortSignal.any([closing, AbortSignal.timeout(this.config.timeoutMs)]);
-    const response = await request(this.config.url, {
+    const response = await undici().request(this.config.url, {
       method: 'POST',
       headers,
       body: JSON.stringify(toCloudEvent(event, this.source)),

@@ -4,7 +4,8 @@
 // metrics are the mirror service's. Credentials and tokens never reach a log line or an error message.
 import { getCACertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../http/undici.ts';
 import type { Logger } from 'pino';
 import { newHash, tryParseDigest, type DigestAlgorithm } from '../oci/digest.ts';
 import { MANIFEST_MEDIA_TYPES } from '../oci/manifest.ts';
@@ -105,7 +106,7 @@ export class UpstreamClient {
     this.#options = options;
     this.#logger = logger?.child({ upstream: this.host });
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#agent = new Agent({
+    this.#agent = new (undici().Agent)({
       keepAliveTimeout: 30_000,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
@@ -252,7 +253,7 @@ export class UpstreamClient {
     for (let redirects = 0; ; redirects++) {
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(target, { method, headers, dispatcher: this.#agent });
+        response = await undici().request(target, { method, headers, dispatcher: this.#agent });
       } catch (error) {
         const failure = upstreamFailureOf(error, target.host);
         this.#options.onResponse?.(kind, failure.failure);

@@ -2,10 +2,10 @@
 import type { RegistryConfig } from '../config.ts';
 import type { StorageDriver } from './driver.ts';
 import { openFilesystemDriver } from './filesystem.ts';
-import { openS3Driver } from './s3.ts';
 
 export async function openStorage(storage: RegistryConfig['storage']): Promise<StorageDriver> {
-  if (storage.s3) return openS3Driver(storage.s3);
+  // the AWS SDK is a third of a registry's start-up CPU: loaded only for a bucket
+  if (storage.s3) return (await import('./s3.ts')).openS3Driver(storage.s3);
   if (storage.root) return openFilesystemDriver(storage.root);
   throw new Error('storage: neither root nor s3 is configured');
 }
