@@ -1,12 +1,12 @@
-// The CRDs, rendered from the API definitions (v1alpha1/*.ts), as controller-gen renders kubebuilder's: the plain
-// CRD files under crds/ (`kubectl apply -f crds/`) and the chart's templates, which Helm upgrades with the chart
+// The CRDs, rendered from the API definitions (v1alpha1/*.schema.ts), as controller-gen renders kubebuilder's: the
+// plain CRD files under crds/ (`kubectl apply -f crds/`) and the chart's templates, which Helm upgrades with the chart
 // and, with crds.keep, leaves behind on uninstall. `npm run generate` (operator/hack/generate-crds.ts) writes them;
 // crds.test.ts fails when the committed files differ from what this renders.
 import type { TSchema } from '@sinclair/typebox';
 import { Document, isMap, isPair, isScalar, isSeq, Scalar, visit } from 'yaml';
 import { SCHEMA_KEYWORDS, TYPE_META_DESCRIPTIONS, type CustomResourceSource } from './schema.ts';
-import { REGISTRY_CRD } from './v1alpha1/registry.ts';
-import { RETENTION_POLICY_CRD } from './v1alpha1/retention-policy.ts';
+import { REGISTRY_CRD } from './v1alpha1/registry.schema.ts';
+import { RETENTION_POLICY_CRD } from './v1alpha1/retention-policy.schema.ts';
 
 export const CUSTOM_RESOURCES: readonly CustomResourceSource[] = [REGISTRY_CRD, RETENTION_POLICY_CRD];
 

@@ -1,6 +1,6 @@
-// What the API definitions (v1alpha1/*.ts) are written with: TypeBox schemas, which are at once the TypeScript types
-// (Static<typeof schema>) and the CRDs' OpenAPI v3 schemas (crds.ts renders them), plus the few shapes a structural
-// CRD schema needs that TypeBox's own builders do not emit (a string enum, a string map, an opaque object).
+// What the API definitions (v1alpha1/*.schema.ts) are written with: TypeBox schemas, which are at once the TypeScript
+// types (Static<typeof schema>) and the CRDs' OpenAPI v3 schemas (crds.ts renders them), plus the few shapes a
+// structural CRD schema needs that TypeBox's own builders do not emit (a string enum, a string map, an opaque object).
 import { Type, type TSchema, type TUnsafe } from '@sinclair/typebox';
 
 /** A CEL rule the API server checks at apply time (`x-kubernetes-validations`). */
