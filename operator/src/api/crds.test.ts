@@ -99,6 +99,8 @@ describe('the CRDs generated from operator/src/api', () => {
       assert.deepEqual(crd.spec, customResourceDefinition(source).spec);
       assert.equal(crd.metadata.annotations['helm.sh/resource-policy'], 'keep');
     }
+    const values = parse(readFileSync(join(root, 'charts/regop/values.yaml'), 'utf8')) as { crds: unknown };
+    assert.deepEqual(values.crds, { enabled: true, keep: true }, 'the chart installs the CRDs and keeps them on uninstall by default');
   });
 
   it('refuse a schema keyword a CRD cannot hold, naming where it is', () => {
