@@ -8,6 +8,10 @@ import { readLocationFile, openLocation, type BackupLocation } from './backup/de
 import { listSnapshots } from './backup/restore.ts';
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
+import {
+  backupJobSummary, jobFailure, REGISTRY_API_PORT, retentionJobSummary, terminationMessage, type RetentionOutput,
+} from './contract/index.ts';
+import type { BackupReport } from './backup/backup.ts';
 import { startServer } from './server.ts';
 
 const program = new Command('regop-registry')
@@ -18,7 +22,7 @@ program
   .command('serve')
   .description('run the registry server')
   .addOption(new Option('-c, --config <file>', 'YAML config file').env('REGOP_REGISTRY_CONFIG'))
-  .option('--listen <host:port>', 'API address (default 0.0.0.0:5000)')
+  .option('--listen <host:port>', `API address (default 0.0.0.0:${REGISTRY_API_PORT})`)
   .option('--storage <dir>', 'storage root directory')
   .option('--htpasswd <file>', 'htpasswd file with bcrypt hashes (enables auth)')
   .option('--access <file>', 'access rules file (YAML)')
@@ -73,30 +77,23 @@ program
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
-/** Summaries for Kubernetes: a Job's container writes its result where the kubelet copies it into pod status. */
-const TERMINATION_MESSAGE_LIMIT = 4000;
-
-function emit(result: unknown, terminationLog: string | undefined): void {
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  if (!terminationLog) return;
-  let summary = JSON.stringify(summarize(result));
-  if (summary.length > TERMINATION_MESSAGE_LIMIT) {
-    summary = JSON.stringify({ ...(summarize(result) as object), plan: undefined, planTruncated: true });
+/**
+ * A maintenance command's run: its result is printed, and with --termination-log its summary is written there too,
+ * where the kubelet copies it into the pod's status for the operator (contract/job-summary.ts).
+ */
+async function runMaintenance<Result>(
+  action: () => Promise<Result>, terminationLog: string | undefined, summarize: (result: Result) => unknown = (result) => result,
+): Promise<void> {
+  try {
+    const result = await action();
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (terminationLog) writeFileSync(terminationLog, terminationMessage(summarize(result)));
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(`regop-registry: ${message}\n`);
+    if (terminationLog) writeFileSync(terminationLog, terminationMessage(jobFailure(message)));
+    process.exit(1);
   }
-  writeFileSync(terminationLog, summary);
-}
-
-/** counts, and the plan cut down to what fits a termination message */
-function summarize(result: unknown): unknown {
-  const r = result as { plan?: { repositories: Array<{ name: string; deletedTags: Array<{ tag: string }>; deletedManifests: unknown[] }> } } & Record<string, unknown>;
-  // a backup's pruned snapshots are counted: a first prune of a long-kept backup may name hundreds
-  const pruned = r.pruned as { snapshotsDeleted?: unknown[] } | undefined;
-  if (pruned?.snapshotsDeleted) return { ...r, pruned: { ...pruned, snapshotsDeleted: pruned.snapshotsDeleted.length } };
-  if (!r.plan) return r;
-  const plan = r.plan.repositories
-    .filter((repo) => repo.deletedTags.length > 0 || repo.deletedManifests.length > 0)
-    .map((repo) => ({ repository: repo.name, deleteTags: repo.deletedTags.map((t) => t.tag).slice(0, 50), deleteManifests: repo.deletedManifests.length }));
-  return { ...r, plan };
 }
 
 function serverTarget(options: Record<string, string | undefined>) {
@@ -126,17 +123,6 @@ function requireTarget(options: Record<string, string | boolean | undefined>): v
   if (options.server && !options.tokenFile) throw new Error('--server needs --token-file');
 }
 
-async function runMaintenance(action: () => Promise<unknown>, terminationLog: string | undefined): Promise<void> {
-  try {
-    emit(await action(), terminationLog);
-  } catch (error) {
-    const message = (error as Error).message;
-    process.stderr.write(`regop-registry: ${message}\n`);
-    if (terminationLog) writeFileSync(terminationLog, JSON.stringify({ error: message.slice(0, 1000) }));
-    process.exit(1);
-  }
-}
-
 addTargetOptions(program.command('gc').description('garbage-collect unreferenced blobs and stale uploads'))
   .action(async (options: Record<string, string | boolean | undefined>) => {
     await runMaintenance(async () => {
@@ -153,17 +139,18 @@ addTargetOptions(program.command('retention').description('delete tags by a rete
   .requiredOption('--policy <file>', 'retention rules (YAML or JSON)')
   .option('--gc', 'garbage-collect after deleting')
   .action(async (options: Record<string, string | boolean | undefined>) => {
-    await runMaintenance(async () => {
+    await runMaintenance(async (): Promise<RetentionOutput> => {
       requireTarget(options);
       const rules = readPolicy(options.policy as string);
       const grace = gracePeriodMs(options.gracePeriod as string);
       if (options.server) {
-        return postJson(serverTarget(options as Record<string, string>), '/admin/v1/retention', {
+        // the admin API answers what offlineRetention returns (http/admin.ts)
+        return await postJson(serverTarget(options as Record<string, string>), '/admin/v1/retention', {
           rules, dryRun: !!options.dryRun, gc: { enabled: !!options.gc, gracePeriod: options.gracePeriod },
-        });
+        }) as RetentionOutput;
       }
       return offlineRetention(options.storage as string, rules, !!options.dryRun, options.gc ? { gracePeriodMs: grace } : undefined);
-    }, options.terminationLog as string | undefined);
+    }, options.terminationLog as string | undefined, retentionJobSummary);
   });
 
 /** `--DIR` or `--CONFIG file`: a directory, or a file holding {root} or {s3: {...}} as the storage section does */
@@ -191,17 +178,18 @@ program.command('backup')
   .option('--keep <n>', 'then delete all but the newest n snapshots, and the blobs none of them needs')
   .option('--termination-log <file>', 'also write a summary there (Kubernetes termination message)')
   .action(async (options: Record<string, string | undefined>) => {
-    await runMaintenance(async () => {
+    await runMaintenance(async (): Promise<BackupReport> => {
       const destination = location(options.to, options.toConfig, 'to');
       const keep = keepOption(options.keep);
       if (options.server) {
         if (options.config || options.storage) throw new Error('give --server, or --config/--storage for an offline backup, not both');
         if (!options.tokenFile) throw new Error('--server needs --token-file');
-        return postJson(serverTarget(options), '/admin/v1/backup', { destination, ...(keep !== undefined ? { keep } : {}) });
+        // the admin API answers the report offlineBackup returns (http/admin.ts)
+        return await postJson(serverTarget(options), '/admin/v1/backup', { destination, ...(keep !== undefined ? { keep } : {}) }) as BackupReport;
       }
       if (!options.config && !options.storage) throw new Error('give --server (a running registry) or --config/--storage (offline)');
       return offlineBackup(offlineStorageConfig(options.config, options.storage), destination, keep);
-    }, options.terminationLog);
+    }, options.terminationLog, backupJobSummary);
   });
 
 program.command('restore')

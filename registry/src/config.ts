@@ -6,6 +6,8 @@ import ms from 'ms';
 import { parse as parseYaml } from 'yaml';
 import { invalidMirrorName } from './mirror/names.ts';
 import { AUDIT_ACTIONS, isAuditAction, type AuditAction } from './audit/event.ts';
+import { CONFIG_FILE_KEYS, type ConfigFile, type MirrorSection, type S3Section, type WebhookSection } from './contract/config-file.ts';
+import { REGISTRY_API_PORT } from './contract/image.ts';
 
 export interface RegistryConfig {
   /** HOST:PORT of the registry API */
@@ -161,25 +163,36 @@ export class ConfigError extends Error {
   }
 }
 
-type Raw = Record<string, unknown>;
+/**
+ * A section of the file as read, before its values are checked: only the keys the contract names (config-file.ts),
+ * so each read below names a key of the contract, and a key renamed there fails to compile here.
+ */
+type Fields<T> = { readonly [K in keyof T]?: unknown };
 
-function section(raw: Raw, key: string, allowed: string[]): Raw {
-  const value = raw[key] ?? {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${key} must be a mapping`);
+/** `value` as a mapping holding none but the `allowed` keys */
+function mapping<T>(value: unknown, where: string, allowed: ReadonlyArray<keyof T & string>): Fields<T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where} must be a mapping`);
   for (const name of Object.keys(value)) {
-    if (!allowed.includes(name)) throw new ConfigError(`unknown key ${key}.${name} (allowed: ${allowed.join(', ')})`);
+    if (!(allowed as readonly string[]).includes(name)) throw new ConfigError(`unknown key ${where}.${name} (allowed: ${allowed.join(', ')})`);
   }
-  return value as Raw;
+  return value as Fields<T>;
 }
 
-function optionalString(raw: Raw, key: string, where: string): string | undefined {
+/** the mapping under `key` of `parent` (absent: empty) */
+function section<P, K extends keyof P & string>(
+  parent: Fields<P>, key: K, allowed: ReadonlyArray<keyof NonNullable<P[K]> & string>, where: string = key,
+): Fields<NonNullable<P[K]>> {
+  return mapping<NonNullable<P[K]>>(parent[key] ?? {}, where, allowed);
+}
+
+function optionalString<T>(raw: Fields<T>, key: keyof T & string, where: string): string | undefined {
   const value = raw[key];
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw new ConfigError(`${where}.${key} must be a string`);
   return value;
 }
 
-function duration(raw: Raw, key: string, where: string, fallback: string): number {
+function duration<T>(raw: Fields<T>, key: keyof T & string, where: string, fallback: string): number {
   const value = raw[key] ?? fallback;
   const parsed = typeof value === 'number' ? value * 1000 : typeof value === 'string' ? ms(value as ms.StringValue) : NaN;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
@@ -188,7 +201,7 @@ function duration(raw: Raw, key: string, where: string, fallback: string): numbe
   return parsed;
 }
 
-function count(raw: Raw, key: string, where: string, fallback: number): number {
+function count<T>(raw: Fields<T>, key: keyof T & string, where: string, fallback: number): number {
   const value = raw[key] ?? fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new ConfigError(`${where}.${key} must be a non-negative integer`);
@@ -196,7 +209,7 @@ function count(raw: Raw, key: string, where: string, fallback: number): number {
   return value;
 }
 
-function boolean(raw: Raw, key: string, where: string, fallback: boolean): boolean {
+function boolean<T>(raw: Fields<T>, key: keyof T & string, where: string, fallback: boolean): boolean {
   const value = raw[key] ?? fallback;
   if (typeof value !== 'boolean') throw new ConfigError(`${where}.${key} must be true or false`);
   return value;
@@ -205,7 +218,7 @@ function boolean(raw: Raw, key: string, where: string, fallback: boolean): boole
 // proxy-addr's names for the loopback, link-local and private ranges are accepted too
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
-function proxyList(raw: Raw, key: string, where: string): string[] {
+function proxyList<T>(raw: Fields<T>, key: keyof T & string, where: string): string[] {
   const value = raw[key] ?? [];
   if (!Array.isArray(value)) throw new ConfigError(`${where}.${key} must be a list of addresses or CIDRs`);
   return value.map((entry: unknown) => {
@@ -229,29 +242,34 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
-export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): RegistryConfig {
-  const topLevel = ['listen', 'storage', 'auth', 'tls', 'ops', 'admin', 'limits', 'log', 'shutdownTimeout', 'mirrors', 'ui', 'audit', 'notifications'];
+/**
+ * Checks a config file's content (parsed YAML, or a ConfigFile the operator built) and fills in the defaults.
+ * Throws ConfigError naming the key at fault.
+ */
+export function buildConfig(file: ConfigFile | Record<string, unknown>, overrides: ConfigOverrides = {}): RegistryConfig {
+  const keys = CONFIG_FILE_KEYS;
+  const raw = file as Fields<ConfigFile>;
   for (const name of Object.keys(raw)) {
-    if (!topLevel.includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${topLevel.join(', ')})`);
+    if (!(keys.top as readonly string[]).includes(name)) throw new ConfigError(`unknown key ${name} (allowed: ${keys.top.join(', ')})`);
   }
-  const storage = section(raw, 'storage', ['root', 's3', 'uploadPurgeAge', 'uploadPurgeInterval', 'maxManifestBytes', 'manifestCacheBytes', 'shared']);
-  const auth = section(raw, 'auth', ['htpasswd', 'access', 'anonymousPull', 'realm', 'maxFailedLogins', 'failedLoginWindow', 'lockout', 'reloadInterval', 'maxConcurrentPasswordChecks', 'maxQueuedPasswordChecks', 'trustedProxies']);
-  const tls = section(raw, 'tls', ['cert', 'key', 'reloadInterval']);
-  const ops = section(raw, 'ops', ['listen']);
-  const admin = section(raw, 'admin', ['tokenFile', 'gcGracePeriod']);
+  const storage = section(raw, 'storage', keys.storage);
+  const auth = section(raw, 'auth', keys.auth);
+  const tls = section(raw, 'tls', keys.tls);
+  const ops = section(raw, 'ops', keys.ops);
+  const admin = section(raw, 'admin', keys.admin);
   const adminTokenFile = overrides.adminTokenFile ?? optionalString(admin, 'tokenFile', 'admin');
-  const log = section(raw, 'log', ['level']);
-  const limits = section(raw, 'limits', ['maxConnections', 'idleTimeout', 'maxUploadSessionsPerUser']);
-  const ui = section(raw, 'ui', ['enabled', 'title']);
+  const log = section(raw, 'log', keys.log);
+  const limits = section(raw, 'limits', keys.limits);
+  const ui = section(raw, 'ui', keys.ui);
 
   const root = overrides.storage ?? optionalString(storage, 'root', 'storage');
-  const s3 = storage.s3 === undefined || storage.s3 === null ? undefined : s3Storage(section(storage, 's3', S3_KEYS));
+  const s3 = storage.s3 === undefined || storage.s3 === null ? undefined : s3Storage(section(storage, 's3', keys.s3));
   if (!root && !s3) throw new ConfigError('storage.root (or --storage) or storage.s3 is required');
   if (root && s3) throw new ConfigError('give storage.root (--storage) or storage.s3, not both');
   const cert = overrides.tlsCert ?? optionalString(tls, 'cert', 'tls');
   const key = overrides.tlsKey ?? optionalString(tls, 'key', 'tls');
   if ((cert === undefined) !== (key === undefined)) throw new ConfigError('tls.cert and tls.key must be given together');
-  const listen = overrides.listen ?? optionalString(raw, 'listen', 'config') ?? '0.0.0.0:5000';
+  const listen = overrides.listen ?? optionalString(raw, 'listen', 'config') ?? `0.0.0.0:${REGISTRY_API_PORT}`;
   parseListen(listen);
   const opsListen = overrides.opsListen ?? optionalString(ops, 'listen', 'ops');
   if (opsListen) parseListen(opsListen);
@@ -298,23 +316,22 @@ export function buildConfig(raw: Raw, overrides: ConfigOverrides = {}): Registry
     shutdownTimeoutMs: duration(raw, 'shutdownTimeout', 'config', '30s'),
     mirrors: mirrorList(raw),
     ui: { enabled: boolean(ui, 'enabled', 'ui', true), title: uiTitle(ui) },
-    audit: auditConfig(section(raw, 'audit', ['enabled', 'file'])),
-    notifications: notificationsConfig(section(raw, 'notifications', ['source', 'endpoints'])),
+    audit: auditConfig(section(raw, 'audit', keys.audit)),
+    notifications: notificationsConfig(section(raw, 'notifications', keys.notifications)),
   };
 }
 
-function auditConfig(audit: Raw): AuditConfig {
+function auditConfig(audit: Fields<NonNullable<ConfigFile['audit']>>): AuditConfig {
   const file = optionalString(audit, 'file', 'audit');
   return { enabled: boolean(audit, 'enabled', 'audit', true), ...(file ? { file } : {}) };
 }
 
-const ENDPOINT_KEYS = ['name', 'url', 'headers', 'headerFiles', 'caFile', 'events', 'timeout', 'retries', 'queueSize'];
 /** an HTTP header name (RFC 9110 token) */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** headers the registry sets itself on every delivery */
 const RESERVED_HEADERS = ['content-type', 'content-length', 'host', 'transfer-encoding', 'connection'];
 
-function notificationsConfig(notifications: Raw): NotificationsConfig {
+function notificationsConfig(notifications: Fields<NonNullable<ConfigFile['notifications']>>): NotificationsConfig {
   const source = optionalString(notifications, 'source', 'notifications');
   const value = notifications.endpoints ?? [];
   if (!Array.isArray(value)) throw new ConfigError('notifications.endpoints must be a list');
@@ -326,11 +343,7 @@ function notificationsConfig(notifications: Raw): NotificationsConfig {
 }
 
 function webhookEndpoint(entry: unknown, where: string): WebhookEndpointConfig {
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a mapping`);
-  const endpoint = entry as Raw;
-  for (const key of Object.keys(endpoint)) {
-    if (!ENDPOINT_KEYS.includes(key)) throw new ConfigError(`unknown key ${where}.${key} (allowed: ${ENDPOINT_KEYS.join(', ')})`);
-  }
+  const endpoint = mapping<WebhookSection>(entry, where, CONFIG_FILE_KEYS.endpoint);
   const name = optionalString(endpoint, 'name', where);
   if (!name || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) {
     throw new ConfigError(`${where}.name is required: 1-63 letters, digits, dots, hyphens and underscores (got ${JSON.stringify(endpoint.name)})`);
@@ -372,7 +385,7 @@ function webhookUrl(value: string | undefined, where: string): string {
   return url.href;
 }
 
-function headerMap(endpoint: Raw, key: string, where: string): Record<string, string> {
+function headerMap(endpoint: Fields<WebhookSection>, key: 'headers' | 'headerFiles', where: string): Record<string, string> {
   const value = endpoint[key] ?? {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`${where}.${key} must be a mapping of header names to ${key === 'headers' ? 'values' : 'files'}`);
   const headers: Record<string, string> = {};
@@ -400,7 +413,7 @@ function eventList(value: unknown, where: string): AuditAction[] | null {
 /** A title is one short line of text: it is rendered escaped, but a page header has room for little. */
 const MAX_UI_TITLE_LENGTH = 80;
 
-function uiTitle(ui: Raw): string {
+function uiTitle(ui: Fields<NonNullable<ConfigFile['ui']>>): string {
   const value = ui.title ?? 'regop';
   if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_UI_TITLE_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
     throw new ConfigError(`ui.title must be one line of text of 1-${MAX_UI_TITLE_LENGTH} characters (got ${JSON.stringify(value)})`);
@@ -413,7 +426,7 @@ const SIZE_UNITS: Record<string, number> = {
 };
 
 /** A byte count: a number, or a Kubernetes-style quantity such as 500Mi, 10Gi or 2G. */
-function byteSize(raw: Raw, key: string, where: string): number | undefined {
+function byteSize<T>(raw: Fields<T>, key: keyof T & string, where: string): number | undefined {
   const value = raw[key];
   if (value === undefined || value === null) return undefined;
   const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(value.trim()) : null;
@@ -424,9 +437,7 @@ function byteSize(raw: Raw, key: string, where: string): number | undefined {
   return bytes;
 }
 
-const S3_KEYS = ['bucket', 'prefix', 'endpoint', 'region', 'forcePathStyle', 'accessKeyFile', 'secretKeyFile', 'redirect'];
-
-function s3Storage(s3: Raw): S3StorageConfig {
+function s3Storage(s3: Fields<S3Section>): S3StorageConfig {
   const where = 'storage.s3';
   const bucket = optionalString(s3, 'bucket', where);
   // S3's bucket naming rules, which every S3-compatible server accepts
@@ -468,18 +479,12 @@ function s3Storage(s3: Raw): S3StorageConfig {
   };
 }
 
-const MIRROR_KEYS = ['name', 'upstream', 'credentialsFile', 'caFile', 'tagTTL', 'timeout', 'maxSize'];
-
-function mirrorList(raw: Raw): MirrorConfig[] {
+function mirrorList(raw: Fields<ConfigFile>): MirrorConfig[] {
   const value = raw.mirrors ?? [];
   if (!Array.isArray(value)) throw new ConfigError('mirrors must be a list of {name, upstream, ...}');
   const mirrors = value.map((entry: unknown, index): MirrorConfig => {
     const where = `mirrors[${index}]`;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a mapping`);
-    const mirror = entry as Raw;
-    for (const key of Object.keys(mirror)) {
-      if (!MIRROR_KEYS.includes(key)) throw new ConfigError(`unknown key ${where}.${key} (allowed: ${MIRROR_KEYS.join(', ')})`);
-    }
+    const mirror = mapping<MirrorSection>(entry, where, CONFIG_FILE_KEYS.mirror);
     const name = optionalString(mirror, 'name', where);
     if (!name) throw new ConfigError(`${where}.name is required`);
     const nameProblem = invalidMirrorName(name);
@@ -527,7 +532,7 @@ function upstreamUrl(value: string | undefined, where: string): string {
 }
 
 export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): RegistryConfig {
-  let raw: Raw = {};
+  let raw: Record<string, unknown> = {};
   if (file) {
     let text: string;
     try {
@@ -538,7 +543,7 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
     const parsed = parseYaml(text) as unknown;
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file} must hold a YAML mapping`);
-      raw = parsed as Raw;
+      raw = parsed as Record<string, unknown>;
     }
   }
   return buildConfig(raw, overrides);

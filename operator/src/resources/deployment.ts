@@ -11,11 +11,12 @@ import { s3CredentialKeys, severalReplicas, sharedStorage } from '../api/v1alpha
 import { MOUNTS, S3_CREDENTIAL_FILES } from './registry-config.ts';
 import { claimName } from './storage-claim.ts';
 import { API_PORT, childMetadata, childNames, commonLabels, OPS_PORT, selectorLabels, tlsEnabled } from './names.ts';
+import { REGISTRY_COMMAND } from '../../../registry/src/contract/index.ts';
 
 export const INPUTS_HASH_ANNOTATION = 'regop.dev/inputs-hash';
 export const RUN_AS_USER = 10001;
-/** the image's layout (Dockerfile and test/image/build.sh): the app under /app, node on the PATH */
-export const REGISTRY_COMMAND = ['node', '/app/dist/registry/src/cli.js'];
+/** the image's layout (Dockerfile and test/image/build.sh), as the registry's contract has it */
+export { REGISTRY_COMMAND };
 
 /** what an autoscaled pod requests when spec.resources names no CPU: utilization is measured against it */
 export const AUTOSCALED_CPU_REQUEST = '250m';

@@ -1,13 +1,15 @@
 // Names, labels and owner references of a Registry's children, in one place.
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry } from '../api/v1alpha1/registry.ts';
+import { REGISTRY_API_PORT, REGISTRY_OPS_PORT } from '../../../registry/src/contract/index.ts';
 
 export const FIELD_MANAGER = 'regop-operator';
 export const REGISTRY_LABEL = 'regop.dev/registry';
 /** label on copies in other namespaces, which owner references cannot reach: `<namespace>.<name>` */
 export const SOURCE_LABEL = 'regop.dev/source';
-export const API_PORT = 5000;
-export const OPS_PORT = 5001;
+/** the registry container's ports, as the registry's contract has them */
+export const API_PORT = REGISTRY_API_PORT;
+export const OPS_PORT = REGISTRY_OPS_PORT;
 /** the pull-only user behind copied pull Secrets; `_` cannot start a user name in the CRD, so no clash */
 export const PULLER_USER = '_puller';
 /** the pull-only user of mirror prefixes whose credentials the node agent writes into hosts.toml */

@@ -1,7 +1,7 @@
 // The registry Service: the API on the configured port, and the plain-HTTP ops port for metrics.
 import type { V1Service } from '@kubernetes/client-node';
 import type { Registry } from '../api/v1alpha1/registry.ts';
-import { childMetadata, childNames, selectorLabels } from './names.ts';
+import { childMetadata, childNames, OPS_PORT, selectorLabels } from './names.ts';
 
 export function buildService(registry: Registry): V1Service {
   const service = registry.spec.service ?? {};
@@ -21,7 +21,7 @@ export function buildService(registry: Registry): V1Service {
           protocol: 'TCP',
           ...(type === 'NodePort' && service.nodePort ? { nodePort: service.nodePort } : {}),
         },
-        { name: 'ops', port: 5001, targetPort: 'ops', protocol: 'TCP' },
+        { name: 'ops', port: OPS_PORT, targetPort: 'ops', protocol: 'TCP' },
       ],
     },
   };

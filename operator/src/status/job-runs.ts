@@ -1,9 +1,11 @@
 // The last run of a CronJob-driven task (retention, backup): the newest Job with the task's label and, once it
 // finished, the JSON summary its container wrote as the termination message (`regop-registry ... --termination-log`),
-// which the kubelet copies into the pod's status.
+// which the kubelet copies into the pod's status. The summaries' types are the registry's contract
+// (registry/src/contract/job-summary.ts: RetentionJobSummary, BackupJobSummary, read as JobSummaryMessage).
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import type { JobRunSummary } from '../api/v1alpha1/job-run.ts';
 import type { ClusterClient } from '../kube/cluster-client.ts';
+import type { JobSummaryMessage } from '../../../registry/src/contract/index.ts';
 
 export type { JobRunSummary };
 
@@ -20,10 +22,14 @@ function isoTime(value: Date | string | undefined): string | undefined {
 const newestFirst = (a: KubernetesObject, b: KubernetesObject) =>
   new Date(b.metadata!.creationTimestamp!).getTime() - new Date(a.metadata!.creationTimestamp!).getTime();
 
-/** `what` names the task in the message of a failure that left no summary ("the backup Job failed; ...") */
-export async function latestJobRun<Result extends { error?: string }>(
+/**
+ * `Summary` is the contract's type of the task's summary; what is read is a JobSummaryMessage of it (any field may
+ * be missing). `what` names the task in the message of a failure that left no summary ("the backup Job failed; ...").
+ */
+export async function latestJobRun<Summary>(
   client: ClusterClient, namespace: string, labelSelector: string, container: string, what: string,
-): Promise<JobRun<Result> | null> {
+): Promise<JobRun<JobSummaryMessage<Summary>> | null> {
+  type Result = JobSummaryMessage<Summary>;
   const jobs = await client.list<V1Job & KubernetesObject>('batch/v1', 'Job', namespace, labelSelector);
   if (jobs.length === 0) return null;
   const job = jobs.sort(newestFirst)[0]!;

@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   AUTH_RELOAD_FAILED_METRIC, MIRROR_CACHED_BYTES_METRIC, MIRROR_HITS_METRIC, MIRROR_MISSES_METRIC, STORAGE_BYTES_METRIC,
-} from '../../../registry/src/ops/metrics.ts';
+} from '../../../registry/src/contract/index.ts';
 
 const STORED_BYTES = new RegExp(`^${STORAGE_BYTES_METRIC} (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'm');
 

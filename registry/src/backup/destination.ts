@@ -4,17 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { buildConfig, ConfigError, type RegistryConfig } from '../config.ts';
+import type { LocationFile } from '../contract/config-file.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { describeStorage, openStorage } from '../storage/open.ts';
 
 export type BackupLocation = Pick<RegistryConfig['storage'], 'root' | 's3'>;
 
-const LOCATION_KEYS = ['root', 's3'];
+/** a location file's keys (the operator writes one for a backup Job: contract/config-file.ts) */
+const LOCATION_KEYS: ReadonlyArray<keyof LocationFile> = ['root', 's3'];
 
 /** `{root: DIR}` or `{s3: {...}}`; throws ConfigError naming the problem (never a credential: keys come from files) */
 export function parseLocation(raw: unknown, what = 'destination'): BackupLocation {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${what} must be a mapping with root or s3`);
-  const unknown = Object.keys(raw).filter((key) => !LOCATION_KEYS.includes(key));
+  const unknown = Object.keys(raw).filter((key) => !(LOCATION_KEYS as readonly string[]).includes(key));
   if (unknown.length > 0) throw new ConfigError(`unknown key ${what}.${unknown[0]} (allowed: ${LOCATION_KEYS.join(', ')})`);
   let storage: RegistryConfig['storage'];
   try {
