@@ -1,19 +1,11 @@
 // Prometheus metrics of the registry, in a registry of their own (not prom-client's global one) so tests and
 // embedding never see each other's counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// the names the operator reads are the contract's
+import {
+  AUTH_RELOAD_FAILED_METRIC, MIRROR_CACHED_BYTES_METRIC, MIRROR_HITS_METRIC, MIRROR_MISSES_METRIC, STORAGE_BYTES_METRIC,
+} from '../contract/metrics.ts';
 
-/**
- * 1 while the htpasswd or access file on disk failed to load and the previous users or rules are served (a revoked
- * user may still get in), 0 otherwise; label `file` is `htpasswd` or `access`. The operator alerts on it.
- */
-export const AUTH_RELOAD_FAILED_METRIC = 'regop_registry_auth_reload_failed';
-/** the store's size in bytes; the operator shows it as status.storageUsed */
-export const STORAGE_BYTES_METRIC = 'regop_registry_storage_bytes';
-/** a mirror's cached bytes, label `mirror`; the operator shows it in the Registry's status */
-export const MIRROR_CACHED_BYTES_METRIC = 'regop_registry_mirror_cached_bytes';
-/** manifests and blobs a mirror served from its cache / had to fetch, label `mirror`; the operator's hit ratio */
-export const MIRROR_HITS_METRIC = 'regop_registry_mirror_hits_total';
-export const MIRROR_MISSES_METRIC = 'regop_registry_mirror_misses_total';
 /** audit events a webhook endpoint accepted (2xx), label `endpoint` */
 export const WEBHOOK_DELIVERED_METRIC = 'regop_registry_webhook_delivered_total';
 /** audit events a webhook endpoint did not accept after their retries (or refused with a 4xx), label `endpoint` */
