@@ -26,7 +26,8 @@ else
 fi
 
 echo "== helm install regop"
-helm upgrade --install regop charts/regop --namespace regop-system --create-namespace \
+# --take-ownership: CRDs an earlier install left without Helm's labels (the chart's old crds/ folder) are adopted
+helm upgrade --install regop charts/regop --namespace regop-system --create-namespace --take-ownership \
   --set image.repository="$image_repository" --set image.tag="$image_tag" --wait --timeout 300s >/dev/null
 
 echo "== demo Registry in namespace $namespace"

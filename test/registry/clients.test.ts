@@ -13,6 +13,7 @@ import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { storageSnapshot } from '../support/oci.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import { isolatedHome, run, withRegistryLogs } from './tools.ts';
+import { ContainerTools } from '../support/containers.ts';
 
 const user = { name: 'dev', password: 'client-matrix-pw-1' };
 // set by each matrix's before hook (a file's suites run one after the other)
@@ -20,28 +21,12 @@ let registry: RunningRegistry;
 let work: string;
 let certDir: string;
 let env: Record<string, string>;
-let storageFlags: string[];
+let tools: ContainerTools;
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 interface Descriptor { mediaType: string; digest: string; size: number; artifactType?: string }
 interface Manifest { mediaType?: string; artifactType?: string; config: Descriptor; layers: Descriptor[]; manifests?: Descriptor[] }
-
-/** podman as root here: the private store, its own tmpdir (not /run/libpod), cgroupfs and runc */
-function podmanFlags(): string[] {
-  return [...storageFlags, '--tmpdir', join(work, 'libpod'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
-}
-
-/** buildah from scratch (or from a local image): one file, committed as an image in the private store */
-async function buildImage(name: string, content: string, from = 'scratch'): Promise<void> {
-  const file = join(work, `${name.replace(/\W/g, '_')}.txt`);
-  writeFileSync(file, content);
-  const container = (await run('buildah', [...storageFlags, 'from', '--pull=never', from], { env })).stdout.trim();
-  await run('buildah', [...storageFlags, 'copy', container, file, `/${name.replace(/\W/g, '_')}.txt`], { env });
-  await run('buildah', [...storageFlags, 'config', '--label', 'built-by=regop-tests', container], { env });
-  await run('buildah', [...storageFlags, 'commit', '-q', container, name], { env });
-  await run('buildah', [...storageFlags, 'rm', container], { env });
-}
 
 /** The manifest bytes the registry serves for a reference (skopeo, verified TLS, with credentials). */
 async function rawManifest(reference: string): Promise<Buffer> {
@@ -105,7 +90,7 @@ function clientMatrix(start: () => Promise<{ registry: RunningRegistry; stopStor
     mkdirSync(certDir);
     copyFileSync(registry.caFile!, join(certDir, 'ca.crt'));
     env = { ...isolatedHome(), SSL_CERT_FILE: registry.caFile! };
-    storageFlags = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
+    tools = new ContainerTools(work, env);
     const dir = join(work, 'multi-src');
     multiArch = { dir, ...writeMultiArchLayout(dir) };
   });
@@ -118,31 +103,31 @@ function clientMatrix(start: () => Promise<{ registry: RunningRegistry; stopStor
 
   it('podman logs in, pushes an image buildah built, and pulls it back with the same digest', () => withRegistryLogs(registry, async () => {
     const host = registry.host;
-    await buildImage('localhost/matrix/podman:1', 'from podman');
-    await run('podman', [...podmanFlags(), 'login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', host], { env, input: user.password });
+    await tools.buildImage('localhost/matrix/podman:1', 'from podman', { label: 'built-by=regop-tests' });
+    await tools.podman(['login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', host], { input: user.password });
     const digestFile = join(work, 'podman.digest');
-    await run('podman', [...podmanFlags(), 'push', '--cert-dir', certDir, '--digestfile', digestFile, 'localhost/matrix/podman:1', `${host}/matrix/podman:1`], { env });
+    await tools.podman(['push', '--cert-dir', certDir, '--digestfile', digestFile, 'localhost/matrix/podman:1', `${host}/matrix/podman:1`]);
     const pushed = readFileSync(digestFile, 'utf8').trim();
     assert.equal(sha256(await rawManifest('matrix/podman:1')), pushed, 'the registry serves the manifest podman pushed');
-    await run('podman', [...podmanFlags(), 'rmi', 'localhost/matrix/podman:1'], { env });
-    await run('podman', [...podmanFlags(), 'pull', '--cert-dir', certDir, `${host}/matrix/podman:1`], { env });
-    const inspect = await run('podman', [...podmanFlags(), 'image', 'inspect', '--format', '{{.Digest}} {{index .Labels "built-by"}}', `${host}/matrix/podman:1`], { env });
+    await tools.podman(['rmi', 'localhost/matrix/podman:1']);
+    await tools.podman(['pull', '--cert-dir', certDir, `${host}/matrix/podman:1`]);
+    const inspect = await tools.podman(['image', 'inspect', '--format', '{{.Digest}} {{index .Labels "built-by"}}', `${host}/matrix/podman:1`]);
     assert.equal(inspect.stdout.trim(), `${pushed} regop-tests`);
-    await run('podman', [...podmanFlags(), 'logout', host], { env });
+    await tools.podman(['logout', host]);
   }));
 
   it('buildah pushes an image it built', () => withRegistryLogs(registry, async () => {
-    await buildImage('localhost/matrix/buildah:1', 'from buildah');
+    await tools.buildImage('localhost/matrix/buildah:1', 'from buildah', { label: 'built-by=regop-tests' });
     const digestFile = join(work, 'buildah.digest');
-    await run('buildah', [...storageFlags, 'push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, '--digestfile', digestFile,
-      'localhost/matrix/buildah:1', `docker://${registry.host}/matrix/buildah:1`], { env });
+    await tools.buildah(['push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, '--digestfile', digestFile,
+      'localhost/matrix/buildah:1', `docker://${registry.host}/matrix/buildah:1`]);
     const tags = await run('skopeo', ['list-tags', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, `docker://${registry.host}/matrix/buildah`], { env });
     assert.deepEqual(JSON.parse(tags.stdout).Tags, ['1']);
     assert.equal(sha256(await rawManifest('matrix/buildah:1')), readFileSync(digestFile, 'utf8').trim());
   }));
 
   it('podman refuses a wrong password', () => withRegistryLogs(registry, async () => {
-    const result = await run('podman', [...podmanFlags(), 'login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', registry.host],
+    const result = await tools.podman(['login', '--cert-dir', certDir, '-u', user.name, '--password-stdin', registry.host],
       { env: { ...env, REGISTRY_AUTH_FILE: join(work, 'other-auth.json') }, input: 'wrong', allowFailure: true });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /401|unauthorized|invalid username/i);
@@ -150,10 +135,10 @@ function clientMatrix(start: () => Promise<{ registry: RunningRegistry; stopStor
 
   it('a layer shared by two images pushed to two repositories is stored once', () => withRegistryLogs(registry, async () => {
     const host = registry.host;
-    await buildImage('localhost/matrix/base:1', `base layer ${randomBytes(8).toString('hex')}`);
-    await buildImage('localhost/matrix/derived:1', 'derived layer', 'localhost/matrix/base:1');
-    await run('podman', [...podmanFlags(), 'push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, 'localhost/matrix/base:1', `${host}/matrix/base:1`], { env });
-    await run('podman', [...podmanFlags(), 'push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, 'localhost/matrix/derived:1', `${host}/matrix/derived:1`], { env });
+    await tools.buildImage('localhost/matrix/base:1', `base layer ${randomBytes(8).toString('hex')}`, { label: 'built-by=regop-tests' });
+    await tools.buildImage('localhost/matrix/derived:1', 'derived layer', { from: 'localhost/matrix/base:1', label: 'built-by=regop-tests' });
+    await tools.podman(['push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, 'localhost/matrix/base:1', `${host}/matrix/base:1`]);
+    await tools.podman(['push', '--cert-dir', certDir, '--creds', `${user.name}:${user.password}`, 'localhost/matrix/derived:1', `${host}/matrix/derived:1`]);
     const base = JSON.parse((await rawManifest('matrix/base:1')).toString()) as Manifest;
     const derived = JSON.parse((await rawManifest('matrix/derived:1')).toString()) as Manifest;
     assert.equal(base.layers.length, 1);

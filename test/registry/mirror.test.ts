@@ -13,6 +13,7 @@ import { basicAuth, clientFor, type Client } from '../support/http.ts';
 import { startRegistry, type RunningRegistry } from '../support/registry.ts';
 import { startUpstream, type Upstream, type UpstreamImage } from '../support/upstream.ts';
 import { isolatedHome, run, withRegistryLogs } from './tools.ts';
+import { ContainerTools } from '../support/containers.ts';
 
 const user = { name: 'puller', password: 'mirror-test-pw-1' };
 const MIRROR = 'docker.io';
@@ -22,6 +23,7 @@ let client: Client;
 let work: string;
 let certDir: string;
 let env: Record<string, string>;
+let tools: ContainerTools;
 
 const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
@@ -37,11 +39,6 @@ function writeMirrorConfig(extra: Record<string, unknown> = {}): string {
   };
   writeFileSync(join(dir, 'config.yaml'), toYaml(config));
   return join(dir, 'config.yaml');
-}
-
-function podmanFlags(): string[] {
-  return ['--root', join(work, 'containers'), '--runroot', join(work, 'runroot'), '--storage-driver', 'vfs',
-    '--tmpdir', join(work, 'libpod'), '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc'];
 }
 
 const creds = () => `${user.name}:${user.password}`;
@@ -83,6 +80,7 @@ before(async () => {
   upstream = await startUpstream();
   work = mkdtempSync(join(tmpdir(), 'regop-mirror-'));
   env = isolatedHome();
+  tools = new ContainerTools(join(work, 'containers'), env);
   registry = await startRegistry({
     tls: true, users: [user, { name: 'pusher', password: 'pusher-pw-1' }],
     extraArgs: ['--config', writeMirrorConfig()],
@@ -102,13 +100,13 @@ after(async () => {
 describe('pull-through mirror', () => {
   it('podman pulls an image through the mirror with the upstream\'s digest; a second pull fetches no blob again', () => withRegistryLogs(registry, async () => {
     const image = await upstream.pushImage('library/podman', '1');
-    await run('podman', [...podmanFlags(), 'pull', '--cert-dir', certDir, '--creds', creds(), `${registry.host}/${MIRROR}/podman:1`], { env });
-    const digest = (await run('podman', [...podmanFlags(), 'image', 'inspect', '--format', '{{.Digest}}', `${registry.host}/${MIRROR}/podman:1`], { env })).stdout.trim();
+    await tools.podman(['pull', '--cert-dir', certDir, '--creds', creds(), `${registry.host}/${MIRROR}/podman:1`]);
+    const digest = (await tools.podman(['image', 'inspect', '--format', '{{.Digest}}', `${registry.host}/${MIRROR}/podman:1`])).stdout.trim();
     assert.equal(digest, image.digest);
     assert.equal(upstream.blobGets(layerOf(image)), 1);
     const blobsBefore = upstream.blobGets();
-    await run('podman', [...podmanFlags(), 'rmi', `${registry.host}/${MIRROR}/podman:1`], { env });
-    await run('podman', [...podmanFlags(), 'pull', '--cert-dir', certDir, '--creds', creds(), `${registry.host}/${MIRROR}/podman:1`], { env });
+    await tools.podman(['rmi', `${registry.host}/${MIRROR}/podman:1`]);
+    await tools.podman(['pull', '--cert-dir', certDir, '--creds', creds(), `${registry.host}/${MIRROR}/podman:1`]);
     assert.equal(upstream.blobGets() - blobsBefore, 0, 'the second pull fetched blobs from the upstream');
   }));
 

@@ -8,10 +8,15 @@ import { isolatedHome, run } from '../registry/tools.ts';
 export const RELEASE = 'regop';
 export const OPERATOR_NAMESPACE = 'regop-system';
 
-export async function installOperator(): Promise<Record<string, string>> {
+/**
+ * `helm upgrade --install` of the chart (default: this checkout's) with the image under test. The chart carries
+ * the CRDs as templates, so an upgrade updates them; `--take-ownership` adopts CRDs an earlier install left
+ * without Helm's labels (from the chart's old `crds/` folder, or `kubectl apply -f crds/`).
+ */
+export async function installOperator(chart = 'charts/regop'): Promise<Record<string, string>> {
   const env = { ...isolatedHome(), KUBECONFIG };
   const [repository, tag] = IMAGE.split(':');
-  await run('helm', ['upgrade', '--install', RELEASE, 'charts/regop', '--namespace', OPERATOR_NAMESPACE, '--create-namespace',
+  await run('helm', ['upgrade', '--install', RELEASE, chart, '--namespace', OPERATOR_NAMESPACE, '--create-namespace', '--take-ownership',
     '--set', `image.repository=${repository}`, '--set', `image.tag=${tag ?? 'dev'}`, '--set', 'image.pullPolicy=IfNotPresent',
     '--wait', '--timeout', '180s'], { env, timeoutMs: 240_000 });
   return env;
@@ -20,6 +25,13 @@ export async function installOperator(): Promise<Record<string, string>> {
 /** the Registry as the API server has it, or null */
 export function getRegistry(namespace: string, name: string): Promise<any> {
   return getJson(['-n', namespace, 'get', 'registry', name]);
+}
+
+export interface Condition { type: string; status: string; reason: string; message: string }
+
+/** one condition of the Registry's status, if it has it */
+export async function registryCondition(namespace: string, name: string, type: string): Promise<Condition | undefined> {
+  return (await getRegistry(namespace, name))?.status?.conditions?.find((c: Condition) => c.type === type);
 }
 
 /** Ready for its current generation: its pods rolled out with the current spec */

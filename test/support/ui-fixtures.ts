@@ -11,6 +11,7 @@ import { startRegistry, type RunningRegistry, type StartOptions, type TestUser }
 import { clientFor } from './http.ts';
 import { OCI_MANIFEST, pushImage, sha256 } from './oci.ts';
 import { isolatedHome, run } from '../registry/tools.ts';
+import { ContainerTools } from './containers.ts';
 
 /** may pull, push and delete everywhere */
 export const adminUser = { name: 'admin', password: 'ui-admin-pw-1' } as const;
@@ -271,7 +272,7 @@ class Clients {
   readonly host: string;
   private readonly env: Record<string, string>;
   private readonly certDir: string;
-  private readonly storageFlags: string[];
+  private readonly tools: ContainerTools;
   private readonly creds: string;
   private craneLoggedIn = false;
   readonly registry: RunningRegistry;
@@ -284,7 +285,7 @@ class Clients {
     this.env = { ...isolatedHome(), SSL_CERT_FILE: registry.caFile! };
     this.certDir = this.dir('certs');
     writeFileSync(join(this.certDir, 'ca.crt'), registry.caPem!);
-    this.storageFlags = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
+    this.tools = new ContainerTools(work, this.env);
     this.creds = `${adminUser.name}:${adminUser.password}`;
   }
 
@@ -303,7 +304,7 @@ class Clients {
   }
 
   async buildah(...args: string[]): Promise<string> {
-    return (await run('buildah', [...this.storageFlags, ...args], { env: this.env })).stdout.trim();
+    return (await this.tools.buildah(args)).stdout.trim();
   }
 
   /** buildah from scratch (or a local image): the files as one more layer, the config as given, committed as OCI */

@@ -57,7 +57,6 @@ async function backUpNow(job: string): Promise<any> {
 }
 
 before(async () => {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   ns = await createNamespace('e2e-backup');
   await apply(`

@@ -77,8 +77,6 @@ const skip = !existsSync(BUSYBOX) ? `needs the busybox image archive ${BUSYBOX} 
 
 before(async () => {
   if (skip) return;
-  // helm installs CRDs only once and never upgrades them: apply the current ones, as an admin upgrading would
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   namespace = await createNamespace('e2e-mirror');
   upstream = await startUpstream({ bindAddress: NODE_ADDRESS });

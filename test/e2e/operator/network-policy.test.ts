@@ -92,7 +92,6 @@ spec:
 }
 
 before(async () => {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   ns = await createNamespace('e2e-netpol');
   allowed = await createNamespace('e2e-netpol-allowed');

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, KUBECONFIG, waitFor } from '../../support/kube.ts';
-import { installOperator, OPERATOR_NAMESPACE } from '../../support/operator.ts';
+import { installOperator, OPERATOR_NAMESPACE, registryCondition } from '../../support/operator.ts';
 import { run } from '../../registry/tools.ts';
 
 const cacheDir = process.env.REGOP_CACHE ?? join(homedir(), '.cache', 'regop');
@@ -27,9 +27,7 @@ async function registry(namespace: string, name: string): Promise<any> {
   return getJson(['-n', namespace, 'get', 'registry', name]);
 }
 
-async function condition(namespace: string, name: string, type: string): Promise<{ status: string; reason: string; message: string } | undefined> {
-  return (await registry(namespace, name))?.status?.conditions?.find((c: { type: string }) => c.type === type);
-}
+const condition = registryCondition;
 
 async function nodeReports(): Promise<Array<{ node: string; registries: Record<string, { configured: boolean; reason: string }> }>> {
   const maps = await getJson(['-n', OPERATOR_NAMESPACE, 'get', 'configmap', '-l', 'regop.dev/node-access-report=true']);
@@ -150,8 +148,6 @@ const skip = existsSync(BUSYBOX) ? false : `needs the busybox image archive ${BU
 before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'regop-node-access-'));
-  // helm installs CRDs only once and never upgrades them: apply the current ones, as an admin upgrading would
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   env = await installOperator();
   first = await createNamespace('e2e-nodes');
   second = await createNamespace('e2e-nodes-b');

@@ -91,7 +91,6 @@ async function received(): Promise<{ contentType: string; authorized: boolean; b
 }
 
 before(async () => {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   ns = await createNamespace('e2e-audit');
   await apply(setupYaml(), ns);

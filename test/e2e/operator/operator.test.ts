@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, podFile, registryPod, waitFor } from '../../support/kube.ts';
-import { installOperator, OPERATOR_NAMESPACE, RELEASE } from '../../support/operator.ts';
+import { installOperator, OPERATOR_NAMESPACE, registryCondition, RELEASE } from '../../support/operator.ts';
 import { run } from '../../registry/tools.ts';
+import { ContainerTools } from '../../support/containers.ts';
 
 const OPERATOR_NS = OPERATOR_NAMESPACE;
 const cacheDir = process.env.REGOP_CACHE ?? join(homedir(), '.cache', 'regop');
@@ -18,6 +19,7 @@ const HOST = `127.0.0.1:${NODE_PORT}`;
 let ns: string;
 let work: string;
 let env: Record<string, string>;
+let tools: ContainerTools;
 let certDir: string;
 const secretsSeen = new Set<string>();
 
@@ -28,37 +30,24 @@ async function secretValue(namespace: string, name: string, key: string): Promis
   return value;
 }
 
-async function condition(name: string, type: string): Promise<{ status: string; reason: string; message: string } | undefined> {
-  const registry = await getJson(['-n', ns, 'get', 'registry', name]);
-  return registry?.status?.conditions?.find((c: { type: string }) => c.type === type);
-}
+const condition = (name: string, type: string) => registryCondition(ns, name, type);
 
 async function waitReady(name: string, timeoutMs = 240_000): Promise<void> {
   await waitFor(`Registry ${name} to be Ready`, async () => (await condition(name, 'Ready'))?.status === 'True', timeoutMs, () => diagnostics(ns));
 }
 
 function podman(args: string[], input?: string, allowFailure = false) {
-  const store = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--runtime', 'runc', '--tmpdir', join(work, 'tmp')];
-  return run('podman', [...store, ...args], { env, ...(input !== undefined ? { input } : {}), allowFailure });
+  return tools.podman(args, { ...(input !== undefined ? { input } : {}), allowFailure });
 }
 
 async function login(user: string, password: string, allowFailure = false) {
   return podman(['login', '--cert-dir', certDir, '-u', user, '--password-stdin', HOST], password, allowFailure);
 }
 
-async function buildImage(tag: string): Promise<void> {
-  const file = join(work, 'payload.txt');
-  writeFileSync(file, `payload ${tag} ${Date.now()}`);
-  const store = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
-  const container = (await run('buildah', [...store, 'from', 'scratch'], { env })).stdout.trim();
-  await run('buildah', [...store, 'copy', container, file, '/payload.txt'], { env });
-  await run('buildah', [...store, 'commit', '-q', '--rm', container, tag], { env });
-}
-
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'regop-e2e-'));
-  mkdirSync(join(work, 'tmp'));
   env = await installOperator();
+  tools = new ContainerTools(work, env);
   ns = await createNamespace('e2e-operator');
 });
 
@@ -103,7 +92,7 @@ spec:
     const adminPassword = await secretValue(ns, 'team-user-admin', 'password');
     await waitFor('the registry to answer through the NodePort', async () => (await login('admin', adminPassword, true)).code === 0, 60_000, () => diagnostics(ns));
 
-    await buildImage('localhost/e2e/app:v1');
+    await tools.buildImage('localhost/e2e/app:v1', `payload ${Date.now()}`);
     await login('alice', 'alice-first-pw');
     await podman(['push', '--cert-dir', certDir, 'localhost/e2e/app:v1', `${HOST}/team/app:v1`]);
     await podman(['rmi', 'localhost/e2e/app:v1']);
@@ -194,7 +183,11 @@ spec:
     await waitFor('Degraded on the running Registry', async () => (await condition('team', 'Degraded'))?.status === 'True', 120_000, () => diagnostics(ns));
     await podman(['pull', '--cert-dir', certDir, `${HOST}/team/app:v1`]);
     assert.equal((await getJson(['-n', ns, 'get', 'deployment', 'team'])).status.readyReplicas, 1);
-    await kubectl(['-n', ns, 'patch', 'registry', 'team', '--type', 'json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/auth/users/3' }])]);
+    const users: Array<{ name: string }> = (await getJson(['-n', ns, 'get', 'registry', 'team'])).spec.auth.users;
+    const ghost = users.findIndex((user) => user.name === 'ghost');
+    // `test` makes the removal fail rather than remove another user if the list changed in between
+    await kubectl(['-n', ns, 'patch', 'registry', 'team', '--type', 'json', '-p',
+      JSON.stringify([{ op: 'test', path: `/spec/auth/users/${ghost}/name`, value: 'ghost' }, { op: 'remove', path: `/spec/auth/users/${ghost}` }])]);
     await waitFor('Degraded to clear', async () => (await condition('team', 'Degraded'))?.status === 'False', 120_000, () => diagnostics(ns));
   });
 

@@ -9,12 +9,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from '
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor } from '../../support/kube.ts';
-import { installOperator } from '../../support/operator.ts';
+import { installOperator, registryCondition, secretText } from '../../support/operator.ts';
 import { clientFor } from '../../support/http.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
 import type { RunningRegistry } from '../../support/registry.ts';
 import { startS3Server, type S3Server } from '../../support/s3-server.ts';
 import { run, TOOLS_BIN } from '../../registry/tools.ts';
+import { ContainerTools } from '../../support/containers.ts';
 import { PullLoop } from './pull-loop.ts';
 
 /** the local cluster's node address, on the pods' bridge: the S3 server listens there so pods reach it */
@@ -30,6 +31,7 @@ let ns: string;
 let s3: S3Server;
 let work: string;
 let env: Record<string, string>;
+let tools: ContainerTools;
 let caPem: string;
 let loop: PullLoop | undefined;
 
@@ -37,13 +39,9 @@ async function registryObject(name = REGISTRY): Promise<any> {
   return getJson(['-n', ns, 'get', 'registry', name]);
 }
 
-async function condition(name: string, type: string): Promise<{ status: string; reason: string; message: string } | undefined> {
-  return (await registryObject(name))?.status?.conditions?.find((c: { type: string }) => c.type === type);
-}
+const condition = (name: string, type: string) => registryCondition(ns, name, type);
 
-async function secretValue(name: string, key: string): Promise<string> {
-  return Buffer.from((await getJson(['-n', ns, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
-}
+const secretValue = (name: string, key: string) => secretText(ns, name, key);
 
 /** pods of the Registry that are not on their way out */
 async function livePods(name = REGISTRY): Promise<any[]> {
@@ -73,11 +71,8 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true }).filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
 }
 
-/** podman as root here: a private store under `work`, cgroupfs and runc */
 function podman(args: string[], input?: string) {
-  const store = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs',
-    '--events-backend', 'file', '--runtime', 'runc', '--tmpdir', join(work, 'tmp')];
-  return run('podman', [...store, ...args], { env, ...(input !== undefined ? { input } : {}) });
+  return tools.podman(args, input !== undefined ? { input } : {});
 }
 
 function registryYaml(name: string, s3Spec: string, extra = ''): string {
@@ -104,11 +99,9 @@ const skip = !existsSync(join(TOOLS_BIN, 'versitygw')) ? `needs versitygw in ${T
 
 before(async () => {
   if (skip) return;
-  // helm installs CRDs only once and never upgrades them: apply the current ones, as an admin upgrading would
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   env = await installOperator();
   work = mkdtempSync(join(tmpdir(), 'regop-e2e-s3-'));
-  mkdirSync(join(work, 'tmp'));
+  tools = new ContainerTools(work, env);
   ns = await createNamespace('e2e-s3');
   s3 = await startS3Server({ host: NODE_ADDRESS });
   await s3.createBucket(BUCKET);

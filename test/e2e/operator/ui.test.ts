@@ -36,7 +36,6 @@ spec:
 }
 
 before(async () => {
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'charts/regop/crds/']);
   await installOperator();
   ns = await createNamespace('e2e-ui');
   await apply(registryYaml(`{ title: "${TITLE}" }`), ns);
