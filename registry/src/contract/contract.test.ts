@@ -1,6 +1,6 @@
 // The registry's side of what crosses to the operator: the image layout and ports written in other languages
-// (Dockerfile, the image script, the Helm chart) agree with the contract, and a Job's summary fits a termination
-// message and says what the run did.
+// (Dockerfile, the image script, the Helm chart, the README's reference of the config file) agree with the contract,
+// and a Job's summary fits a termination message and says what the run did.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,14 +10,14 @@ import type { GcReport } from '../gc/collector.ts';
 import { planRetention, type RepositorySnapshot } from '../retention/planner.ts';
 import { validateRules } from '../retention/policy.ts';
 import {
-  backupJobSummary, jobFailure, PLAN_TAGS_PER_REPOSITORY, REGISTRY_API_PORT, REGISTRY_CLI_PATH, REGISTRY_OPS_PORT,
+  backupJobSummary, CONFIG_FILE_KEYS, jobFailure, PLAN_TAGS_PER_REPOSITORY, REGISTRY_API_PORT, REGISTRY_CLI_PATH, REGISTRY_OPS_PORT,
   retentionJobSummary, TERMINATION_MESSAGE_LIMIT, terminationMessage, type RetentionJobSummary, type RetentionOutput,
 } from './index.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
 
-describe('contract: the image and the chart agree with it', () => {
+describe('contract: the image, the chart and the README agree with it', () => {
   it('the registry\'s command line is where the image puts the compiled cli.ts', () => {
     const bin = (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin['regop-registry'];
     assert.equal(REGISTRY_CLI_PATH, `/app/${bin}`, 'package.json\'s bin, under the image\'s /app');
@@ -26,6 +26,13 @@ describe('contract: the image and the chart agree with it', () => {
     assert.match(dockerfile, /^COPY --from=build \/app\/dist \.\/dist$/m);
     assert.ok(dockerfile.includes(`ENTRYPOINT ["node", "${REGISTRY_CLI_PATH}"]`), 'the Dockerfile\'s entry point');
     assert.ok(read('test/image/build.sh').includes(`--entrypoint '["node", "${REGISTRY_CLI_PATH}"]'`), 'test/image/build.sh\'s entry point');
+  });
+
+  it('every key the config file takes is written as a YAML key in the README (its reference of the file)', () => {
+    const readme = read('README.md');
+    const undocumented = Object.entries(CONFIG_FILE_KEYS).flatMap(([section, keys]) =>
+      keys.filter((key) => !new RegExp(`^\\s*#?\\s*(?:- )?${key}:`, 'm').test(readme)).map((key) => `${section}.${key}`));
+    assert.deepEqual(undocumented, []);
   });
 
   it('the chart lets the operator reach the registry pods on the API and ops ports', () => {
