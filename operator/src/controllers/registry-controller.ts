@@ -35,6 +35,7 @@ import { announceBackup, lastBackup } from './backup-status.ts';
 import { backupNames, buildBackupCronJob, buildBackupDestinationConfigMap } from '../resources/backup.ts';
 import { checkRegistryConfig } from './config-check.ts';
 import { NODE_ACCESS_CONDITION, nodeAccessStatus } from './node-access.ts';
+import { admittedAddresses } from './node-addresses.ts';
 
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
 /** level-triggered resync: picks up edits to referenced password Secrets, which are not watched */
@@ -56,8 +57,6 @@ const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment' };
 const DISRUPTION_BUDGET = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' };
 const AUTOSCALER = { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' };
 const NETWORK_POLICY = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' };
-/** the node addresses other nodes' kubelets and NodePort traffic arrive from */
-const NODE_ADDRESS_TYPES = new Set(['InternalIP', 'ExternalIP']);
 
 function errorMessage(error: unknown): string {
   const body = (error as { body?: unknown }).body;
@@ -252,10 +251,9 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
     }
   }
 
-  /** a node that joins is admitted at the next resync (RESYNC_MS) */
+  /** from the Node informer's cache; a node that joins or leaves re-enqueues the Registries (operator.ts) */
   private async nodeAddresses(): Promise<string[]> {
-    const nodes = await this.client.list<V1Node>('v1', 'Node', undefined, '');
-    return nodes.flatMap((node) => (node.status?.addresses ?? []).filter((a) => NODE_ADDRESS_TYPES.has(a.type)).map((a) => a.address));
+    return (await this.client.list<V1Node>('v1', 'Node', undefined, '')).flatMap(admittedAddresses);
   }
 
   /**

@@ -2,7 +2,8 @@
 import { createServer, type Server } from 'node:http';
 import type { OperatorMetrics } from './metrics.ts';
 
-export function startHealthServer(port: number, metrics: OperatorMetrics, ready: () => boolean): Promise<Server> {
+/** @param host where to listen; every interface when not given */
+export function startHealthServer(port: number, metrics: OperatorMetrics, ready: () => boolean, host?: string): Promise<Server> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -19,5 +20,11 @@ export function startHealthServer(port: number, metrics: OperatorMetrics, ready:
       response.writeHead(404).end();
     }
   });
-  return new Promise((resolve) => server.listen(port, () => resolve(server)));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
 }

@@ -37,6 +37,8 @@ describe('SupervisedInformer.hasSynced', () => {
   const failedWatches = new Map<string, number>();
   let informers = 0;
   const openWatches: ServerResponse[] = [];
+  /** watches the client has not closed, by path */
+  const liveWatches = new Map<string, number>();
 
   before(async () => {
     server = createServer((request, response) => {
@@ -50,6 +52,8 @@ describe('SupervisedInformer.hasSynced', () => {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.flushHeaders();
         openWatches.push(response);
+        liveWatches.set(url.pathname, (liveWatches.get(url.pathname) ?? 0) + 1);
+        response.on('close', () => liveWatches.set(url.pathname, liveWatches.get(url.pathname)! - 1));
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -111,6 +115,19 @@ describe('SupervisedInformer.hasSynced', () => {
     } finally {
       await stop();
     }
+  });
+
+  it('leaves no watch open when stopped while its first list was under way', async () => {
+    const { informer, path, lists, stop } = makeInformer();
+    void informer.start();
+    await until(() => lists.length === 1, 'the first list request');
+    const stopped = stop();
+    lists[0]!.resolve([registry('alpha')]);
+    await stopped;
+    // client-node opens the watch once its list lands, though it was told to stop while listing
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(liveWatches.get(path) ?? 0, 0, 'a watch outlived stop()');
+    assert.equal(informer.hasSynced(), false, 'a stopped informer reported synced');
   });
 
   it('stays false when the first list fails, and turns true once a retried list lands', async () => {

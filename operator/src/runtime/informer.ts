@@ -37,6 +37,8 @@ const MIN_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 /** a failure this long after the one before starts the backoff again from MIN_BACKOFF_MS */
 const BACKOFF_RESET_MS = 2 * 60_000;
+/** how long stop() waits for a start under way to close the watch it opens */
+const STOP_WAIT_MS = 5_000;
 
 export class SupervisedInformer<T extends KubernetesObject> {
   private informer: (Informer<T> & ObjectCache<T>) | undefined;
@@ -49,11 +51,18 @@ export class SupervisedInformer<T extends KubernetesObject> {
   private lastSeen: number;
   private readonly timers: Array<{ cancel(): void }> = [];
   private restartTimer: { cancel(): void } | undefined;
+  /** the current informer's start (its list, then its watch request), while under way */
+  private starting: Promise<void> | undefined;
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
     this.clock = options.clock ?? realClock;
     this.lastSeen = this.clock.now();
+  }
+
+  /** its name in logs and metrics */
+  get resource(): string {
+    return this.options.resource;
   }
 
   hasSynced(): boolean {
@@ -89,6 +98,13 @@ export class SupervisedInformer<T extends KubernetesObject> {
     this.restartTimer?.cancel();
     this.restartTimer = undefined;
     await this.informer?.stop().catch(() => undefined);
+    // a start under way opens its watch after its list, whatever stop said meanwhile (client-node checks only
+    // before listing); run() closes it then: wait for that, for a while, so nothing is left open after stop
+    if (this.starting) {
+      let timeout: { cancel(): void } | undefined;
+      await Promise.race([this.starting, new Promise<void>((resolve) => { timeout = this.clock.setTimeout(resolve, STOP_WAIT_MS); })]);
+      timeout?.cancel();
+    }
   }
 
   /** calls fn every periodMs until stop */
@@ -125,12 +141,23 @@ export class SupervisedInformer<T extends KubernetesObject> {
       this.options.logger.warn({ resource: this.options.resource, reason: (error as Error)?.message ?? String(error) }, 'watch failed; restarting');
       this.scheduleRestart();
     });
+    const starting = informer.start();
+    const settled = starting.then(() => undefined, () => undefined);
+    this.starting = settled;
     try {
-      await informer.start();
+      await starting;
+      if (this.stopped || informer !== this.informer) {
+        // stopped or replaced while it listed: the watch it has just opened must not outlive it
+        await informer.stop().catch(() => undefined);
+        return;
+      }
       this.seen();
     } catch (error) {
+      if (this.stopped || informer !== this.informer) return;
       this.options.logger.warn({ resource: this.options.resource, reason: (error as Error).message }, 'initial list failed; retrying');
       this.scheduleRestart();
+    } finally {
+      if (this.starting === settled) this.starting = undefined;
     }
   }
 
@@ -193,7 +220,7 @@ export function ownerKeyOf(object: KubernetesObject, label: string): string | un
 /** Builds informers that share one kube config, logger and metrics, as an entry point's informers do. */
 export function informerFactory(shared: Pick<InformerOptions<KubernetesObject>, 'kubeConfig' | 'logger' | 'metrics'>) {
   // client-node's list calls are typed per resource (and `any` for custom objects); the informer checks nothing more
-  return <T extends KubernetesObject>(resource: string, path: string, list: () => Promise<any>, onChange: (object: T) => void,
+  return <T extends KubernetesObject>(resource: string, path: string, list: () => Promise<any>, onChange: InformerOptions<T>['onChange'],
     labelSelector?: string): SupervisedInformer<T> =>
     new SupervisedInformer<T>({ ...shared, path, list, resource, onChange, ...(labelSelector ? { labelSelector } : {}) });
 }
