@@ -42,6 +42,7 @@ interface PendingWrite {
 
 /** past this, a write the cache never showed (it left the cached labels, say) stops sending reads to the API */
 const PENDING_TTL_MS = 30_000;
+const SWEEP_AT = 256;
 
 /** `a=b,c==d` as pairs; null when the selector has a term the cache cannot evaluate (`!=`, `in`, existence) */
 export function equalityTerms(selector: string): Array<[string, string]> | null {
@@ -169,6 +170,8 @@ export class CachedClusterClient implements ClusterClient {
       // a delete or patch of an object the cache does not hold: nothing stale to wait for
       return;
     }
+    // entries are dropped when a read finds them settled; objects nobody reads again are swept now and then
+    if (this.pending.size >= SWEEP_AT) this.pendingWrites();
     this.pending.set(this.id(key), { apiVersion: key.apiVersion, kind: key.kind, namespace: key.namespace ?? '', name: key.name, before, at: this.clock.now() });
   }
 
