@@ -39,8 +39,9 @@ export class MetadataCache<T> {
       const cached = this.use(path);
       return cached ? cached.value : this.load(path, '');
     }
-    const info = await this.driver.stat(path);
-    if (!info || info.isDirectory) {
+    // statFile: an object store answers it with one request where stat of a missing file also lists
+    const info = await this.driver.statFile(path);
+    if (!info) {
       this.entries.delete(path);
       return null;
     }

@@ -26,7 +26,15 @@ export const paths = {
   manifestRecords: (name: string) => `${REPOSITORIES_ROOT}/${name}/_manifests`,
   manifestRecord: (name: string, d: ParsedDigest) => `${REPOSITORIES_ROOT}/${name}/_manifests/${d.algorithm}/${d.hex}`,
   tags: (name: string) => `${REPOSITORIES_ROOT}/${name}/_tags`,
-  tag: (name: string, tag: string) => `${REPOSITORIES_ROOT}/${name}/_tags/${tag}`,
+  /**
+   * A tag is a directory holding its record, so that listing tags reads names only: an object store lists a
+   * directory's sub-prefixes from its index, but may look at every object it lists (versitygw stats each file and
+   * reads its attributes). Storage written before holds the record as a file at the directory's path
+   * (`tagDirectory`), which RepositoryStore still reads.
+   */
+  tag: (name: string, tag: string) => `${REPOSITORIES_ROOT}/${name}/_tags/${tag}/current`,
+  /** a tag's directory; on storage written before tags were directories, the file of the tag's record */
+  tagDirectory: (name: string, tag: string) => `${REPOSITORIES_ROOT}/${name}/_tags/${tag}`,
   referrers: (name: string, subject: ParsedDigest) =>
     `${REPOSITORIES_ROOT}/${name}/_referrers/${subject.algorithm}/${subject.hex}`,
   referrer: (name: string, subject: ParsedDigest, referrer: ParsedDigest) =>

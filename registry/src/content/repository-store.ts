@@ -95,7 +95,7 @@ export class RepositoryStore {
   }
 
   async isBlobLinked(repository: string, digest: ParsedDigest): Promise<boolean> {
-    return (await this.driver.stat(paths.layerLink(repository, digest))) !== null;
+    return (await this.driver.statFile(paths.layerLink(repository, digest))) !== null;
   }
 
   async unlinkBlob(repository: string, digest: ParsedDigest): Promise<void> {
@@ -136,7 +136,7 @@ export class RepositoryStore {
   }
 
   async hasManifest(repository: string, digest: ParsedDigest): Promise<boolean> {
-    return (await this.driver.stat(paths.manifestRecord(repository, digest))) !== null;
+    return (await this.driver.statFile(paths.manifestRecord(repository, digest))) !== null;
   }
 
   async deleteManifest(repository: string, digest: ParsedDigest): Promise<void> {
@@ -157,37 +157,68 @@ export class RepositoryStore {
     return referenced;
   }
 
-  // ---- tags
+  // ---- tags: a tag's record is `_tags/<tag>/current` (paths.tag). Storage written before tags were directories
+  // holds it in the file `_tags/<tag>` (paths.tagDirectory): read while a tag has no `current`, replaced by the tag's
+  // next write, deleted with the tag. Nothing is migrated at start: a registry serves its old tags at once.
 
-  getTag(repository: string, tag: string): Promise<TagRecord | null> {
-    return this.tagFiles.read(paths.tag(repository, tag));
+  /** one read; a second, of the older layout's file, only for a tag without a current record */
+  async getTag(repository: string, tag: string): Promise<TagRecord | null> {
+    return (await this.tagFiles.read(paths.tag(repository, tag))) ?? this.tagFiles.read(paths.tagDirectory(repository, tag));
   }
 
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
     const record: TagRecord = { digest, pushedAt: new Date().toISOString() };
     const path = paths.tag(repository, tag);
-    await this.tagFiles.write(path, record, () => this.driver.putContent(path, JSON.stringify(record)));
+    await this.tagFiles.write(path, record, () => this.writeTagRecord(repository, tag, JSON.stringify(record)));
     this.tagListCache.delete(repository);
     this.noteRepository(repository);
   }
 
+  /**
+   * Writes a tag's record into its directory. Where the older layout's file takes the directory's path, a filesystem
+   * refuses the write, as does an object store keeping objects as files (versitygw): the file is removed and the
+   * write made again (a reader of the tag between the two finds no tag). An object store of plain keys takes the
+   * write, and the old object, which the new record hides from readers, goes when the tag is deleted.
+   */
+  private async writeTagRecord(repository: string, tag: string, content: string): Promise<void> {
+    const path = paths.tag(repository, tag);
+    try {
+      await this.driver.putContent(path, content);
+    } catch (error) {
+      const legacy = paths.tagDirectory(repository, tag);
+      if (!(await this.driver.statFile(legacy))) throw error;
+      await this.tagFiles.write(legacy, null, () => this.driver.delete(legacy));
+      await this.driver.putContent(path, content);
+    }
+  }
+
   async deleteTag(repository: string, tag: string): Promise<boolean> {
     const path = paths.tag(repository, tag);
+    const directory = paths.tagDirectory(repository, tag);
     let existed = false;
-    await this.tagFiles.write(path, null, async () => {
-      existed = (await this.driver.stat(path)) !== null;
-      await this.driver.delete(path);
-    });
+    await this.tagFiles.write(path, null, () => this.tagFiles.write(directory, null, async () => {
+      const [current, legacy] = await Promise.all([this.driver.statFile(path), this.driver.statFile(directory)]);
+      existed = current !== null || legacy !== null;
+      if (!this.driver.implicitDirectories) {
+        // the directory with the record, or the older layout's file (and an empty directory a crash left)
+        await this.driver.delete(directory);
+        return;
+      }
+      // an object store: the older layout's object first (until the current record goes, readers see that one)
+      if (legacy) await this.driver.delete(directory);
+      if (current) await this.driver.delete(path);
+    }));
     this.tagListCache.delete(repository);
     return existed;
   }
 
   /**
-   * Sorted tag names. Where directories have versions (a filesystem), cached per repository and revalidated by the
-   * tag directory's (one stat); an object store has none, so the listing itself is the one request.
+   * Sorted tag names: the names of the tags' directories (and of the older layout's files), read from the listing
+   * alone. Where directories have versions (a filesystem), cached per repository and revalidated by the tag
+   * directory's (one stat); an object store has none, so the listing itself is the one request per thousand tags.
    */
   async listTags(repository: string): Promise<string[]> {
-    if (this.driver.implicitDirectories) return (await this.driver.list(paths.tags(repository))).sort();
+    if (this.driver.implicitDirectories) return this.driver.list(paths.tags(repository), {});
     const directory = await this.driver.stat(paths.tags(repository));
     if (!directory) return [];
     const modifiedAt = directory.modifiedAt.getTime();
@@ -199,7 +230,7 @@ export class RepositoryStore {
   }
 
   /**
-   * One page of the sorted tag names. An object store lists only that page (S3: from the last name on, one
+   * One page of the sorted tag names. An object store lists only about that page (S3: from the last name on, one
    * request per thousand), so walking 10,000 tags 100 at a time does not list all of them a hundred times.
    */
   async tagPage(repository: string, request: PageRequest): Promise<ListingPage> {

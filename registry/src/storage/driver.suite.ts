@@ -340,6 +340,36 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       assert.deepEqual(await driver.list('p/missing', { limit: 5 }), []);
     });
 
+    it('lists pages of directories sorted by name, whatever order an object store keeps their keys in', async () => {
+      const driver = await createDriver();
+      // an object store lists `v1/` after `v1-rc/` and `v1.0/`, `a/` after `a-b/`: '-' and '.' sort before '/'
+      const names = ['a', 'a-b', 'a.b', 'a0', 'latest', 'latest-arm64', 'v1', 'v1-rc', 'v1.0', 'v1.0-rc', 'v1.0.1', 'v10', 'w'];
+      await Promise.all(names.map((entry) => driver.putContent(`q/_tags/${entry}/current`, entry)));
+      const sorted = [...names].sort();
+      assert.deepEqual(await driver.list('q/_tags', {}), sorted);
+      for (const after of [undefined, '', ...names, 'v1-', 'v1.', 'v1.0.0', 'z']) {
+        for (let limit = 1; limit <= names.length + 1; limit++) {
+          const expected = sorted.filter((name) => after === undefined || name > after).slice(0, limit);
+          assert.deepEqual(await driver.list('q/_tags', { ...(after === undefined ? {} : { after }), limit }), expected, `after ${after}, limit ${limit}`);
+        }
+      }
+      // walking page by page meets every name once, in order
+      for (const limit of [1, 2, 5]) {
+        const walked: string[] = [];
+        for (let page = await driver.list('q/_tags', { limit }); page.length > 0; page = await driver.list('q/_tags', { after: walked.at(-1)!, limit })) {
+          walked.push(...page);
+        }
+        assert.deepEqual(walked, sorted, `pages of ${limit}`);
+      }
+    });
+
+    it('has no content at the path of a directory', async () => {
+      const driver = await createDriver();
+      await driver.putContent('t/_tags/v1/current', 'x');
+      await assert.rejects(driver.getContent('t/_tags/v1'), PathNotFoundError);
+      await assert.rejects(driver.getContent('t/_tags'), PathNotFoundError);
+    });
+
     it('tells a directory from a file in stat', async () => {
       const driver = await createDriver();
       await driver.putContent('d/sub/file', 'abc');

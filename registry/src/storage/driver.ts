@@ -44,7 +44,7 @@ export interface StorageDriver {
    * missing file also lists, to tell a directory.
    */
   statFile(path: string): Promise<FileInfo | null>;
-  /** small content (metadata, manifests); throws PathNotFoundError */
+  /** small content (metadata, manifests); throws PathNotFoundError, also for a directory's path */
   getContent(path: string): Promise<Buffer>;
   /**
    * replaces the file atomically: readers see the old content or the new (a filesystem writes a temporary file,
@@ -69,8 +69,9 @@ export interface StorageDriver {
    */
   move(from: string, to: string): Promise<void>;
   /**
-   * names of the direct children of a directory; [] when it does not exist. With `page`: sorted, only those
-   * after `page.after`, at most `page.limit` of them (an object store then lists only that much).
+   * names of the direct children of a directory, each once; [] when it does not exist. With `page`: sorted as
+   * strings (`v1` before `v1-rc`, though an object store lists the sub-prefix `v1/` after `v1-rc/`), only those
+   * after `page.after`, at most `page.limit` of them (an object store then lists about that much).
    */
   list(path: string, page?: { after?: string; limit?: number }): Promise<string[]>;
   /**

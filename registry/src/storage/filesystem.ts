@@ -125,7 +125,8 @@ export class FilesystemDriver implements StorageDriver {
     try {
       return await readFile(this.resolve(path));
     } catch (error) {
-      if (isMissing(error)) throw new PathNotFoundError(path);
+      // a directory holds no content: no file is at its path, as on an object store
+      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(path);
       throw error;
     }
   }

@@ -229,37 +229,37 @@ export class Bucket {
   }
 
   /**
-   * direct children under a prefix ending in '/': the names of sub-prefixes and of objects, in key order, page by
-   * page; with `page`, only those after `page.after` and at most `page.limit`
+   * Direct children under a prefix ending in '/': the names of sub-prefixes and of objects, sorted, each once (a name
+   * may be both); with `page`, only those after `page.after` and at most `page.limit`, listed from `after` on and not
+   * much further than the page needs.
    */
   async listChildren(prefix: string, page?: { after?: string; limit?: number }): Promise<string[]> {
-    const names: string[] = [];
     const limit = page?.limit ?? Infinity;
-    let token: string | undefined;
+    if (limit <= 0) return [];
     const after = page?.after;
-    // keys after `<prefix><after>`; a sub-prefix named `after` itself comes back as a common prefix, dropped below
-    const startAfter = after === undefined ? undefined : `${prefix}${after}`;
+    const names = new Set<string>();
+    // the greatest key or sub-prefix listed so far
+    let reached = '';
+    let token: string | undefined;
     do {
       const listed = await this.client.send(new ListObjectsV2Command({
         Bucket: this.name, Prefix: prefix, Delimiter: '/', ContinuationToken: token,
-        ...(startAfter && !token ? { StartAfter: startAfter } : {}),
-        ...(Number.isFinite(limit) ? { MaxKeys: Math.min(1000, limit - names.length) } : {}),
+        // keys after `<prefix><after>`: every name after `after` (and a few before it, dropped below)
+        ...(after !== undefined && !token ? { StartAfter: `${prefix}${after}` } : {}),
+        ...(Number.isFinite(limit) ? { MaxKeys: names.size < limit ? Math.min(1000, limit - names.size) : 1000 } : {}),
       }));
-      const found: string[] = [];
-      for (const common of listed.CommonPrefixes ?? []) {
-        const name = common.Prefix?.slice(prefix.length, -1);
-        if (name) found.push(name);
+      const keys = [
+        ...(listed.CommonPrefixes ?? []).map((common) => common.Prefix ?? ''),
+        ...(listed.Contents ?? []).map((object) => object.Key ?? ''),
+      ];
+      for (const key of keys) {
+        if (key > reached) reached = key;
+        const name = key.endsWith('/') ? key.slice(prefix.length, -1) : key.slice(prefix.length);
+        if (name && (after === undefined || name > after)) names.add(name);
       }
-      for (const object of listed.Contents ?? []) {
-        const name = object.Key?.slice(prefix.length);
-        if (name) found.push(name);
-      }
-      // each response holds its sub-prefixes and its objects apart: merged, they are in key order again
-      const wanted = after === undefined ? found : found.filter((name) => name > after);
-      names.push(...(page ? wanted.sort() : wanted));
-      token = listed.IsTruncated && names.length < limit ? listed.NextContinuationToken : undefined;
-    } while (token);
-    return names.slice(0, limit);
+      token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
+    } while (token && (names.size < limit || awaitsEarlierName(firstNames(names, limit), names, prefix, after, reached)));
+    return firstNames(names, limit);
   }
 
   /** whether any object's key starts with the prefix */
@@ -334,6 +334,29 @@ export class Bucket {
       if (!isNotFound(error) && (error as { name?: string }).name !== 'NoSuchUpload') throw error;
     }
   }
+}
+
+/** the `limit` first of the names, sorted */
+function firstNames(names: Set<string>, limit: number): string[] {
+  const sorted = [...names].sort();
+  return Number.isFinite(limit) ? sorted.slice(0, limit) : sorted;
+}
+
+/**
+ * S3 lists keys in byte order, a sub-prefix with its '/': `v1/` comes after `v1-rc/` and `v1.0/` ('-' and '.' sort
+ * before '/'), though the name v1 sorts before theirs. A page is complete once no name still to come can sort before
+ * one it holds: such a name is a beginning of a held name, cut before a character that sorts before '/', and comes
+ * as the sub-prefix `<name>/`, which the listing has not reached yet.
+ */
+function awaitsEarlierName(page: string[], listed: Set<string>, prefix: string, after: string | undefined, reached: string): boolean {
+  for (const name of page) {
+    for (let end = 1; end < name.length; end++) {
+      if (name[end]! >= '/') continue;
+      const shorter = name.slice(0, end);
+      if ((after === undefined || shorter > after) && !listed.has(shorter) && `${prefix}${shorter}/` > reached) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -190,7 +190,6 @@ export class S3Driver implements StorageDriver {
 
   async list(path: string, page?: { after?: string; limit?: number }): Promise<string[]> {
     const prefix = this.directoryPrefix(path);
-    // S3 lists keys in byte order, which sorts the names as requested
     const names = await this.bucket.listChildren(prefix, page);
     return this.normalize(path) === '' ? names.filter((name) => name !== APPENDS_DIR) : names;
   }
