@@ -11,6 +11,10 @@
 // kind) go to the API server, so a reconcile never compares against an object older than its own last write (a
 // status written twice, a certificate issued twice, a copy a finalizer did not see). A write that changed nothing
 // (the same resourceVersion back) leaves the cache trusted.
+//
+// Deletes: a reconcile deletes every child it does not want on every pass. One the synced cache does not hold is
+// not sent; for a kind with no informer (budgets, autoscalers: RBAC grants no list), one this client already
+// deleted and has not applied since is not sent again (only the operator makes those children).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { realClock, type Clock } from '../runtime/work-queue.ts';
 import { keyOf, type ApplyOptions, type ClusterClient, type ObjectKey } from './cluster-client.ts';
@@ -43,6 +47,8 @@ interface PendingWrite {
 /** past this, a write the cache never showed (it left the cached labels, say) stops sending reads to the API */
 const PENDING_TTL_MS = 30_000;
 const SWEEP_AT = 256;
+/** deleted objects of kinds with no informer remembered, oldest forgotten first */
+const MAX_GONE = 10_000;
 
 /** `a=b,c==d` as pairs; null when the selector has a term the cache cannot evaluate (`!=`, `in`, existence) */
 export function equalityTerms(selector: string): Array<[string, string]> | null {
@@ -67,6 +73,12 @@ export class CachedClusterClient implements ClusterClient {
   private readonly live: ClusterClient;
   private readonly kinds = new Map<string, CachedKind & { terms: Array<[string, string]> }>();
   private readonly pending = new Map<string, PendingWrite>();
+  /**
+   * Objects of kinds with no informer that this client deleted (or found gone) and has not applied since: a
+   * reconcile deletes every child it does not want on every pass (a budget with one replica, an autoscaler), and
+   * only the operator makes those, so the second delete is not sent.
+   */
+  private readonly gone = new Set<string>();
   private readonly clock: Clock;
   /** reads answered from a cache and from the API server, by kind: for tests and logs */
   readonly reads = { cached: new Map<string, number>(), live: new Map<string, number>() };
@@ -107,19 +119,30 @@ export class CachedClusterClient implements ClusterClient {
 
   async apply<T extends KubernetesObject>(manifest: T, options?: ApplyOptions): Promise<T> {
     const key = keyOf(manifest);
+    this.gone.delete(this.id(key));
     const before = this.cachedVersion(key);
     const result = await this.live.apply(manifest, options);
     this.wrote(key, before, result);
     return result;
   }
 
-  /** Skips the call when the synced cache says the object is not there (and no write of ours is in flight). */
+  /**
+   * Skips the call when the synced cache says the object is not there (and no write of ours is in flight), or, for
+   * a kind with no informer, when this client deleted it before and has not applied it since.
+   */
   async delete(key: ObjectKey): Promise<void> {
     const source = this.syncedSource(key.apiVersion, key.kind);
     if (source && !this.isPending(key) && !source.cache.get(key.name, key.namespace)) return;
+    const id = this.id(key);
+    const uncached = !this.kinds.has(`${key.apiVersion}/${key.kind}`);
+    if (uncached && this.gone.has(id)) return;
     const before = this.cachedVersion(key);
     await this.live.delete(key);
     this.wrote(key, before, undefined);
+    if (uncached) {
+      if (this.gone.size >= MAX_GONE) this.gone.delete(this.gone.values().next().value!);
+      this.gone.add(id);
+    }
   }
 
   async patchStatus(key: ObjectKey, status: unknown): Promise<KubernetesObject | void> {
