@@ -42,7 +42,8 @@ export async function apply(yaml: string, namespace?: string): Promise<void> {
 
 export async function getJson<T = any>(args: string[]): Promise<T | null> {
   const result = await kubectl([...args, '-o', 'json'], { allowFailure: true });
-  return result.code === 0 ? (JSON.parse(result.stdout) as T) : null;
+  // --ignore-not-found prints nothing for an object that is not there
+  return result.code === 0 && result.stdout.trim() !== '' ? (JSON.parse(result.stdout) as T) : null;
 }
 
 export async function createNamespace(prefix: string): Promise<string> {
