@@ -229,8 +229,8 @@ export class Bucket {
   }
 
   /**
-   * Direct children under a prefix ending in '/': the names of sub-prefixes and of objects, sorted, each once (a name
-   * may be both); with `page`, only those after `page.after` and at most `page.limit`, listed from `after` on and not
+   * Direct children under a prefix ending in '/': the names of sub-prefixes and of objects, each once (a name may be
+   * both). With `page`: sorted, only those after `page.after` and at most `page.limit`, listed from `after` on and not
    * much further than the page needs.
    */
   async listChildren(prefix: string, page?: { after?: string; limit?: number }): Promise<string[]> {
@@ -258,7 +258,15 @@ export class Bucket {
         if (name && (after === undefined || name > after)) names.add(name);
       }
       token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
-    } while (token && (names.size < limit || awaitsEarlierName(firstNames(names, limit), names, prefix, after, reached)));
+    } while (token && names.size < limit);
+    // unpaged, in the order listed (a link walk of GC may list a hundred thousand names)
+    if (!page) return [...names];
+    if (token) {
+      // the listing stopped early: ask for each sub-prefix still to come that would sort into the page
+      const awaited = awaitedNames(firstNames(names, limit), names, prefix, after, reached);
+      const found = await Promise.all(awaited.map((name) => this.hasAny(`${prefix}${name}/`)));
+      awaited.forEach((name, index) => found[index] && names.add(name));
+    }
     return firstNames(names, limit);
   }
 
@@ -344,19 +352,20 @@ function firstNames(names: Set<string>, limit: number): string[] {
 
 /**
  * S3 lists keys in byte order, a sub-prefix with its '/': `v1/` comes after `v1-rc/` and `v1.0/` ('-' and '.' sort
- * before '/'), though the name v1 sorts before theirs. A page is complete once no name still to come can sort before
- * one it holds: such a name is a beginning of a held name, cut before a character that sorts before '/', and comes
- * as the sub-prefix `<name>/`, which the listing has not reached yet.
+ * before '/'), though the name v1 sorts before theirs. The names a listing stopped before reaching that could still
+ * sort into a page: beginnings of the page's names, cut before a character that sorts before '/', whose sub-prefix
+ * `<name>/` lies past the listing's end. A beginning can only be a sub-prefix there: an object `v1` comes before `v1-rc/`.
  */
-function awaitsEarlierName(page: string[], listed: Set<string>, prefix: string, after: string | undefined, reached: string): boolean {
+function awaitedNames(page: string[], listed: Set<string>, prefix: string, after: string | undefined, reached: string): string[] {
+  const awaited = new Set<string>();
   for (const name of page) {
     for (let end = 1; end < name.length; end++) {
       if (name[end]! >= '/') continue;
       const shorter = name.slice(0, end);
-      if ((after === undefined || shorter > after) && !listed.has(shorter) && `${prefix}${shorter}/` > reached) return true;
+      if ((after === undefined || shorter > after) && !listed.has(shorter) && `${prefix}${shorter}/` > reached) awaited.add(shorter);
     }
   }
-  return false;
+  return [...awaited];
 }
 
 /**
