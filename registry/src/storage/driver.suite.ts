@@ -363,6 +363,20 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       }
     });
 
+    it('lists names with characters an XML listing escapes', async () => {
+      const driver = await createDriver();
+      const names = ['a&b', 'c<d>e', 'f"g\'h', 'i j'];
+      await Promise.all(names.map((name) => driver.putContent(`x/${name}`, name)));
+      await driver.putContent('x/k&l/m', 'below');
+      assert.deepEqual(await driver.list('x', {}), [...names, 'k&l'].sort());
+      assert.deepEqual(await driver.list('x', { after: 'a&b', limit: 1 }), ['c<d>e']);
+      if (driver.listFiles) {
+        const files: string[] = [];
+        for await (const file of driver.listFiles('x')) files.push(file.path);
+        assert.deepEqual(files.sort(), [...names.map((name) => `x/${name}`), 'x/k&l/m'].sort());
+      }
+    });
+
     it('has no content at the path of a directory', async () => {
       const driver = await createDriver();
       await driver.putContent('t/_tags/v1/current', 'x');

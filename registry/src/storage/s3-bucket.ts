@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
   DeleteObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
-  ListObjectsV2Command, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
+  PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { ByteRange } from './driver.ts';
@@ -242,22 +242,19 @@ export class Bucket {
     let reached = '';
     let token: string | undefined;
     do {
-      const listed = await this.client.send(new ListObjectsV2Command({
-        Bucket: this.name, Prefix: prefix, Delimiter: '/', ContinuationToken: token,
+      const listed = await this.getter.list({
+        prefix, delimiter: '/', ...(token ? { continuationToken: token } : {}),
         // keys after `<prefix><after>`: every name after `after` (and a few before it, dropped below)
-        ...(after !== undefined && !token ? { StartAfter: `${prefix}${after}` } : {}),
-        ...(Number.isFinite(limit) ? { MaxKeys: names.size < limit ? Math.min(1000, limit - names.size) : 1000 } : {}),
-      }));
-      const keys = [
-        ...(listed.CommonPrefixes ?? []).map((common) => common.Prefix ?? ''),
-        ...(listed.Contents ?? []).map((object) => object.Key ?? ''),
-      ];
+        ...(after !== undefined && !token ? { startAfter: `${prefix}${after}` } : {}),
+        ...(Number.isFinite(limit) ? { maxKeys: Math.min(1000, limit - names.size) } : {}),
+      });
+      const keys = [...listed.commonPrefixes, ...listed.contents.map((object) => object.key)];
       for (const key of keys) {
         if (key > reached) reached = key;
         const name = key.endsWith('/') ? key.slice(prefix.length, -1) : key.slice(prefix.length);
         if (name && (after === undefined || name > after)) names.add(name);
       }
-      token = listed.IsTruncated ? listed.NextContinuationToken : undefined;
+      token = listed.nextContinuationToken;
     } while (token && names.size < limit);
     // unpaged, in the order listed (a link walk of GC may list a hundred thousand names)
     if (!page) return [...names];
@@ -272,19 +269,16 @@ export class Bucket {
 
   /** whether any object's key starts with the prefix */
   async hasAny(prefix: string): Promise<boolean> {
-    const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, MaxKeys: 1 }));
-    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+    return (await this.getter.list({ prefix, maxKeys: 1 })).contents.length > 0;
   }
 
   /** every object under a prefix, one page (up to 1,000 keys) at a time */
   async *listAll(prefix: string): AsyncGenerator<ListedObject[]> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }));
-      yield (page.Contents ?? []).flatMap((object) => object.Key
-        ? [{ key: object.Key, modifiedAt: object.LastModified ?? new Date(0), size: object.Size ?? 0, etag: object.ETag ?? '' }]
-        : []);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      const page = await this.getter.list({ prefix, ...(token ? { continuationToken: token } : {}) });
+      yield page.contents;
+      token = page.nextContinuationToken;
     } while (token);
   }
 

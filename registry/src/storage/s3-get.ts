@@ -4,7 +4,7 @@
 // client, refreshed as the SDK refreshes them) for the URL the SDK itself resolves for the bucket, sent with undici,
 // and its answer read here: the few headers the driver needs, and S3's error code from the XML body of a failure.
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Agent, RetryAgent, request, type Dispatcher } from 'undici';
 import type { ByteRange } from './driver.ts';
@@ -48,6 +48,24 @@ export class S3ResponseError extends Error {
     this.code = code;
     this.$metadata = { httpStatusCode: status };
   }
+}
+
+/** one ListObjectsV2 request */
+export interface ListRequest {
+  prefix: string;
+  delimiter?: string;
+  startAfter?: string;
+  continuationToken?: string;
+  /** at most 1000 */
+  maxKeys?: number;
+}
+
+export interface ListedPage {
+  /** sub-prefixes, each ending in the delimiter */
+  commonPrefixes: string[];
+  contents: Array<{ key: string; size: number; etag: string; modifiedAt: Date }>;
+  /** set when the listing goes on */
+  nextContinuationToken?: string;
 }
 
 /** where an object's URL starts, and the presigner for it (the SDK's endpoint rules, resolved once) */
@@ -123,6 +141,51 @@ export class ObjectGetter {
     };
   }
 
+  /**
+   * One page of ListObjectsV2, sent as a presigned GET and read here: the SDK spent 9-17 ms of CPU parsing a page of
+   * 1,000 names, this 3 ms (a tag list of 10,000 is ten pages one after the other). Throws S3ResponseError.
+   */
+  async list(listing: ListRequest): Promise<ListedPage> {
+    this.base ??= this.resolveBase();
+    const base = await this.base;
+    if (!base) return this.listThroughSdk(listing);
+    const query: Record<string, string> = { 'list-type': '2', prefix: listing.prefix };
+    if (listing.delimiter !== undefined) query.delimiter = listing.delimiter;
+    if (listing.startAfter !== undefined) query['start-after'] = listing.startAfter;
+    if (listing.continuationToken !== undefined) query['continuation-token'] = listing.continuationToken;
+    if (listing.maxKeys !== undefined) query['max-keys'] = String(listing.maxKeys);
+    // the bucket's URL: /<bucket> in path style, / for a bucket in the host name
+    const url = new URL(base.prefix.pathname === '/' ? '/' : base.prefix.pathname.replace(/\/$/, ''), base.prefix);
+    const signed = await base.presigner.presign({
+      method: 'GET', protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
+      path: url.pathname, query, headers: {},
+    }, { expiresIn: URL_EXPIRY_SECONDS });
+    const search = Object.entries(signed.query ?? {}).map(([name, value]) => `${escapeUri(name)}=${escapeUri(String(value))}`);
+    const response = await request(`${url.origin}${url.pathname}?${search.join('&')}`, { dispatcher: this.dispatcher }).catch((error: unknown) => {
+      const { statusCode, code } = error as { statusCode?: number; code?: string };
+      if (statusCode) throw new S3ResponseError('LIST', listing.prefix, statusCode, `HTTP${statusCode}`);
+      throw new Error(`S3 LIST ${listing.prefix}: ${code ?? (error as Error).message}`, { cause: error });
+    });
+    if (response.statusCode !== 200) {
+      throw new S3ResponseError('LIST', listing.prefix, response.statusCode, await errorCode(response.body, response.statusCode));
+    }
+    return parseListing(await response.body.text());
+  }
+
+  private async listThroughSdk(listing: ListRequest): Promise<ListedPage> {
+    const listed = await this.client.send(new ListObjectsV2Command({
+      Bucket: this.bucket, Prefix: listing.prefix, Delimiter: listing.delimiter, StartAfter: listing.startAfter,
+      ContinuationToken: listing.continuationToken, MaxKeys: listing.maxKeys,
+    }));
+    return {
+      commonPrefixes: (listed.CommonPrefixes ?? []).flatMap((common) => (common.Prefix ? [common.Prefix] : [])),
+      contents: (listed.Contents ?? []).flatMap((object) => object.Key
+        ? [{ key: object.Key, size: object.Size ?? 0, etag: object.ETag ?? '', modifiedAt: object.LastModified ?? new Date(0) }]
+        : []),
+      ...(listed.IsTruncated && listed.NextContinuationToken ? { nextContinuationToken: listed.NextContinuationToken } : {}),
+    };
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
@@ -177,4 +240,45 @@ async function errorCode(body: Readable, status: number): Promise<string> {
     body.destroy();
   }
   return /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? `HTTP${status}`;
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** an XML element's text with its entities (&amp;, &quot;, &#38;, &#x26;) decoded */
+function xmlText(value: string): string {
+  return value.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (entity, name: string) => {
+    if (name.startsWith('#x')) return String.fromCodePoint(Number.parseInt(name.slice(2), 16));
+    if (name.startsWith('#')) return String.fromCodePoint(Number.parseInt(name.slice(1), 10));
+    return XML_ENTITIES[name] ?? entity;
+  });
+}
+
+function element(xml: string, name: string): string | undefined {
+  const start = xml.indexOf(`<${name}>`);
+  if (start < 0) return undefined;
+  const end = xml.indexOf(`</${name}>`, start);
+  return end < 0 ? undefined : xmlText(xml.slice(start + name.length + 2, end));
+}
+
+/** S3's ListBucketResult: the few elements the driver reads (keys, sizes, ETags, times, sub-prefixes, the token) */
+export function parseListing(xml: string): ListedPage {
+  const commonPrefixes: string[] = [];
+  const contents: ListedPage['contents'] = [];
+  for (const [, body] of xml.matchAll(/<CommonPrefixes>([\s\S]*?)<\/CommonPrefixes>/g)) {
+    const prefix = element(body!, 'Prefix');
+    if (prefix) commonPrefixes.push(prefix);
+  }
+  for (const [, body] of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+    const key = element(body!, 'Key');
+    if (!key) continue;
+    const modified = element(body!, 'LastModified');
+    contents.push({
+      key, size: Number(element(body!, 'Size') ?? 0), etag: element(body!, 'ETag') ?? '',
+      modifiedAt: modified ? new Date(modified) : new Date(0),
+    });
+  }
+  // the elements of the result itself, outside Contents and CommonPrefixes
+  const tail = xml.replace(/<(Contents|CommonPrefixes)>[\s\S]*?<\/\1>/g, '');
+  const token = element(tail, 'NextContinuationToken');
+  return { commonPrefixes, contents, ...(element(tail, 'IsTruncated') === 'true' && token ? { nextContinuationToken: token } : {}) };
 }
