@@ -15,7 +15,7 @@ export const paths = {
   /** the key that signs the web UI's sessions, one for every replica (ui/session-key.ts) */
   uiSessionKey: '_ui/session-key',
   /** the last runs of garbage collection or retention, for the UI's storage page (ops/run-history.ts) */
-  runHistory: (kind: 'gc' | 'retention') => `_runs/${kind}.json`,
+  runHistory: (kind: 'gc' | 'retention' | 'backup') => `_runs/${kind}.json`,
   blob: (d: ParsedDigest) => `${BLOBS_ROOT}/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   upload: (id: string) => `${UPLOADS_ROOT}/${id}`,
   uploadData: (id: string) => `${UPLOADS_ROOT}/${id}/data`,

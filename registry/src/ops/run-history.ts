@@ -34,23 +34,17 @@ export interface RetentionRunSummary {
   gc?: GcRunSummary;
 }
 
+/** the figures of a backup report a run's summary keeps */
+type BackupFigures = Pick<BackupReport, 'destination' | 'images' | 'tags' | 'blobsCopied' | 'bytesCopied' | 'blobsSkipped' | 'bytesSkipped' | 'durationMs'>;
+
 /** a backup's outcome, failed ones too: the last backup's state is what an operator looks for */
-export interface BackupRunSummary {
+export interface BackupRunSummary extends BackupFigures {
   finishedAt: string;
   result: 'succeeded' | 'failed';
   /** why it failed */
   error?: string;
-  /** where it went (a directory, or s3://bucket/prefix at the endpoint) */
-  destination: string;
   /** the snapshot written; unset when the backup failed */
   snapshot?: string;
-  images: number;
-  tags: number;
-  blobsCopied: number;
-  bytesCopied: number;
-  blobsSkipped: number;
-  bytesSkipped: number;
-  durationMs: number;
 }
 
 export interface RunSummaries {
@@ -113,9 +107,7 @@ export function failedBackupSummary(destination: string, error: string, duration
   };
 }
 
-// paths.runHistory builds `_runs/<kind>.json` for any kind; its parameter type lists gc and retention only until
-// content/paths.ts (not this change's file) adds backup
-const runsPath = (kind: RunKind) => paths.runHistory(kind as 'gc' | 'retention');
+const runsPath = (kind: RunKind) => paths.runHistory(kind);
 
 export class RunHistory {
   private readonly driver: StorageDriver;
