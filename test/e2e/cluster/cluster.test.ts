@@ -3,9 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, IMAGE, kubectl, waitFor } from '../../support/kube.ts';
+import { REGISTRY_API_PORT as API, REGISTRY_COMMAND as CLI, REGISTRY_OPS_PORT as OPS } from '../../../registry/src/contract/image.ts';
 
 let ns: string;
-const REGISTRY_COMMAND = `["node", "/app/dist/registry/src/cli.js", "serve", "--listen", "0.0.0.0:5000", "--storage", "/data", "--ops-listen", "0.0.0.0:5001"]`;
+const REGISTRY_COMMAND = JSON.stringify([...CLI, 'serve', '--listen', `0.0.0.0:${API}`, '--storage', '/data', '--ops-listen', `0.0.0.0:${OPS}`]);
 
 function registryDeployment(name: string, readinessPath: string): string {
   return `
@@ -23,8 +24,8 @@ spec:
           image: ${IMAGE}
           imagePullPolicy: IfNotPresent
           command: ${REGISTRY_COMMAND}
-          ports: [{ containerPort: 5000 }, { containerPort: 5001 }]
-          readinessProbe: { httpGet: { path: ${readinessPath}, port: 5001 }, periodSeconds: 2, failureThreshold: 1 }
+          ports: [{ containerPort: ${API} }, { containerPort: ${OPS} }]
+          readinessProbe: { httpGet: { path: ${readinessPath}, port: ${OPS} }, periodSeconds: 2, failureThreshold: 1 }
           volumeMounts: [{ name: data, mountPath: /data }]
       volumes: [{ name: data, emptyDir: {} }]
 `;
@@ -67,7 +68,7 @@ kind: Service
 metadata: { name: registry }
 spec:
   selector: { app: registry }
-  ports: [{ name: api, port: 5000 }]
+  ports: [{ name: api, port: ${API} }]
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -84,7 +85,7 @@ spec:
             - name: ping
               image: ${IMAGE}
               imagePullPolicy: IfNotPresent
-              command: ["node", "-e", "fetch('http://registry.${ns}.svc.cluster.local:5000/v2/').then(async (r) => { console.log('status', r.status, await r.text()); process.exit(r.status === 200 ? 0 : 1); }, (e) => { console.error(e); process.exit(1); })"]
+              command: ["node", "-e", "fetch('http://registry.${ns}.svc.cluster.local:${API}/v2/').then(async (r) => { console.log('status', r.status, await r.text()); process.exit(r.status === 200 ? 0 : 1); }, (e) => { console.error(e); process.exit(1); })"]
 `, ns);
     await kubectl(['-n', ns, 'create', 'job', 'ping-now', '--from=cronjob/ping']);
     await waitFor('the Job to complete', async () => {
@@ -104,7 +105,7 @@ metadata: { name: registry-nodeport }
 spec:
   type: NodePort
   selector: { app: registry }
-  ports: [{ name: api, port: 5000 }]
+  ports: [{ name: api, port: ${API} }]
 `, ns);
     const service = await getJson(['-n', ns, 'get', 'service', 'registry-nodeport']);
     const nodePort = service.spec.ports[0].nodePort as number;

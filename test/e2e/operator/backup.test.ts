@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { apply, createNamespace, deleteNamespace, diagnostics, kubectl, waitFor } from '../../support/kube.ts';
 import { getRegistry, installOperator, nodePortClient, registryReady } from '../../support/operator.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
+import { REGISTRY_API_PORT, REGISTRY_COMMAND } from '../../../registry/src/contract/image.ts';
 
 const NODE_PORT = 30507;
 const REGISTRY = 'kept';
@@ -102,8 +103,8 @@ describe('backups of an operator-managed Registry', () => {
     const client = await nodePortClient(ns, REGISTRY, NODE_PORT);
     try {
       assert.equal((await client.send('GET', `/v2/${images[0]!.repository}/manifests/${images[0]!.tag}`)).status, 404, 'the new Registry is not empty');
-      const restore = await kubectl(['-n', ns, 'exec', `deploy/${REGISTRY}`, '--', 'node', '/app/dist/registry/src/cli.js', 'restore',
-        '--server', 'https://localhost:5000', '--token-file', '/etc/regop/admin/token', '--ca-file', '/etc/regop/tls/ca.crt',
+      const restore = await kubectl(['-n', ns, 'exec', `deploy/${REGISTRY}`, '--', ...REGISTRY_COMMAND, 'restore',
+        '--server', `https://localhost:${REGISTRY_API_PORT}`, '--token-file', '/etc/regop/admin/token', '--ca-file', '/etc/regop/tls/ca.crt',
         '--from', '/var/lib/regop-backup'], { allowFailure: true, timeoutMs: 300_000 });
       assert.equal(restore.code, 0, `restore failed: ${restore.stdout}${restore.stderr}`);
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { apply, createNamespace, deleteNamespace, diagnostics, getJson, kubectl, waitFor, IMAGE } from '../../support/kube.ts';
 import { getRegistry, installOperator, nodePortClient, registryReady } from '../../support/operator.ts';
 import { pushImage, randomBlob } from '../../support/oci.ts';
+import { REGISTRY_OPS_PORT } from '../../../registry/src/contract/image.ts';
 
 const NODE_PORT = 30505;
 const REGISTRY = 'fenced';
@@ -128,7 +129,7 @@ describe('a Registry\'s NetworkPolicy, enforced', () => {
   it('answers metrics to the operator and not to a listed namespace', async () => {
     await waitFor('status.storageUsed from the pods\' metrics', async () => (await getRegistry(ns, REGISTRY))?.status?.storageUsed, 120_000, () => diagnostics(ns));
     const pod = (await getJson(['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${REGISTRY}`])).items[0];
-    const metrics = await fetchFromPod(allowed, 'metrics', `http://${pod.status.podIP}:5001/metrics`);
+    const metrics = await fetchFromPod(allowed, 'metrics', `http://${pod.status.podIP}:${REGISTRY_OPS_PORT}/metrics`);
     assert.ok(metrics.error, `the metrics port answered an unlisted namespace: ${JSON.stringify(metrics)}`);
   });
 
