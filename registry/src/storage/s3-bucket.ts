@@ -246,7 +246,8 @@ export class Bucket {
         prefix, delimiter: '/', ...(token ? { continuationToken: token } : {}),
         // keys after `<prefix><after>`: every name after `after` (and a few before it, dropped below)
         ...(after !== undefined && !token ? { startAfter: `${prefix}${after}` } : {}),
-        ...(Number.isFinite(limit) ? { maxKeys: Math.min(1000, limit - names.size) } : {}),
+        // one more on the first request after a name: the sub-prefix `<after>/` comes back too, and is dropped
+        ...(Number.isFinite(limit) ? { maxKeys: Math.min(1000, limit - names.size + (after !== undefined && !token ? 1 : 0)) } : {}),
       });
       const keys = [...listed.commonPrefixes, ...listed.contents.map((object) => object.key)];
       for (const key of keys) {
