@@ -69,6 +69,13 @@ export interface Operator {
 }
 
 /**
+ * Registries reconciled at once. A reconcile mostly waits (the API server, the pods' ops ports, key generation on
+ * the thread pool), so more than one keeps the event loop busy: with 2, 50 Registries applied at once queued for
+ * minutes behind each other's waits. The same Registry is never reconciled twice at a time.
+ */
+const REGISTRY_WORKERS = 8;
+
+/**
  * One answer of a registry pod's plain-HTTP ops port, straight from its address (the Service would answer for any
  * one pod); null when it does not answer (e.g. the operator runs outside the cluster).
  */
@@ -175,7 +182,7 @@ export function createOperator(options: OperatorOptions): Operator {
     nodeAgentNamespace: namespace, operatorNamespace: namespace, ...pullPolicy,
   });
   const policyController = new RetentionPolicyController({ client, events, defaultImage: options.image, ...pullPolicy });
-  registryLoop = new Controller({ name: 'registry', reconcile: (key) => registryController.reconcile(key), logger, metrics, workers: 2 });
+  registryLoop = new Controller({ name: 'registry', reconcile: (key) => registryController.reconcile(key), logger, metrics, workers: REGISTRY_WORKERS });
   policyLoop = new Controller({ name: 'retentionpolicy', reconcile: (key) => policyController.reconcile(key), logger, metrics });
   const loops = [registryLoop, policyLoop];
 

@@ -16,6 +16,12 @@ describe('why registry pods are not ready', () => {
     assert.deepEqual(unreadyPods(pods), [{ name: 'bb', ip: '10.0.0.2' }]);
   });
 
+  it('does not ask a pod still in its startup probe: nothing listens there yet', () => {
+    const starting = pod('ffffff', false, { containerStatuses: [{ name: 'registry', started: false, ready: false, restartCount: 0, image: 'x', imageID: '' }] });
+    const started = pod('ggggggg', false, { containerStatuses: [{ name: 'registry', started: true, ready: false, restartCount: 0, image: 'x', imageID: '' }] });
+    assert.deepEqual(unreadyPods([starting, started]), [{ name: 'ggggggg', ip: '10.0.0.7' }]);
+  });
+
   it('takes the causes after the verdict line of a failed answer, none from a pod merely starting or ready', () => {
     const body = 'not ready\nstorage: bucket images at http://10.217.0.1:24000: NoSuchBucket\n';
     assert.deepEqual(readinessCauses({ status: 503, body }), ['storage: bucket images at http://10.217.0.1:24000: NoSuchBucket']);

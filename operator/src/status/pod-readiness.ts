@@ -14,12 +14,23 @@ export interface UnreadyPod {
   causes: string[];
 }
 
-/** running pods that fail their readiness probe, not on their way out: the ones worth asking why */
-export function unreadyPods(pods: V1Pod[]): Array<{ name: string; ip: string }> {
+/**
+ * Pods worth asking anything: running, with an address, not on their way out, and past their startup probe
+ * (`started`), so the registry listens. Before that a request only waits for its timeout: with 50 Registries
+ * starting at once that was seconds of every reconcile.
+ */
+export function podsThatAnswer(pods: V1Pod[]): Array<{ name: string; ip: string }> {
   return pods
     .filter((pod) => pod.status?.phase === 'Running' && pod.status.podIP && !pod.metadata?.deletionTimestamp)
-    .filter((pod) => pod.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True')
+    .filter((pod) => (pod.status?.containerStatuses ?? []).every((container) => container.started !== false))
     .map((pod) => ({ name: pod.metadata!.name!, ip: pod.status!.podIP! }));
+}
+
+/** pods that answer yet fail their readiness probe: the ones worth asking why */
+export function unreadyPods(pods: V1Pod[]): Array<{ name: string; ip: string }> {
+  const unready = new Set(pods.filter((pod) => pod.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True')
+    .map((pod) => pod.metadata?.name));
+  return podsThatAnswer(pods).filter((pod) => unready.has(pod.name));
 }
 
 /** the causes a not-ready answer names (the lines after its verdict); none when ready or merely starting */

@@ -87,9 +87,5 @@ export function describeAuthReloadFailures(failures: AuthReloadFailure[]): strin
     + 'so a removed user or a replaced password may still work; see the pod log for the parse error';
 }
 
-/** pods worth asking: running, with an address, not on their way out */
-export function scrapablePods(pods: V1Pod[]): Array<{ name: string; ip: string }> {
-  return pods
-    .filter((pod) => pod.status?.phase === 'Running' && pod.status.podIP && !pod.metadata?.deletionTimestamp)
-    .map((pod) => ({ name: pod.metadata!.name!, ip: pod.status!.podIP! }));
-}
+/** pods worth scraping: those that answer (pod-readiness.ts) */
+export { podsThatAnswer as scrapablePods } from './pod-readiness.ts';
