@@ -7,7 +7,7 @@ import type { EventSink } from '../kube/event-sink.ts';
 import { INPUTS_HASH_ANNOTATION } from '../resources/deployment.ts';
 import { MANAGED_BY_LABELS } from '../resources/names.ts';
 import { RENEW_CERTIFICATE_ANNOTATION } from '../resources/tls-secret.ts';
-import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController, REPLICAS_HANDOVER_MANAGER } from './registry-controller.ts';
+import { MOUNTED_SECRETS_ANNOTATION, PULL_SECRET_FINALIZER, RegistryController, REPLICAS_HANDOVER_MANAGER, ROLLOUT_POLL_MS } from './registry-controller.ts';
 
 interface RecordedEvent { type: string; reason: string; message: string }
 
@@ -57,7 +57,7 @@ describe('Registry controller', () => {
     assert.equal((await condition('Progressing'))!.status, 'True');
     assert.equal((await registry())!.status!.url, 'https://team.apps.svc');
     assert.equal((await registry())!.status!.caSecretName, 'team-ca');
-    assert.deepEqual(outcome, { requeueAfterMs: 5000 });
+    assert.deepEqual(outcome, { requeueAfterMs: ROLLOUT_POLL_MS });
 
     await markDeploymentReady();
     const labels = { 'app.kubernetes.io/name': 'regop-registry', 'app.kubernetes.io/instance': 'team' };

@@ -40,7 +40,14 @@ import { admittedAddresses } from './node-addresses.ts';
 export const PULL_SECRET_FINALIZER = 'regop.dev/pull-secrets';
 /** level-triggered resync: picks up edits to referenced password Secrets, which are not watched */
 export const RESYNC_MS = 60_000;
+/** while waiting for an input that is not watched (a Secret cert-manager is still issuing, say) */
 const PROGRESS_POLL_MS = 5_000;
+/**
+ * While pods roll out, the Deployment informer wakes the Registry at each change of its status: this poll only
+ * catches a pod that stays unready without the Deployment changing. At 5 s, 50 Registries rolling out at once
+ * re-applied all their children ten times a second, on the API server that was starting their pods.
+ */
+export const ROLLOUT_POLL_MS = 30_000;
 const DEGRADED_RETRY_MS = 30_000;
 /** on a registry pod (not its template): the hash of the Secrets it mounts, changed to make the kubelet refresh them */
 export const MOUNTED_SECRETS_ANNOTATION = 'regop.dev/mounted-secrets-hash';
@@ -382,7 +389,7 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
       ...(backup ? { lastBackup: backup } : {}),
     }, conditions, [...(ui ? [] : ['uiUrl' as const]), ...(backup ? [] : ['lastBackup' as const])]);
     if (rolledOut && !wasReady) this.events.normal(registry, 'Ready', `registry is ready at ${registryUrl(registry)}`);
-    if (!rolledOut && desired > 0) return { requeueAfterMs: PROGRESS_POLL_MS };
+    if (!rolledOut && desired > 0) return { requeueAfterMs: ROLLOUT_POLL_MS };
     const untilRenewal = inputs.tls?.renewAt ? inputs.tls.renewAt.getTime() - this.now().getTime() : Infinity;
     const resync = authFailures.length > 0 || unready.length > 0 ? DEGRADED_RETRY_MS
       : backup?.result === 'Running' ? PROGRESS_POLL_MS : RESYNC_MS;
