@@ -50,9 +50,13 @@ async function stillMatches(password: string, hash: string): Promise<boolean> {
   if (verifiedHashes.get(hash) === fingerprint(password)) return true;
   // native bcrypt runs on libuv's thread pool, off the event loop
   if (!(await bcrypt.compare(password, hash))) return false;
+  remember(hash, password);
+  return true;
+}
+
+function remember(hash: string, password: string): void {
   if (verifiedHashes.size >= VERIFIED_HASHES_MAX) verifiedHashes.clear();
   verifiedHashes.set(hash, fingerprint(password));
-  return true;
 }
 
 /** A bcrypt hash per user: the existing one where it still matches the password, otherwise a new one. */
@@ -61,7 +65,7 @@ export async function hashesFor(users: UserCredential[], existing: Map<string, s
     const current = existing.get(user.name);
     if (current && (await stillMatches(user.password, current))) return { name: user.name, hash: current };
     const hash = await bcrypt.hash(user.password, BCRYPT_COST);
-    verifiedHashes.set(hash, fingerprint(user.password));
+    remember(hash, user.password);
     return { name: user.name, hash };
   }));
 }

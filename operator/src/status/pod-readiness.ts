@@ -28,9 +28,7 @@ export function podsThatAnswer(pods: V1Pod[]): Array<{ name: string; ip: string 
 
 /** pods that answer yet fail their readiness probe: the ones worth asking why */
 export function unreadyPods(pods: V1Pod[]): Array<{ name: string; ip: string }> {
-  const unready = new Set(pods.filter((pod) => pod.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True')
-    .map((pod) => pod.metadata?.name));
-  return podsThatAnswer(pods).filter((pod) => unready.has(pod.name));
+  return podsThatAnswer(pods.filter((pod) => pod.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True'));
 }
 
 /** the causes a not-ready answer names (the lines after its verdict); none when ready or merely starting */
