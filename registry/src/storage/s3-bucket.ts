@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  DeleteObjectCommand, DeleteObjectsCommand, HeadBucketCommand, ListMultipartUploadsCommand,
   PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
@@ -73,12 +73,6 @@ function isInvalidRange(error: unknown): boolean {
   return name === 'InvalidRange' || $metadata?.httpStatusCode === 416;
 }
 
-function headOf(
-  response: { ETag?: string; LastModified?: Date; Metadata?: Record<string, string> }, size: number | undefined,
-): ObjectHead {
-  return { size: size ?? 0, etag: response.ETag ?? '', modifiedAt: response.LastModified ?? new Date(), metadata: response.Metadata ?? {} };
-}
-
 /** S3's copy source header: bucket and key, the key URL-encoded segment by segment */
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -101,14 +95,9 @@ export class Bucket {
     await this.client.send(new HeadBucketCommand({ Bucket: this.name }));
   }
 
-  async head(key: string): Promise<ObjectHead | null> {
-    try {
-      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
-      return headOf(response, response.ContentLength);
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
+  /** sent outside the SDK (see s3-get.ts) */
+  head(key: string): Promise<ObjectHead | null> {
+    return this.getter.head(key);
   }
 
   /**

@@ -1,10 +1,11 @@
-// Object GETs of the S3 driver, outside the AWS SDK: measured on one versitygw, the SDK's GetObject body streamed at
-// 105-220 MiB/s where undici fetching a presigned URL of the same object streamed at 175-290 MiB/s (and signing one
-// URL costs a tenth of an SDK request's CPU). A GET is signed with the SDK's own presigner (credentials from the
+// Object GETs and HEADs of the S3 driver, outside the AWS SDK: measured on one versitygw, the SDK's GetObject body
+// streamed at 105-220 MiB/s where undici fetching a presigned URL of the same object streamed at 175-290 MiB/s, and
+// an SDK HeadObject cost the registry ~1.2 ms of CPU where signing one URL costs a tenth of that (a blob HEAD or a
+// pull by tag is one or two HEADs, so that CPU was most of what they cost). A GET is signed with the SDK's own presigner (credentials from the
 // client, refreshed as the SDK refreshes them) for the URL the SDK itself resolves for the bucket, sent with undici,
 // and its answer read here: the few headers the driver needs, and S3's error code from the XML body of a failure.
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Agent, RetryAgent, request, type Dispatcher } from 'undici';
 import type { ByteRange } from './driver.ts';
@@ -127,18 +128,26 @@ export class ObjectGetter {
     }
     const contentRange = header(headers, 'content-range');
     const size = Number(contentRange ? contentRange.split('/')[1] : header(headers, 'content-length'));
-    const metadata: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) {
-      if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = String(value);
-    }
-    const modified = header(headers, 'last-modified');
     // undici fails a body destroyed before its end with an 'error' event (AbortError), which unheard would crash the
     // process: a caller done with a body destroys it; readers (iteration, pipeline) still see every error
     body.on('error', () => undefined);
-    return {
-      status: statusCode, size, etag: header(headers, 'etag') ?? '', modifiedAt: modified ? new Date(modified) : new Date(),
-      metadata, body,
-    };
+    return { status: statusCode, ...headerFields(headers, size), body };
+  }
+
+  /** the object's size, ETag, time and user metadata, from a HEAD; null when there is none; throws S3ResponseError */
+  async head(key: string): Promise<Omit<ObjectResponse, 'body' | 'status'> | null> {
+    const url = await this.signedUrl(key, URL_EXPIRY_SECONDS, 'HEAD');
+    const { statusCode, headers, body } = await request(url, { dispatcher: this.dispatcher, method: 'HEAD' }).catch((error: unknown) => {
+      const { statusCode: status, code } = error as { statusCode?: number; code?: string };
+      if (status) throw new S3ResponseError('HEAD', key, status, `HTTP${status}`);
+      throw new Error(`S3 HEAD ${key}: ${code ?? (error as Error).message}`, { cause: error });
+    });
+    // a HEAD's answer has no body: reading its end frees the connection
+    await body.dump();
+    // so a failure carries no error code either: the status tells
+    if (statusCode === 404) return null;
+    if (statusCode !== 200) throw new S3ResponseError('HEAD', key, statusCode, `HTTP${statusCode}`);
+    return headerFields(headers, Number(header(headers, 'content-length')));
   }
 
   /**
@@ -190,14 +199,17 @@ export class ObjectGetter {
     await this.dispatcher.close();
   }
 
-  /** a presigned GET of the key, valid for that long */
-  async signedUrl(key: string, expiresInSeconds = URL_EXPIRY_SECONDS): Promise<string> {
+  /** a presigned GET (or HEAD) of the key, valid for that long */
+  async signedUrl(key: string, expiresInSeconds = URL_EXPIRY_SECONDS, method: 'GET' | 'HEAD' = 'GET'): Promise<string> {
     this.base ??= this.resolveBase();
     const base = await this.base;
-    if (!base) return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+    if (!base) {
+      const command = method === 'GET' ? new GetObjectCommand({ Bucket: this.bucket, Key: key }) : new HeadObjectCommand({ Bucket: this.bucket, Key: key });
+      return getSignedUrl(this.client, command, { expiresIn: expiresInSeconds });
+    }
     const url = new URL(base.prefix.pathname + encodeKey(key), base.prefix);
     const signed = await base.presigner.presign({
-      method: 'GET', protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
+      method, protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
       path: url.pathname, query: {}, headers: {},
     }, { expiresIn: expiresInSeconds });
     const query = Object.entries(signed.query ?? {}).map(([name, value]) => `${escapeUri(name)}=${escapeUri(String(value))}`);
@@ -224,6 +236,16 @@ export class ObjectGetter {
       presigner: new S3RequestPresigner({ ...this.client.config, region: async () => region!, signingName: service }),
     };
   }
+}
+
+/** what an object's answer tells of it besides its size (user metadata: x-amz-meta-*, names in lower case) */
+function headerFields(headers: Record<string, string | string[] | undefined>, size: number): Omit<ObjectResponse, 'body' | 'status'> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith('x-amz-meta-') && value !== undefined) metadata[name.slice('x-amz-meta-'.length)] = String(value);
+  }
+  const modified = header(headers, 'last-modified');
+  return { size, etag: header(headers, 'etag') ?? '', modifiedAt: modified ? new Date(modified) : new Date(), metadata };
 }
 
 /** S3's error code from a failure's XML body (<Error><Code>NoSuchKey</Code>...); HTTP<status> without one */
