@@ -3,12 +3,11 @@
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, DeleteObjectsCommand, HeadBucketCommand, ListMultipartUploadsCommand,
-  PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
+  DeleteObjectsCommand, HeadBucketCommand, ListMultipartUploadsCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { ByteRange } from './driver.ts';
-import type { ObjectGetter } from './s3-get.ts';
+import type { PresignedRequests } from './s3-presigned.ts';
 
 /** S3's smallest part, for every part of a multipart upload but the last */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -82,31 +81,31 @@ export class Bucket {
   readonly client: S3Client;
   readonly name: string;
   private readonly copyTuning: CopyTuning;
-  private readonly getter: ObjectGetter;
+  private readonly presigned: PresignedRequests;
 
-  constructor(client: S3Client, name: string, copyTuning: CopyTuning, getter: ObjectGetter) {
+  constructor(client: S3Client, name: string, copyTuning: CopyTuning, presigned: PresignedRequests) {
     this.client = client;
     this.name = name;
     this.copyTuning = copyTuning;
-    this.getter = getter;
+    this.presigned = presigned;
   }
 
   async exists(): Promise<void> {
     await this.client.send(new HeadBucketCommand({ Bucket: this.name }));
   }
 
-  /** sent outside the SDK (see s3-get.ts) */
+  /** sent outside the SDK (see s3-presigned.ts) */
   head(key: string): Promise<ObjectHead | null> {
-    return this.getter.head(key);
+    return this.presigned.head(key);
   }
 
   /**
    * The object's bytes as a stream, once S3 has answered; null when there is no such object, and an empty body
-   * when a range starts at or past its end (S3 answers 416). Sent outside the SDK (see s3-get.ts).
+   * when a range starts at or past its end (S3 answers 416). Sent outside the SDK (see s3-presigned.ts).
    */
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
     try {
-      const { size, etag, modifiedAt, metadata, body } = await this.getter.get(key, range);
+      const { size, etag, modifiedAt, metadata, body } = await this.presigned.get(key, range);
       return { size, etag, modifiedAt, metadata, body };
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -121,7 +120,7 @@ export class Bucket {
 
   /** a URL from which anyone may GET the object for that long */
   presignedGet(key: string, expiresInSeconds: number): Promise<string> {
-    return this.getter.signedUrl(key, expiresInSeconds);
+    return this.presigned.signedUrl(key, expiresInSeconds);
   }
 
   async getBuffer(key: string): Promise<Buffer | null> {
@@ -129,14 +128,14 @@ export class Bucket {
     return object ? readAll(object.body) : null;
   }
 
-  /** returns the new object's ETag */
-  async put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<string> {
-    const response = await retryingParentRace(() => this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, Metadata: metadata })));
-    return response.ETag ?? '';
+  /** returns the new object's ETag; sent outside the SDK (see s3-presigned.ts) */
+  put(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<string> {
+    return retryingParentRace(() => this.presigned.put(key, body, metadata));
   }
 
-  async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
+  /** sent outside the SDK (see s3-presigned.ts) */
+  delete(key: string): Promise<void> {
+    return this.presigned.delete(key);
   }
 
   /** One DeleteObject per key, some in parallel: for a few keys, where a DeleteObjects saves nothing. */
@@ -231,7 +230,7 @@ export class Bucket {
     let reached = '';
     let token: string | undefined;
     do {
-      const listed = await this.getter.list({
+      const listed = await this.presigned.list({
         prefix, delimiter: '/', ...(token ? { continuationToken: token } : {}),
         // keys after `<prefix><after>`: every name after `after` (and a few before it, dropped below)
         ...(after !== undefined && !token ? { startAfter: `${prefix}${after}` } : {}),
@@ -259,14 +258,14 @@ export class Bucket {
 
   /** whether any object's key starts with the prefix */
   async hasAny(prefix: string): Promise<boolean> {
-    return (await this.getter.list({ prefix, maxKeys: 1 })).contents.length > 0;
+    return (await this.presigned.list({ prefix, maxKeys: 1 })).contents.length > 0;
   }
 
   /** every object under a prefix, one page (up to 1,000 keys) at a time */
   async *listAll(prefix: string): AsyncGenerator<ListedObject[]> {
     let token: string | undefined;
     do {
-      const page = await this.getter.list({ prefix, ...(token ? { continuationToken: token } : {}) });
+      const page = await this.presigned.list({ prefix, ...(token ? { continuationToken: token } : {}) });
       yield page.contents;
       token = page.nextContinuationToken;
     } while (token);

@@ -13,7 +13,7 @@ import {
 } from './driver.ts';
 import { Appender, appendedSize, isAppendState, parseState, type AppendState } from './s3-append.ts';
 import { Bucket, MAX_PART_BYTES, readAll, type ObjectBody } from './s3-bucket.ts';
-import { ObjectGetter } from './s3-get.ts';
+import { PresignedRequests } from './s3-presigned.ts';
 import { PlainObjects } from './s3-plain-objects.ts';
 import { S3FileReader, segmentsStream } from './s3-reader.ts';
 
@@ -57,10 +57,10 @@ export class S3Driver implements StorageDriver {
 
   constructor(client: S3Client, config: S3StorageConfig, tuning: S3Tuning = DEFAULT_S3_TUNING) {
     this.config = config;
-    const getter = new ObjectGetter(client, config.bucket, {
+    const presigned = new PresignedRequests(client, config.bucket, {
       connections: MAX_SOCKETS, connectTimeoutMs: CONNECT_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS,
     });
-    this.bucket = new Bucket(client, config.bucket, tuning, getter);
+    this.bucket = new Bucket(client, config.bucket, tuning, presigned);
     this.appender = new Appender(this.bucket, tuning.partBytes);
     this.root = config.prefix ? `${config.prefix}/` : '';
   }

@@ -1,11 +1,14 @@
-// Object GETs and HEADs of the S3 driver, outside the AWS SDK: measured on one versitygw, the SDK's GetObject body
-// streamed at 105-220 MiB/s where undici fetching a presigned URL of the same object streamed at 175-290 MiB/s, and
-// an SDK HeadObject cost the registry ~1.2 ms of CPU where signing one URL costs a tenth of that (a blob HEAD or a
-// pull by tag is one or two HEADs, so that CPU was most of what they cost). A GET is signed with the SDK's own presigner (credentials from the
-// client, refreshed as the SDK refreshes them) for the URL the SDK itself resolves for the bucket, sent with undici,
-// and its answer read here: the few headers the driver needs, and S3's error code from the XML body of a failure.
+// The S3 driver's object GETs, HEADs, small PUTs, DELETEs and listings, sent outside the AWS SDK: each request is
+// signed with the SDK's own presigner (credentials from the client, refreshed as the SDK refreshes them) for the URL
+// the SDK itself resolves for the bucket, sent with undici, and its answer read here: the few headers the driver
+// needs, and S3's error code from the XML body of a failure. Measured on one versitygw: the SDK's GetObject body
+// streamed at 105-220 MiB/s where undici fetching a presigned URL streamed at 175-290 MiB/s, and an SDK request
+// cost the registry ~1.2 ms of CPU where signing one URL costs a tenth of that (a small push is eleven requests,
+// a blob HEAD two). Multipart uploads, copies and batch deletes stay with the SDK: their bodies are XML it writes.
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { Agent, RetryAgent, request, type Dispatcher } from 'undici';
 import type { ByteRange } from './driver.ts';
@@ -90,7 +93,7 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
   return Array.isArray(value) ? value[0] : value;
 }
 
-export class ObjectGetter {
+export class PresignedRequests {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly dispatcher: Dispatcher;
@@ -111,18 +114,10 @@ export class ObjectGetter {
 
   /** the object (or a range of it) with its body open, which the caller reads or destroys; throws S3ResponseError */
   async get(key: string, range?: ByteRange): Promise<ObjectResponse> {
-    const url = await this.signedUrl(key);
-    const response = await request(url, {
-      dispatcher: this.dispatcher,
+    const { statusCode, headers, body } = await this.send('GET', key, await this.signedUrl(key), {
       headers: range ? { range: `bytes=${range.start}-${range.end}` } : {},
       highWaterMark: BODY_BUFFER_BYTES,
-    }).catch((error: unknown) => {
-      // never the URL: its query is a signature
-      const { statusCode, code } = error as { statusCode?: number; code?: string };
-      if (statusCode) throw new S3ResponseError('GET', key, statusCode, `HTTP${statusCode}`);
-      throw new Error(`S3 GET ${key}: ${code ?? (error as Error).message}`, { cause: error });
     });
-    const { statusCode, headers, body } = response;
     if (statusCode !== 200 && statusCode !== 206) {
       throw new S3ResponseError('GET', key, statusCode, await errorCode(body, statusCode));
     }
@@ -136,12 +131,7 @@ export class ObjectGetter {
 
   /** the object's size, ETag, time and user metadata, from a HEAD; null when there is none; throws S3ResponseError */
   async head(key: string): Promise<Omit<ObjectResponse, 'body' | 'status'> | null> {
-    const url = await this.signedUrl(key, URL_EXPIRY_SECONDS, 'HEAD');
-    const { statusCode, headers, body } = await request(url, { dispatcher: this.dispatcher, method: 'HEAD' }).catch((error: unknown) => {
-      const { statusCode: status, code } = error as { statusCode?: number; code?: string };
-      if (status) throw new S3ResponseError('HEAD', key, status, `HTTP${status}`);
-      throw new Error(`S3 HEAD ${key}: ${code ?? (error as Error).message}`, { cause: error });
-    });
+    const { statusCode, headers, body } = await this.send('HEAD', key, await this.signedUrl(key, URL_EXPIRY_SECONDS, 'HEAD'));
     // a HEAD's answer has no body: reading its end frees the connection
     await body.dump();
     // so a failure carries no error code either: the status tells
@@ -150,13 +140,30 @@ export class ObjectGetter {
     return headerFields(headers, Number(header(headers, 'content-length')));
   }
 
+  /** PutObject of small content, with user metadata (names in lower case); returns the new object's ETag */
+  async put(key: string, content: Buffer | string, metadata: Record<string, string> = {}): Promise<string> {
+    const headers = Object.fromEntries(Object.entries(metadata).map(([name, value]) => [`x-amz-meta-${name}`, value]));
+    const { statusCode, headers: answer, body } = await this.send('PUT', key, await this.signedUrl(key, URL_EXPIRY_SECONDS, 'PUT', headers), {
+      body: content, headers,
+    });
+    if (statusCode !== 200) throw new S3ResponseError('PUT', key, statusCode, await errorCode(body, statusCode));
+    await body.dump();
+    return header(answer, 'etag') ?? '';
+  }
+
+  /** DeleteObject: S3 answers the same whether or not the key was there */
+  async delete(key: string): Promise<void> {
+    const { statusCode, body } = await this.send('DELETE', key, await this.signedUrl(key, URL_EXPIRY_SECONDS, 'DELETE'));
+    if (statusCode !== 204 && statusCode !== 200) throw new S3ResponseError('DELETE', key, statusCode, await errorCode(body, statusCode));
+    await body.dump();
+  }
+
   /**
    * One page of ListObjectsV2, sent as a presigned GET and read here: the SDK spent 9-17 ms of CPU parsing a page of
    * 1,000 names, this 3 ms (a tag list of 10,000 is ten pages one after the other). Throws S3ResponseError.
    */
   async list(listing: ListRequest): Promise<ListedPage> {
-    this.base ??= this.resolveBase();
-    const base = await this.base;
+    const base = await this.resolvedBase();
     if (!base) return this.listThroughSdk(listing);
     const query: Record<string, string> = { 'list-type': '2', prefix: listing.prefix };
     if (listing.delimiter !== undefined) query.delimiter = listing.delimiter;
@@ -165,20 +172,9 @@ export class ObjectGetter {
     if (listing.maxKeys !== undefined) query['max-keys'] = String(listing.maxKeys);
     // the bucket's URL: /<bucket> in path style, / for a bucket in the host name
     const url = new URL(base.prefix.pathname === '/' ? '/' : base.prefix.pathname.replace(/\/$/, ''), base.prefix);
-    const signed = await base.presigner.presign({
-      method: 'GET', protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
-      path: url.pathname, query, headers: {},
-    }, { expiresIn: URL_EXPIRY_SECONDS });
-    const search = Object.entries(signed.query ?? {}).map(([name, value]) => `${escapeUri(name)}=${escapeUri(String(value))}`);
-    const response = await request(`${url.origin}${url.pathname}?${search.join('&')}`, { dispatcher: this.dispatcher }).catch((error: unknown) => {
-      const { statusCode, code } = error as { statusCode?: number; code?: string };
-      if (statusCode) throw new S3ResponseError('LIST', listing.prefix, statusCode, `HTTP${statusCode}`);
-      throw new Error(`S3 LIST ${listing.prefix}: ${code ?? (error as Error).message}`, { cause: error });
-    });
-    if (response.statusCode !== 200) {
-      throw new S3ResponseError('LIST', listing.prefix, response.statusCode, await errorCode(response.body, response.statusCode));
-    }
-    return parseListing(await response.body.text());
+    const { statusCode, body } = await this.send('LIST', listing.prefix, await presign(base, 'GET', url, query, {}, URL_EXPIRY_SECONDS));
+    if (statusCode !== 200) throw new S3ResponseError('LIST', listing.prefix, statusCode, await errorCode(body, statusCode));
+    return parseListing(await body.text());
   }
 
   private async listThroughSdk(listing: ListRequest): Promise<ListedPage> {
@@ -199,21 +195,33 @@ export class ObjectGetter {
     await this.dispatcher.close();
   }
 
-  /** a presigned GET (or HEAD) of the key, valid for that long */
-  async signedUrl(key: string, expiresInSeconds = URL_EXPIRY_SECONDS, method: 'GET' | 'HEAD' = 'GET'): Promise<string> {
-    this.base ??= this.resolveBase();
-    const base = await this.base;
+  /**
+   * A presigned request for the key, valid for that long (a GET of one is what clients are redirected to). `headers`
+   * are signed and must be sent as they are.
+   */
+  async signedUrl(key: string, expiresInSeconds = URL_EXPIRY_SECONDS, method: SignedMethod = 'GET', headers: Record<string, string> = {}): Promise<string> {
+    const base = await this.resolvedBase();
     if (!base) {
-      const command = method === 'GET' ? new GetObjectCommand({ Bucket: this.bucket, Key: key }) : new HeadObjectCommand({ Bucket: this.bucket, Key: key });
-      return getSignedUrl(this.client, command, { expiresIn: expiresInSeconds });
+      return getSignedUrl(this.client, sdkCommand(method, this.bucket, key, headers), {
+        expiresIn: expiresInSeconds, unhoistableHeaders: new Set(Object.keys(headers)),
+      });
     }
-    const url = new URL(base.prefix.pathname + encodeKey(key), base.prefix);
-    const signed = await base.presigner.presign({
-      method, protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
-      path: url.pathname, query: {}, headers: {},
-    }, { expiresIn: expiresInSeconds });
-    const query = Object.entries(signed.query ?? {}).map(([name, value]) => `${escapeUri(name)}=${escapeUri(String(value))}`);
-    return `${url.origin}${url.pathname}?${query.join('&')}`;
+    return presign(base, method, new URL(base.prefix.pathname + encodeKey(key), base.prefix), {}, headers, expiresInSeconds);
+  }
+
+  /** sends a signed request; a failure to reach S3 names the operation and key, never the URL (its query is a signature) */
+  private send(operation: string, key: string, url: string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> = {}) {
+    const method = operation === 'LIST' ? 'GET' : operation as Dispatcher.HttpMethod;
+    return request(url, { ...options, method, dispatcher: this.dispatcher }).catch((error: unknown) => {
+      const { statusCode, code } = error as { statusCode?: number; code?: string };
+      if (statusCode) throw new S3ResponseError(operation, key, statusCode, `HTTP${statusCode}`);
+      throw new Error(`S3 ${operation} ${key}: ${code ?? (error as Error).message}`, { cause: error });
+    });
+  }
+
+  private resolvedBase(): Promise<UrlBase | null> {
+    this.base ??= this.resolveBase();
+    return this.base;
   }
 
   /**
@@ -235,6 +243,34 @@ export class ObjectGetter {
       prefix,
       presigner: new S3RequestPresigner({ ...this.client.config, region: async () => region!, signingName: service }),
     };
+  }
+}
+
+type SignedMethod = 'GET' | 'HEAD' | 'PUT' | 'DELETE';
+
+/** the URL of a request signed for `url` with `query`: its signature, credential and expiry go in the query */
+async function presign(
+  base: UrlBase, method: SignedMethod, url: URL, query: Record<string, string>, headers: Record<string, string>, expiresIn: number,
+): Promise<string> {
+  const signed = await base.presigner.presign({
+    method, protocol: url.protocol, hostname: url.hostname, port: url.port ? Number(url.port) : undefined,
+    // a copy: the presigner adds a host header to the object it is given, which must not be sent as it is
+    path: url.pathname, query, headers: { ...headers },
+  }, { expiresIn, unhoistableHeaders: new Set(Object.keys(headers)) });
+  const search = Object.entries(signed.query ?? {}).map(([name, value]) => `${escapeUri(name)}=${escapeUri(String(value))}`);
+  return `${url.origin}${url.pathname}?${search.join('&')}`;
+}
+
+/** the SDK's command for a request the SDK signs itself (a server whose URLs are not of the plain form) */
+function sdkCommand(method: SignedMethod, bucket: string, key: string, headers: Record<string, string>) {
+  const object = { Bucket: bucket, Key: key };
+  switch (method) {
+    case 'GET': return new GetObjectCommand(object);
+    case 'HEAD': return new HeadObjectCommand(object);
+    case 'DELETE': return new DeleteObjectCommand(object);
+    case 'PUT': return new PutObjectCommand({
+      ...object, Metadata: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.slice('x-amz-meta-'.length), value])),
+    });
   }
 }
 
