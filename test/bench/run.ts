@@ -34,10 +34,15 @@ const program = new Command()
   .option('--servers <list>', 'comma-separated: ours,distribution', KINDS.join(','))
   .option('--storage <list>', `comma-separated: ${ALL_STORAGES.join(',')} (s3: both servers on one versitygw, a bucket each; the request scenarios and gc)`, 'filesystem')
   .option('--out <file>', 'results JSON (default .bench-results/bench-<timestamp>.json)')
+  .option('--gc-blobs <n>', 'blobs the gc scenario stores (default 100000, 5000 with --quick)', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 10) throw new Error(`--gc-blobs: a whole number of at least 10, not "${value}"`);
+    return n;
+  })
   .option('--ours <cli.js>', "another build of our registry to run instead of this checkout's dist/ (e.g. an older commit's, for before/after)")
   .parse();
 
-const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; storage: string; out?: string; ours?: string }>();
+const options = program.opts<{ quick?: boolean; modes: string; only?: string; servers: string; storage: string; out?: string; ours?: string; gcBlobs?: number }>();
 
 function list<T extends string>(value: string, allowed: readonly string[], what: string): T[] {
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -50,7 +55,7 @@ if (options.ours) useOurEntryPoint(resolve(options.ours));
 const selected = options.only ? list<string>(options.only, SCENARIO_NAMES, 'scenario') : SCENARIO_NAMES;
 const kinds = list<ServerKind>(options.servers, KINDS, 'server');
 const storages = list<BenchStorage>(options.storage, ALL_STORAGES, 'storage');
-const sizes = options.quick ? QUICK : FULL;
+const sizes = { ...(options.quick ? QUICK : FULL), ...(options.gcBlobs ? { gcBlobs: options.gcBlobs } : {}) };
 const startedAt = new Date();
 const out = resolve(options.out ?? join(projectRoot, '.bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`));
 

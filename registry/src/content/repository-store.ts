@@ -48,6 +48,8 @@ const PULL_FILE_FOLD_AGE_MS = 10 * 60_000;
 
 /** directory listings in flight during a catalog walk */
 const CATALOG_WALK_CONCURRENCY = 16;
+/** tag records read at once when all of a repository's are wanted */
+const TAG_READ_CONCURRENCY = 16;
 
 /** How long a catalog walk is trusted before writes by another replica are looked for again. */
 const CATALOG_TTL_MS = 10_000;
@@ -239,12 +241,19 @@ export class RepositoryStore {
     return { items: names.slice(0, request.limit), more: names.length > request.limit };
   }
 
+  /**
+   * Every tag's record, in tag order. Read some at once: deleting a manifest reads them all to find its tags, and on
+   * an object store each is a request (one after the other, a repository of 600 tags took seconds per delete).
+   */
   async tagRecords(repository: string): Promise<Map<string, TagRecord>> {
+    const limit = pLimit(TAG_READ_CONCURRENCY);
+    const tags = await this.listTags(repository);
+    const read = await Promise.all(tags.map((tag) => limit(() => this.getTag(repository, tag))));
     const records = new Map<string, TagRecord>();
-    for (const tag of await this.listTags(repository)) {
-      const record = await this.getTag(repository, tag);
+    tags.forEach((tag, index) => {
+      const record = read[index];
       if (record) records.set(tag, record);
-    }
+    });
     return records;
   }
 
