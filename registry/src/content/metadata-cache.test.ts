@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem.ts';
+import type { StorageDriver } from '../storage/driver.ts';
 import { MetadataCache } from './metadata-cache.ts';
 
 /** a real filesystem driver that counts full reads and stats */
@@ -54,6 +55,39 @@ describe('MetadataCache on storage shared with other writers', () => {
     await driver.delete('tags/old');
     assert.equal(await cache.read('tags/old'), null);
     assert.equal(await cache.read('tags/never'), null);
+  });
+});
+
+describe('MetadataCache on storage that reads content with its version in one request (an object store)', () => {
+  /** a filesystem driver with a versioned read (as an object store's GET), counting versioned reads and file stats */
+  function versionedDriver() {
+    const driver: StorageDriver = new FilesystemDriver(mkdtempSync(join(tmpdir(), 'regop-cache-')));
+    const statFile = driver.statFile.bind(driver);
+    let versionedReads = 0;
+    let fileStats = 0;
+    driver.getVersionedContent = async (path: string) => {
+      versionedReads++;
+      const info = await statFile(path);
+      return info ? { content: await driver.getContent(path), version: info.version } : null;
+    };
+    driver.statFile = (path: string) => {
+      fileStats++;
+      return statFile(path);
+    };
+    return { driver, versionedReads: () => versionedReads, fileStats: () => fileStats };
+  }
+
+  it('reads a file it holds nothing of in one request, then revalidates with a stat, and sees another writer', async () => {
+    const storage = versionedDriver();
+    const cache = new MetadataCache<{ digest: string }>(storage.driver, { maxEntries: 10, shared: true });
+    await storage.driver.putContent('tags/latest', JSON.stringify({ digest: 'a' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.deepEqual([storage.versionedReads(), storage.fileStats()], [1, 0], 'the first read: no stat before it');
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'a' });
+    assert.deepEqual([storage.versionedReads(), storage.fileStats()], [1, 1], 'a cached file: one stat, no read');
+    await storage.driver.putContent('tags/latest', JSON.stringify({ digest: 'b' }));
+    assert.deepEqual(await cache.read('tags/latest'), { digest: 'b' });
+    assert.equal(await cache.read('tags/none'), null);
   });
 });
 

@@ -39,6 +39,8 @@ export class MetadataCache<T> {
       const cached = this.use(path);
       return cached ? cached.value : this.load(path, '');
     }
+    // nothing to revalidate: where one request gives content and version (an object store's GET), no stat first
+    if (!this.entries.has(path) && this.driver.getVersionedContent) return this.loadVersioned(path);
     // statFile: an object store answers it with one request where stat of a missing file also lists
     const info = await this.driver.statFile(path);
     if (!info) {
@@ -90,6 +92,15 @@ export class MetadataCache<T> {
     }
     const value = JSON.parse(content.toString('utf8')) as T;
     if (this.writes === writesBefore) this.store(path, version, value);
+    return value;
+  }
+
+  private async loadVersioned(path: string): Promise<T | null> {
+    const writesBefore = this.writes;
+    const read = await this.driver.getVersionedContent!(path);
+    if (!read) return null;
+    const value = JSON.parse(read.content.toString('utf8')) as T;
+    if (this.writes === writesBefore) this.store(path, read.version, value);
     return value;
   }
 

@@ -105,6 +105,21 @@ export function runDriverSuite(name: string, createStorage: () => Promise<TestSt
       assert.deepEqual(await driver.list('x/y'), ['file']);
     });
 
+    it('reads content with the version a stat shows, where the driver offers that read (getVersionedContent)', async (t) => {
+      const driver = await createDriver();
+      if (!driver.getVersionedContent) return t.skip('no versioned read: a stat is cheap here');
+      await driver.putContent('v/file', 'first');
+      const first = await driver.getVersionedContent('v/file');
+      assert.equal(first?.content.toString(), 'first');
+      assert.equal(first?.version, (await driver.statFile('v/file'))?.version);
+      await driver.putContent('v/file', 'second');
+      const second = await driver.getVersionedContent('v/file');
+      assert.equal(second?.content.toString(), 'second');
+      assert.notEqual(second?.version, first?.version);
+      assert.equal(second?.version, (await driver.statFile('v/file'))?.version);
+      assert.equal(await driver.getVersionedContent('v/none'), null);
+    });
+
     it('streams whole files and byte ranges', async () => {
       const driver = await createDriver();
       await driver.putContent('f', '0123456789');

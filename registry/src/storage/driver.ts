@@ -101,6 +101,12 @@ export interface StorageDriver {
    */
   deleteFiles?(paths: string[]): Promise<void>;
 
+  /**
+   * getContent and the version a stat would show for what was read, in one request (an object store's GET carries
+   * the ETag); null when no file is there. A cache reading a file it holds nothing of needs no stat first.
+   * A version that cannot be told is '' (it matches no stat).
+   */
+  getVersionedContent?(path: string): Promise<{ content: Buffer; version: string } | null>;
   /** a URL from which a client can GET the file directly, for that long (an S3 presigned GET) */
   redirectUrl?(path: string, expiresInSeconds: number): Promise<string>;
   /** throws when the storage cannot be reached; the message names where, never a credential (readiness) */

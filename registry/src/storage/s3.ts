@@ -117,6 +117,15 @@ export class S3Driver implements StorageDriver {
     return readAll(segmentsStream(this.bucket, sealed.segments));
   }
 
+  async getVersionedContent(path: string): Promise<{ content: Buffer; version: string } | null> {
+    const found = await this.lookup(this.key(path));
+    if (!found) return null;
+    if (found.kind === 'object') return { content: await readAll(found.object.body), version: found.object.etag };
+    // an appended file's stat shows its state object's ETag, which sealing it for this read may change
+    const sealed = await this.sealed(path, found.state);
+    return { content: await readAll(segmentsStream(this.bucket, sealed.segments)), version: '' };
+  }
+
   async putContent(path: string, content: Buffer | string): Promise<void> {
     const key = this.key(path);
     // S3 writes are atomic and durable once answered: `durable` has nothing to add
