@@ -212,11 +212,15 @@ export class UploadStore {
     return state;
   }
 
-  /** bytes stored for an open session (a session holds no data file before its first byte); null once closed */
+  /**
+   * bytes stored for an open session (a session holds no data file before its first byte); null once closed. Both
+   * stats at once: on an object store each is a round trip, and most pushes send their bytes in one request, when
+   * there is no data yet and the info decides.
+   */
   private async storedSize(id: string): Promise<number | null> {
-    const data = await this.driver.statFile(paths.uploadData(id));
+    const [data, info] = await Promise.all([this.driver.statFile(paths.uploadData(id)), this.driver.statFile(paths.uploadInfo(id))]);
     if (data) return data.size;
-    return (await this.driver.statFile(paths.uploadInfo(id))) ? 0 : null;
+    return info ? 0 : null;
   }
 
   private atSessionCap(owner: string): boolean {
