@@ -37,10 +37,10 @@ export class MetadataCache<T> {
   async read(path: string, options: { knownToExist?: boolean } = {}): Promise<T | null> {
     if (!this.shared || options.knownToExist) {
       const cached = this.use(path);
-      return cached ? cached.value : this.load(path, '');
+      return cached ? cached.value : this.load(path, () => this.contentAt(path, ''));
     }
     // nothing to revalidate: where one request gives content and version (an object store's GET), no stat first
-    if (!this.entries.has(path) && this.driver.getVersionedContent) return this.loadVersioned(path);
+    if (!this.entries.has(path) && this.driver.getVersionedContent) return this.load(path, () => this.driver.getVersionedContent!(path));
     // statFile: an object store answers it with one request where stat of a missing file also lists
     const info = await this.driver.statFile(path);
     if (!info) {
@@ -51,7 +51,7 @@ export class MetadataCache<T> {
     if (cached && cached.version === info.version) return cached.value;
     // If the file was replaced between the stat and the read, this pairs newer content with the older version:
     // the next stat sees another version and reads again, so a stale value is never served.
-    return this.load(path, info.version);
+    return this.load(path, () => this.contentAt(path, info.version));
   }
 
   /**
@@ -81,27 +81,24 @@ export class MetadataCache<T> {
     return cached;
   }
 
-  private async load(path: string, version: string): Promise<T | null> {
+  /** reads and parses the file; memory keeps it unless a write of this process overlapped the read */
+  private async load(path: string, read: () => Promise<{ content: Buffer; version: string } | null>): Promise<T | null> {
     const writesBefore = this.writes;
-    let content: Buffer;
+    const found = await read();
+    if (!found) return null;
+    const value = JSON.parse(found.content.toString('utf8')) as T;
+    if (this.writes === writesBefore) this.store(path, found.version, value);
+    return value;
+  }
+
+  /** the file's content, to be remembered at `version`; null when it does not exist */
+  private async contentAt(path: string, version: string): Promise<{ content: Buffer; version: string } | null> {
     try {
-      content = await this.driver.getContent(path);
+      return { content: await this.driver.getContent(path), version };
     } catch (error) {
       if (error instanceof PathNotFoundError) return null;
       throw error;
     }
-    const value = JSON.parse(content.toString('utf8')) as T;
-    if (this.writes === writesBefore) this.store(path, version, value);
-    return value;
-  }
-
-  private async loadVersioned(path: string): Promise<T | null> {
-    const writesBefore = this.writes;
-    const read = await this.driver.getVersionedContent!(path);
-    if (!read) return null;
-    const value = JSON.parse(read.content.toString('utf8')) as T;
-    if (this.writes === writesBefore) this.store(path, read.version, value);
-    return value;
   }
 
   private store(path: string, version: string, value: T): void {

@@ -111,10 +111,9 @@ export class S3Driver implements StorageDriver {
   }
 
   async getContent(path: string): Promise<Buffer> {
-    const found = await this.find(path);
-    if (found.kind === 'object') return readAll(found.object.body);
-    const sealed = await this.sealed(path, found.state);
-    return readAll(segmentsStream(this.bucket, sealed.segments));
+    const read = await this.getVersionedContent(path);
+    if (!read) throw new PathNotFoundError(path);
+    return read.content;
   }
 
   async getVersionedContent(path: string): Promise<{ content: Buffer; version: string } | null> {
