@@ -268,8 +268,8 @@ describe('CachedClusterClient', () => {
       'a stale cache made the second pass issue a certificate or a password again');
 
     // the watches caught up: a third pass reads from memory all but its pods, applies nothing (every child is as
-    // its last apply left it, but for the kinds no informer holds) and sends no delete (the budget and autoscaler it does not want were deleted by the
-    // first pass)
+    // its last apply left it, but for the kinds no informer holds) and sends no delete (the budget and autoscaler
+    // it does not want were deleted by the first pass)
     catchUp();
     api.calls.length = 0;
     await controller.reconcile(`${NS}/team`);
