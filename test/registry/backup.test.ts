@@ -541,7 +541,7 @@ describe('backup of a registry on S3 storage with two replicas', () => {
     assert.equal(result.code, 0, result.stderr);
     const served = await startRegistry({ storage: { s3: { server: s3, bucket: 'restored' } } });
     try {
-      assert.deepEqual(await verifyImage(served.url, 'team/shared', '1', digest), []);
+      assert.deepEqual(await withRegistryLogs(served, () => verifyImage(served.url, 'team/shared', '1', digest)), []);
     } finally {
       await served.stop();
     }

@@ -99,7 +99,10 @@ function summarize(reportDir: string, result: RunResult): Summary {
   const summary = parseJunit(readFileSync(junitFile, 'utf8'));
   const passed = summary.outcomes.filter((o) => o.status === 'passed').length;
   if (summary.tests === 0 || summary.outcomes.length === 0 || passed === 0) {
-    throw new Error(`the suite ran nothing: ${summary.tests} tests, ${summary.outcomes.length} testcases, ${passed} passed (exit ${result.code})`);
+    // the suite skips everything after a failed ping: its message (and the suite's output) says why
+    const why = summary.outcomes.filter((o) => o.status === 'failed').slice(0, 3).map((o) => `${o.name}: ${o.message}`).join('\n');
+    throw new Error(`the suite ran nothing: ${summary.tests} tests, ${summary.outcomes.length} testcases, ${passed} passed (exit ${result.code})\n` +
+      `${why}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
   }
   return summary;
 }

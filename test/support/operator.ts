@@ -1,6 +1,7 @@
 // Installs (or upgrades) the chart with the image under test, as an admin would, and what the e2e suites ask of the
 // Registries it runs: whether one is Ready, its Secrets, a client through its NodePort.
-import { getJson, IMAGE, KUBECONFIG } from './kube.ts';
+import { getJson, IMAGE, KUBECONFIG, waitFor } from './kube.ts';
+import { acceptsConnections } from './port.ts';
 import { clientFor, type Client } from './http.ts';
 import type { RunningRegistry } from './registry.ts';
 import { isolatedHome, run } from '../registry/tools.ts';
@@ -46,8 +47,13 @@ export async function secretText(namespace: string, name: string, key: string): 
   return Buffer.from((await getJson(['-n', namespace, 'get', 'secret', name])).data[key], 'base64').toString('utf8');
 }
 
-/** a client of a Registry through its NodePort on this machine, trusting its CA, as one of its users (default: admin) */
+/**
+ * A client of a Registry through its NodePort on this machine, trusting its CA, as one of its users (default:
+ * admin). It waits for the port to accept connections: kube-proxy programs the NodePort's rules a moment after the
+ * Registry's pods became ready, and until then connections are refused.
+ */
 export async function nodePortClient(namespace: string, name: string, nodePort: number, user = 'admin'): Promise<Client> {
+  await waitFor(`NodePort ${nodePort} to accept connections`, () => acceptsConnections('127.0.0.1', nodePort), 60_000);
   const password = await secretText(namespace, `${name}-user-${user}`, 'password');
   const caPem = await secretText(namespace, `${name}-ca`, 'ca.crt');
   return clientFor({ url: `https://127.0.0.1:${nodePort}`, caPem } as RunningRegistry, { name: user, password });

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import bcrypt from 'bcrypt';
 import { makeTestCertificate } from './tls.ts';
+import { acceptsConnections } from './port.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(projectRoot, 'registry', 'src', 'cli.ts');
@@ -184,12 +185,7 @@ export async function waitForListening(child: ChildProcess, port: number, logs: 
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs()}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
+    if (await acceptsConnections('127.0.0.1', port)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`server did not listen on ${port} within 20s:\n${logs()}`);

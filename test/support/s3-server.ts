@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { tool } from '../registry/tools.ts';
+import { acceptsConnections } from './port.ts';
 
 /** region versitygw serves unless told otherwise */
 export const S3_TEST_REGION = 'us-east-1';
@@ -138,12 +138,7 @@ async function waitForPort(host: string, port: number, hasExited: () => boolean)
   const deadline = Date.now() + LISTEN_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (hasExited()) throw new Error('the server exited');
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, host);
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
+    if (await acceptsConnections(host, port)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`nothing listened within ${LISTEN_TIMEOUT_MS / 1000}s`);

@@ -8,6 +8,9 @@ import type { ByteRange, FileReader } from './driver.ts';
 import type { Bucket } from './s3-bucket.ts';
 import type { Segment } from './s3-append.ts';
 
+/** streams in a row that may fail at one position before a read fails (each is already retried by the client) */
+const MAX_CUTS_IN_A_ROW = 3;
+
 function missing(segment: Segment): Error {
   return new Error(`S3 object ${segment.key} of a file vanished while it was read (moved or deleted)`);
 }
@@ -128,8 +131,11 @@ export class S3FileReader implements FileReader {
     return views;
   }
 
-  /** up to `max` bytes at `position` from the open stream, reopening it there when it is elsewhere */
-  private async next(position: number, max: number, retried = false): Promise<Buffer | null> {
+  /**
+   * Up to `max` bytes at `position` from the open stream, reopening it there when it is elsewhere. `cuts`: how many
+   * streams in a row failed at this position.
+   */
+  private async next(position: number, max: number, cuts = 0): Promise<Buffer | null> {
     if (!this.stream || this.stream.position !== position) await this.open(position);
     const stream = this.stream!;
     let chunk = stream.left;
@@ -139,18 +145,22 @@ export class S3FileReader implements FileReader {
       try {
         result = await stream.chunks.next();
       } catch (error) {
-        // S3 (or the client's idle timeout) cut a stream this reader left idle while its reader was slow:
-        // once, it goes on from where it was
-        if (this.closed || retried) throw error;
+        // S3 (or the client's idle timeout) cut a stream this reader left idle while its reader was slow, or the
+        // server closed the connection mid-body: it goes on from where it was, a few times
+        if (this.closed || cuts >= MAX_CUTS_IN_A_ROW) throw error;
         this.closeStream();
-        return this.next(position, max, true);
+        return this.next(position, max, cuts + 1);
       }
       if (result.done) {
         const segment = this.segments[stream.index]!;
-        if (position < this.starts[stream.index]! + segment.size) throw new Error(`S3 object ${segment.key} ended early`);
-        // the segment is done: the next one opens on the next call
         this.closeStream();
-        return this.next(position, max, retried);
+        if (position < this.starts[stream.index]! + segment.size) {
+          // a body shorter than its object: cut as above, without an error
+          if (this.closed || cuts >= MAX_CUTS_IN_A_ROW) throw new Error(`S3 object ${segment.key} ended early`);
+          return this.next(position, max, cuts + 1);
+        }
+        // the segment is done: the next one opens on the next call
+        return this.next(position, max, cuts);
       }
       chunk = result.value;
     }
