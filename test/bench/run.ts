@@ -99,9 +99,10 @@ function failed(mode: RowMode, server: ServerKind, scenario: string, error: unkn
 
 let s3: S3Server | undefined;
 if (storages.includes('s3')) {
-  s3 = await startS3Server();
+  // with keep-alive, as AWS S3, Ceph RGW, SeaweedFS and MinIO serve: neither server pays a connection per request
+  s3 = await startS3Server({ keepAlive: true });
   useS3Server(s3);
-  log(`s3: versitygw at ${s3.endpoint}, a fresh bucket per server`);
+  log(`s3: versitygw at ${s3.endpoint} with keep-alive, a fresh bucket per server`);
 }
 
 const rowMode = (mode: Mode, storage: BenchStorage): RowMode => (storage === 's3' ? `${mode} s3` : mode);

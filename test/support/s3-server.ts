@@ -47,6 +47,11 @@ export interface S3ServerOptions {
    * the requests an operation costs; off by default (a test's output would be mostly that log)
    */
   requestLog?: boolean;
+  /**
+   * keep connections open between requests, as production S3 servers do (the bench's setting); off by default, so
+   * the tests see versitygw close every connection after its answer and exercise the drivers' reconnects
+   */
+  keepAlive?: boolean;
 }
 
 /** Starts versitygw on a free port in 20000-29999, retrying on another port when the one picked is taken. */
@@ -56,7 +61,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = FIRST_PORT + Math.floor(Math.random() * PORT_COUNT);
     try {
-      return await startOnPort(host, port, options.requestLog ?? false);
+      return await startOnPort(host, port, options);
     } catch (error) {
       lastError = error;
       if (!(error instanceof PortTakenError)) throw error;
@@ -67,7 +72,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
 
 class PortTakenError extends Error {}
 
-async function startOnPort(host: string, port: number, requestLog: boolean): Promise<S3Server> {
+async function startOnPort(host: string, port: number, options: S3ServerOptions): Promise<S3Server> {
   const workDir = mkdtempSync(join(tmpdir(), 'regop-s3-'));
   const dataDir = join(workDir, 'data');
   const secretsDir = join(workDir, 'secrets');
@@ -77,7 +82,8 @@ async function startOnPort(host: string, port: number, requestLog: boolean): Pro
   mkdirSync(secretsDir, { mode: 0o700 });
 
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  const child = spawn(tool('versitygw'), ['--port', address, ...(requestLog ? [] : ['--quiet']), 'posix', dataDir], {
+  const flags = [...(options.requestLog ? [] : ['--quiet']), ...(options.keepAlive ? ['--keep-alive'] : [])];
+  const child = spawn(tool('versitygw'), ['--port', address, ...flags, 'posix', dataDir], {
     // the credentials go through the environment, so they never appear in a process listing
     env: { ...process.env, ROOT_ACCESS_KEY: accessKey, ROOT_SECRET_KEY: secretKey },
     stdio: ['ignore', 'pipe', 'pipe'],

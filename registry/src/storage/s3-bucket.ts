@@ -183,10 +183,7 @@ export class Bucket {
    */
   async copyIfMatch(from: string, to: string, etag: string): Promise<string | null> {
     try {
-      const response = await retryingParentRace(() => this.client.send(new CopyObjectCommand({
-        Bucket: this.name, Key: to, CopySource: copySource(this.name, from), CopySourceIfMatch: etag,
-      })));
-      return response.CopyObjectResult?.ETag ?? '';
+      return await retryingParentRace(() => this.copyObject(from, to, etag));
     } catch (error) {
       const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (name === 'PreconditionFailed' || $metadata?.httpStatusCode === 412 || isNotFound(error)) return null;
@@ -194,10 +191,20 @@ export class Bucket {
     }
   }
 
+  /** one CopyObject, sent outside the SDK where the server's URLs allow it (see s3-presigned.ts); returns the ETag */
+  private async copyObject(from: string, to: string, ifMatch?: string): Promise<string> {
+    const etag = await this.presigned.copy(from, to, ifMatch);
+    if (etag !== undefined) return etag;
+    const response = await this.client.send(new CopyObjectCommand({
+      Bucket: this.name, Key: to, CopySource: copySource(this.name, from), ...(ifMatch ? { CopySourceIfMatch: ifMatch } : {}),
+    }));
+    return response.CopyObjectResult?.ETag ?? '';
+  }
+
   /** Copies server-side: one CopyObject up to its 5 GiB limit (or the tuning's), part by part above. */
   async copy(from: string, to: string, size: number): Promise<void> {
     if (size <= this.copyTuning.maxSingleCopyBytes) {
-      await retryingParentRace(() => this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: copySource(this.name, from) })));
+      await retryingParentRace(() => this.copyObject(from, to));
       return;
     }
     const uploadId = await this.createUpload(to);

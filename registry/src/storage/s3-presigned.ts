@@ -151,6 +151,26 @@ export class PresignedRequests {
     return header(answer, 'etag') ?? '';
   }
 
+  /**
+   * CopyObject within the bucket (one request, up to 5 GiB), only while the source has the ETag `ifMatch` when one is
+   * given; returns the copy's ETag. A failure throws S3ResponseError: NoSuchKey for a missing source,
+   * PreconditionFailed (412) for another ETag. undefined when this server's URLs are not of the plain form: the
+   * caller then copies through the SDK.
+   */
+  async copy(from: string, to: string, ifMatch?: string): Promise<string | undefined> {
+    const base = await this.resolvedBase();
+    if (!base) return undefined;
+    const headers: Record<string, string> = { 'x-amz-copy-source': `${this.bucket}/${encodeKey(from)}` };
+    if (ifMatch) headers['x-amz-copy-source-if-match'] = ifMatch;
+    const url = await presign(base, 'PUT', new URL(base.prefix.pathname + encodeKey(to), base.prefix), {}, headers, URL_EXPIRY_SECONDS);
+    const { statusCode, body } = await this.send('COPY', to, url, { headers });
+    if (statusCode !== 200) throw new S3ResponseError('COPY', to, statusCode, await errorCode(body, statusCode));
+    // S3 may answer 200 to a copy that failed after it started: the body then is an <Error>
+    const text = await body.text();
+    if (text.includes('<Error>')) throw new S3ResponseError('COPY', to, 200, /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? 'InternalError');
+    return element(text, 'ETag') ?? '';
+  }
+
   /** DeleteObject: S3 answers the same whether or not the key was there */
   async delete(key: string): Promise<void> {
     const { statusCode, body } = await this.send('DELETE', key, await this.signedUrl(key, URL_EXPIRY_SECONDS, 'DELETE'));
@@ -211,7 +231,7 @@ export class PresignedRequests {
 
   /** sends a signed request; a failure to reach S3 names the operation and key, never the URL (its query is a signature) */
   private send(operation: string, key: string, url: string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> = {}) {
-    const method = operation === 'LIST' ? 'GET' : operation as Dispatcher.HttpMethod;
+    const method = operation === 'LIST' ? 'GET' : operation === 'COPY' ? 'PUT' : operation as Dispatcher.HttpMethod;
     return request(url, { ...options, method, dispatcher: this.dispatcher }).catch((error: unknown) => {
       const { statusCode, code } = error as { statusCode?: number; code?: string };
       if (statusCode) throw new S3ResponseError(operation, key, statusCode, `HTTP${statusCode}`);
