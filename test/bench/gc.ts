@@ -39,25 +39,39 @@ export async function gcScenario(kind: ServerKind, mode: Mode, sizes: Sizes, log
     const manifests = Math.floor(sizes.gcBlobs / LAYERS_PER_MANIFEST);
     // Every manifest owns LAYERS_PER_MANIFEST unique 256-byte layers; one in ten manifests stays tagged.
     const garbage: string[] = [];
+    // The fill is not what is timed: a push step that fails is tried again, up to three times. Distribution's
+    // uploads on versitygw with keep-alive failed now and then with an S3 RequestFailure (500), which ended the
+    // scenario tens of thousands of blobs in.
+    let retries = 0;
+    const again = async <T>(step: () => Promise<T>): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await step();
+        } catch (error) {
+          if (attempt >= 3) throw error;
+          retries++;
+        }
+      }
+    };
     const fill = await runConcurrent(manifests, CONCURRENCY, deadline, async (i) => {
       const kept = i % 10 === 0;
       const layers = [];
       for (let j = 0; j < LAYERS_PER_MANIFEST; j++) {
         const content = randomBytes(256);
-        layers.push({ mediaType: OCI_LAYER, digest: await pushBlob(client, kept ? keptRepo : repo, content), size: content.length });
+        layers.push({ mediaType: OCI_LAYER, digest: await again(() => pushBlob(client, kept ? keptRepo : repo, content)), size: content.length });
       }
       const body = manifest(config, layers, `m${i}`);
       if (kept) {
-        await putManifest(client, keptRepo, `keep-${i}`, body);
+        await again(() => putManifest(client, keptRepo, `keep-${i}`, body));
       } else {
         const digest = sha256(body);
         // Garbage manifests are pushed by digest, untagged, so deleting them leaves no tag behind on either server.
-        await putManifest(client, repo, digest, body);
+        await again(() => putManifest(client, repo, digest, body));
         garbage.push(digest);
       }
     });
     const pushed = fill.latencies.length;
-    log(`    gc setup: ${pushed} manifests, ${pushed * LAYERS_PER_MANIFEST} blobs in ${(fill.elapsedMs / 1000).toFixed(1)}s`);
+    log(`    gc setup: ${pushed} manifests, ${pushed * LAYERS_PER_MANIFEST} blobs in ${(fill.elapsedMs / 1000).toFixed(1)}s; ${retries} push steps tried again`);
     const deletes = await runConcurrent(garbage.length, CONCURRENCY, Date.now() + phaseAllowanceMs(sizes), async (i) => {
       await client.send('DELETE', `/v2/${repo}/manifests/${garbage[i]}`, { expect: [202] });
     });
