@@ -167,7 +167,7 @@ export class PresignedRequests {
     if (statusCode !== 200) throw new S3ResponseError('COPY', to, statusCode, await errorCode(body, statusCode));
     // S3 may answer 200 to a copy that failed after it started: the body then is an <Error>
     const text = await body.text();
-    if (text.includes('<Error>')) throw new S3ResponseError('COPY', to, 200, /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? 'InternalError');
+    if (text.includes('<Error>')) throw new S3ResponseError('COPY', to, 200, element(text, 'Code') ?? 'InternalError');
     return element(text, 'ETag') ?? '';
   }
 
