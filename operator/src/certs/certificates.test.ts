@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import forge from 'node-forge';
 import {
-  createCertificateAuthority, inspectCertificate, isSignedBy, issueServingCertificate, renewalDueAt,
+  certificateSerial, createCertificateAuthority, inspectCertificate, isSignedBy, issueServingCertificate, renewalDueAt,
   servingCertificateRenewalReason, SERVING_VALIDITY_DAYS,
 } from './certificates.ts';
 
@@ -34,6 +35,22 @@ describe('operator PKI', () => {
     const otherCa = await createCertificateAuthority('other');
     assert.equal(servingCertificateRenewalReason(serving, otherCa, names), 'IssuerChanged');
     assert.equal(servingCertificateRenewalReason({ certPem: 'garbage', keyPem: 'x' }, ca, names), 'Unparsable');
+  });
+
+  it('writes serials as positive integers in minimal DER, whatever the random bytes', () => {
+    for (const first of [[0x00, 0x00], [0x00, 0x7f], [0x00, 0x80], [0x80], [0xff], [0x7f]]) {
+      const random = Buffer.alloc(16, 0x11);
+      Buffer.from(first).copy(random);
+      const hex = certificateSerial(random);
+      // what forge writes into the certificate
+      const der = Buffer.from(forge.asn1.toDer(forge.asn1.create(
+        forge.asn1.Class.UNIVERSAL, forge.asn1.Type.INTEGER, false, forge.util.hexToBytes(hex))).getBytes(), 'binary');
+      const [content0, content1] = [der[2]!, der[3]!];
+      assert.equal(der[1], 16, `${hex}: 16 content bytes`);
+      assert.ok(content0 < 0x80, `${hex}: positive`);
+      assert.ok(!(content0 === 0 && content1 < 0x80), `${hex}: no redundant leading zero`);
+    }
+    assert.notEqual(certificateSerial(), certificateSerial());
   });
 
   it('schedules the renewal well before expiry', () => {

@@ -47,16 +47,23 @@ async function signCertificate(cert: forge.pki.Certificate, key: KeyObject): Pro
   return forge.pki.certificateToPem(cert);
 }
 
-function serialNumber(): string {
-  // positive, 16 random bytes, as RFC 5280 recommends
-  return '00' + randomBytes(16).toString('hex');
+/**
+ * A positive serial of 16 bytes in minimal DER, as RFC 5280 asks. Go's x509 (containerd, kubelet, crane, podman)
+ * rejects a serial with a redundant leading zero byte ("malformed serial number"), and so does OpenSSL: a '00'
+ * prefix, which forge trims only once, made one certificate in 256 unusable. The first byte is 0x40-0x7f: never
+ * zero, never negative, 126 random bits.
+ */
+export function certificateSerial(random: Buffer = randomBytes(16)): string {
+  const bytes = Buffer.from(random.subarray(0, 16));
+  bytes[0] = (bytes[0]! & 0x3f) | 0x40;
+  return bytes.toString('hex');
 }
 
 export async function createCertificateAuthority(commonName: string, now = new Date()): Promise<KeyPair> {
   const keys = await newKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialNumber();
+  cert.serialNumber = certificateSerial();
   cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
   cert.validity.notAfter = new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS);
   const subject = [{ name: 'commonName', value: commonName }, { name: 'organizationName', value: 'regop' }];
@@ -81,7 +88,7 @@ export async function issueServingCertificate(ca: KeyPair, names: string[], now 
   const keys = await newKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
-  cert.serialNumber = serialNumber();
+  cert.serialNumber = certificateSerial();
   cert.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
   cert.validity.notAfter = new Date(now.getTime() + SERVING_VALIDITY_DAYS * DAY_MS);
   cert.setSubject([{ name: 'commonName', value: names[0]!.slice(0, 64) }]);
