@@ -129,6 +129,19 @@ function canonicalName(name: string): string {
   return name.includes(':') ? new URL(`http://[${name}]`).hostname.slice(1, -1) : name;
 }
 
+/**
+ * Whether TLS libraries can load the certificate: OpenSSL and Go refuse some that forge reads (a CA created before
+ * serials were minimal DER may hold a padded one), and nothing signed by such a CA is ever trusted.
+ */
+export function isLoadable(certPem: string): boolean {
+  try {
+    new X509Certificate(certPem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `certPem` was signed by the CA in `caPem`. */
 export function isSignedBy(certPem: string, caPem: string): boolean {
   try {

@@ -1,5 +1,6 @@
 import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { Registry, RegistrySpec } from '../api/v1alpha1/registry.ts';
 import { FakeClusterClient } from '../kube/fake-cluster-client.ts';
@@ -198,6 +199,18 @@ describe('Registry controller', () => {
     await controller.reconcile(`${NS}/team`);
     assert.notEqual(await mark(), first);
     assert.equal(client.annotations.length, 2);
+  });
+
+  it('replaces a CA that TLS clients cannot load, with a Warning, and issues the serving certificate from the new one', async () => {
+    const encode = (text: string) => Buffer.from(text).toString('base64');
+    const unloadable = '-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n';
+    client.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-ca-key', namespace: NS }, data: { 'tls.crt': encode(unloadable), 'tls.key': encode('not a key') } } as V1Secret);
+    client.put(registryObject({}));
+    await controller.reconcile(`${NS}/team`);
+    const caPem = Buffer.from((await get<V1Secret>('v1', 'Secret', 'team-ca'))!.data!['ca.crt']!, 'base64').toString();
+    const servingPem = Buffer.from((await get<V1Secret>('v1', 'Secret', 'team-tls'))!.data!['tls.crt']!, 'base64').toString();
+    assert.ok(new X509Certificate(servingPem).verify(new X509Certificate(caPem).publicKey));
+    assert.deepEqual(events.events.filter((e) => e.reason === 'CertificateAuthorityReplaced').map((e) => e.type), ['Warning']);
   });
 
   it('answers one certificate renewal request once', async () => {

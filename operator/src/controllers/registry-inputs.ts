@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import {
-  createCertificateAuthority, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason, type KeyPair,
+  createCertificateAuthority, isLoadable, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason, type KeyPair,
 } from '../certs/certificates.ts';
 import { isNotFound, type ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
@@ -117,6 +117,10 @@ async function resolveSelfSigned(
   const names = childNames(registry.metadata.name);
   const namespace = registry.metadata.namespace;
   let ca = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.caKey }));
+  if (ca && !isLoadable(ca.certPem)) {
+    events.warning(registry, 'CertificateAuthorityReplaced', `the CA in Secret ${names.caKey} cannot be loaded by TLS clients; created a new one, which clients that trusted the old one must trust instead`);
+    ca = undefined;
+  }
   if (!ca) {
     ca = await createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
     events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
