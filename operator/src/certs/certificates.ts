@@ -20,13 +20,14 @@ export const RENEW_WHEN_REMAINING_FRACTION = 1 / 3;
 const generateRsaKeyPair = promisify(generateKeyPair);
 const signAsync = promisify(sign);
 
-interface NewKeys {
+/** a key pair for one certificate, generated ahead when it can be made alongside another */
+export interface CertificateKeys {
   privateKey: KeyObject;
   publicKey: forge.pki.rsa.PublicKey;
   keyPem: string;
 }
 
-async function newKeys(): Promise<NewKeys> {
+export async function generateKeys(): Promise<CertificateKeys> {
   const { privateKey, publicKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -60,7 +61,7 @@ export function certificateSerial(random: Buffer = randomBytes(16)): string {
 }
 
 export async function createCertificateAuthority(commonName: string, now = new Date()): Promise<KeyPair> {
-  const keys = await newKeys();
+  const keys = await generateKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = certificateSerial();
@@ -81,11 +82,13 @@ function isIpAddress(name: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(':');
 }
 
-export async function issueServingCertificate(ca: KeyPair, names: string[], now = new Date()): Promise<KeyPair> {
+export async function issueServingCertificate(
+  ca: KeyPair, names: string[], now = new Date(), pregenerated?: CertificateKeys,
+): Promise<KeyPair> {
   if (names.length === 0) throw new Error('a serving certificate needs at least one name');
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = createPrivateKey(ca.keyPem);
-  const keys = await newKeys();
+  const keys = pregenerated ?? await generateKeys();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = certificateSerial();

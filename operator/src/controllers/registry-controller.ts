@@ -164,29 +164,32 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
     return this.reportProgress(registry, inputs, applied.deployment, applied.pods);
   }
 
-  /** applies every child; returns the Deployment as applied and the registry pods (one list per reconcile: Pods stay live reads) */
+  /**
+   * Applies every child in three rounds, each round's requests at once (an apply is a round trip to an API server
+   * that is busy starting pods; one after another they made most of a reconcile's time): what the pods mount and
+   * claim, then the Deployment, then what stands beside it. Returns the Deployment as applied and the registry pods
+   * (one list per reconcile: Pods stay live reads).
+   */
   private async applyChildren(
     registry: Registry, inputs: RegistryInputs, mirrors: MirrorInputs, storage: StorageInputs,
   ): Promise<{ deployment: V1Deployment; pods: V1Pod[] }> {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
-    for (const secret of inputs.secrets) await this.client.apply(secret);
-    // the CAs for the node agent (the Registry's, and upstreams' for the nodes' direct fallback), in a ConfigMap
-    if (inputs.tls || Object.keys(mirrors.upstreamCas).length > 0) {
-      await this.client.apply(buildNodeCaConfigMap(registry, inputs.tls?.caPem, mirrors.upstreamCas));
-    }
-    if (mirrors.secret) await this.client.apply(mirrors.secret);
-    else await this.client.delete({ ...SECRET, namespace, name: names.mirrors });
-
     const configMap = buildConfigMap(registry);
-    await this.client.apply(configMap);
     const existingAuth = await this.client.get<V1Secret>({ ...SECRET, namespace, name: names.auth });
     const current = parseHtpasswd(existingAuth?.data?.htpasswd ? Buffer.from(existingAuth.data.htpasswd, 'base64').toString() : undefined);
     const authSecret = buildAuthSecret(registry, await hashesFor(inputs.users, current));
-    await this.client.apply(authSecret);
-
     const claim = buildClaim(registry);
-    if (claim) await this.client.apply(claim);
+    await Promise.all([
+      ...inputs.secrets.map((secret) => this.client.apply(secret)),
+      // the CAs for the node agent (the Registry's, and upstreams' for the nodes' direct fallback), in a ConfigMap
+      inputs.tls || Object.keys(mirrors.upstreamCas).length > 0
+        ? this.client.apply(buildNodeCaConfigMap(registry, inputs.tls?.caPem, mirrors.upstreamCas)) : null,
+      mirrors.secret ? this.client.apply(mirrors.secret) : this.client.delete({ ...SECRET, namespace, name: names.mirrors }),
+      this.client.apply(configMap),
+      this.client.apply(authSecret),
+      claim ? this.client.apply(claim) : null,
+    ]);
 
     // only what needs a restart: the config, the mirrors' upstream credentials and CAs and the bucket's
     // credentials, which the registry reads at start; users and certificates reach running pods through their
@@ -219,25 +222,30 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
       .update(inputs.tls?.certPem ?? '')
       .digest('hex')
       .slice(0, 16);
-    const pods = await this.registryPods(registry);
-    await this.nudgePods(registry, pods, mountedHash);
     const budget = buildDisruptionBudget(registry);
-    if (budget) await this.client.apply(budget);
-    else await this.client.delete({ ...DISRUPTION_BUDGET, namespace, name: names.disruptionBudget });
     const autoscaler = buildAutoscaler(registry);
-    if (autoscaler) await this.client.apply(autoscaler);
-    else await this.client.delete({ ...AUTOSCALER, namespace, name: names.autoscaler });
-    await this.client.apply(buildService(registry));
     const ingress = buildIngress(registry, inputs.tls?.servingSecretName);
-    if (ingress) await this.client.apply(ingress);
-    else await this.client.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: names.ingress });
+    const [pods] = await Promise.all([
+      this.registryPods(registry).then(async (pods) => {
+        await this.nudgePods(registry, pods, mountedHash);
+        return pods;
+      }),
+      budget ? this.client.apply(budget) : this.client.delete({ ...DISRUPTION_BUDGET, namespace, name: names.disruptionBudget }),
+      autoscaler ? this.client.apply(autoscaler) : this.client.delete({ ...AUTOSCALER, namespace, name: names.autoscaler }),
+      this.client.apply(buildService(registry)),
+      ingress ? this.client.apply(ingress) : this.client.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: names.ingress }),
+      this.applyNetworkPolicy(registry),
+      this.applyBackupSchedule(registry, inputs),
+    ]);
+    return { deployment, pods };
+  }
+
+  private async applyNetworkPolicy(registry: Registry): Promise<void> {
     const networkPolicy = networkPolicyEnabled(registry)
       ? buildNetworkPolicy(registry, { operatorNamespace: this.operatorNamespace, nodeAddresses: await this.nodeAddresses() })
       : null;
     if (networkPolicy) await this.client.apply(networkPolicy);
-    else await this.client.delete({ ...NETWORK_POLICY, namespace, name: names.networkPolicy });
-    await this.applyBackupSchedule(registry, inputs);
-    return { deployment, pods };
+    else await this.client.delete({ ...NETWORK_POLICY, namespace: registry.metadata.namespace, name: childNames(registry.metadata.name).networkPolicy });
   }
 
   private async applyBackupSchedule(registry: Registry, inputs: RegistryInputs): Promise<void> {

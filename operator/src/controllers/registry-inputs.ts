@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { Registry } from '../api/v1alpha1/registry.ts';
 import {
-  createCertificateAuthority, isLoadable, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason, type KeyPair,
+  createCertificateAuthority, generateKeys, isLoadable, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason,
+  type CertificateKeys, type KeyPair,
 } from '../certs/certificates.ts';
 import { isNotFound, type ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
@@ -121,8 +122,10 @@ async function resolveSelfSigned(
     events.warning(registry, 'CertificateAuthorityReplaced', `the CA in Secret ${names.caKey} cannot be loaded by TLS clients; created a new one, which clients that trusted the old one must trust instead`);
     ca = undefined;
   }
+  let servingKeys: CertificateKeys | undefined;
   if (!ca) {
-    ca = await createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now);
+    // a new CA needs a new serving certificate: both keys are generated at once, on two threads
+    [ca, servingKeys] = await Promise.all([createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now), generateKeys()]);
     events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
   }
   const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls });
@@ -133,7 +136,7 @@ async function resolveSelfSigned(
   const reason = servingCertificateRenewalReason(serving, ca, wanted, now)
     ?? (requested && requested !== renewalRequestOf(existing, RENEWED_FOR_ANNOTATION) ? 'RenewalRequested' : null);
   if (reason) {
-    serving = await issueServingCertificate(ca, wanted, now);
+    serving = await issueServingCertificate(ca, wanted, now, servingKeys);
     events.normal(registry, 'CertificateIssued', `issued a serving certificate (${reason}) into Secret ${names.tls}; running pods load it without a restart`);
   }
   inputs.secrets.push(buildCaKeySecret(registry, ca), buildCaCertSecret(registry, ca.certPem), buildServingSecret(registry, serving!, ca.certPem, requested));
