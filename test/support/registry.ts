@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import bcrypt from 'bcrypt';
 import { makeTestCertificate } from './tls.ts';
-import { acceptsConnections } from './port.ts';
+import { waitUntilAccepting } from './port.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(projectRoot, 'registry', 'src', 'cli.ts');
@@ -182,11 +182,9 @@ function writeConfigFile(workDir: string, options: StartOptions): string | undef
 
 /** Resolves once something listens on the port; fails early if the process exits. */
 export async function waitForListening(child: ChildProcess, port: number, logs: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs()}`);
-    if (await acceptsConnections('127.0.0.1', port)) return;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitUntilAccepting('127.0.0.1', port, { hasExited: () => child.exitCode !== null });
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (exit code ${child.exitCode}):\n${logs()}`);
   }
-  throw new Error(`server did not listen on ${port} within 20s:\n${logs()}`);
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { tool } from '../registry/tools.ts';
-import { acceptsConnections } from './port.ts';
+import { waitUntilAccepting } from './port.ts';
 
 /** region versitygw serves unless told otherwise */
 export const S3_TEST_REGION = 'us-east-1';
@@ -98,7 +98,7 @@ async function startOnPort(host: string, port: number, options: S3ServerOptions)
       : error);
   }));
   try {
-    await Promise.race([waitForPort(host, port, () => child.exitCode !== null), spawnFailed]);
+    await Promise.race([waitUntilAccepting(host, port, { hasExited: () => child.exitCode !== null, timeoutMs: LISTEN_TIMEOUT_MS }), spawnFailed]);
   } catch (error) {
     child.kill('SIGKILL');
     rmSync(workDir, { recursive: true, force: true });
@@ -140,12 +140,3 @@ async function startOnPort(host: string, port: number, options: S3ServerOptions)
 }
 
 /** Resolves once the port accepts connections; fails when the process has exited or the time is up. */
-async function waitForPort(host: string, port: number, hasExited: () => boolean): Promise<void> {
-  const deadline = Date.now() + LISTEN_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (hasExited()) throw new Error('the server exited');
-    if (await acceptsConnections(host, port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing listened within ${LISTEN_TIMEOUT_MS / 1000}s`);
-}
