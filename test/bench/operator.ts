@@ -141,6 +141,7 @@ async function applyToReady(namespace: string, log: Log, timeoutMs: number): Pro
   for (let run = 1; run <= READY_RUNS; run++) {
     const name = `ready-${run}`;
     const started = performance.now();
+    const startedAt = Date.now();
     await apply(registryYaml(name), namespace);
     if (!(await waitForReady(namespace, [`registry/${name}`], started + timeoutMs))) {
       log(`    apply→Ready run ${run}: not Ready within ${timeoutMs / 1000}s\n${await diagnostics(namespace)}`);
@@ -148,9 +149,36 @@ async function applyToReady(namespace: string, log: Log, timeoutMs: number): Pro
       return { ...metric, value: NaN, note: `run ${run} not Ready within ${timeoutMs / 1000}s${before}` };
     }
     seconds.push(secondsSince(started));
-    log(`    apply→Ready run ${run}: ${seconds.at(-1)!.toFixed(1)}s`);
+    log(`    apply→Ready run ${run}: ${seconds.at(-1)!.toFixed(1)}s (${await readyTimeline(namespace, name, startedAt)})`);
   }
   return { ...metric, value: median(seconds), note: `median of ${formatSeconds(seconds)}` };
+}
+
+/**
+ * Where one Registry's apply→Ready went, from the objects' own timestamps (whole seconds, so each step is ±1 s):
+ * when the operator had created the Deployment, when the claim's volume was provisioned (local-path runs a helper
+ * pod for it), when the registry pod was scheduled, its container started and it turned Ready, and when the
+ * operator reported the Registry Ready.
+ */
+async function readyTimeline(namespace: string, name: string, startedAt: number): Promise<string> {
+  type Conditions = { conditions?: Array<{ type: string; lastTransitionTime?: string }> };
+  const since = (time: string | undefined) => (time ? `${Math.max(0, (Date.parse(time) - startedAt) / 1000).toFixed(0)}s` : '?');
+  const condition = (status: Conditions | undefined, type: string) => status?.conditions?.find((c) => c.type === type)?.lastTransitionTime;
+  const deployment = await getJson<{ metadata: { creationTimestamp?: string } }>(['-n', namespace, 'get', 'deployment', name]);
+  const claim = await getJson<{ spec?: { volumeName?: string } }>(['-n', namespace, 'get', 'pvc', `${name}-data`]);
+  const volume = claim?.spec?.volumeName ? await getJson<{ metadata: { creationTimestamp?: string } }>(['get', 'pv', claim.spec.volumeName]) : null;
+  const pods = await getJson<{ items: Array<{ status?: Conditions & { containerStatuses?: Array<{ state?: { running?: { startedAt?: string } } }> } }> }>(
+    ['-n', namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${name}`]);
+  const pod = pods?.items[0]?.status;
+  const registry = await getJson<{ status?: Conditions }>(['-n', namespace, 'get', 'registry', name]);
+  return [
+    `Deployment ${since(deployment?.metadata.creationTimestamp)}`,
+    `volume ${since(volume?.metadata.creationTimestamp)}`,
+    `pod scheduled ${since(condition(pod, 'PodScheduled'))}`,
+    `started ${since(pod?.containerStatuses?.[0]?.state?.running?.startedAt)}`,
+    `pod Ready ${since(condition(pod, 'Ready'))}`,
+    `Registry Ready ${since(condition(registry?.status, 'Ready'))}`,
+  ].join(', ');
 }
 
 /**
