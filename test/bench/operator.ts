@@ -149,36 +149,46 @@ async function applyToReady(namespace: string, log: Log, timeoutMs: number): Pro
       return { ...metric, value: NaN, note: `run ${run} not Ready within ${timeoutMs / 1000}s${before}` };
     }
     seconds.push(secondsSince(started));
-    log(`    apply→Ready run ${run}: ${seconds.at(-1)!.toFixed(1)}s (${await readyTimeline(namespace, name, startedAt)})`);
+    log(`    apply→Ready run ${run}: ${seconds.at(-1)!.toFixed(1)}s (${await readyTimeline(namespace, startedAt, name)})`);
   }
   return { ...metric, value: median(seconds), note: `median of ${formatSeconds(seconds)}` };
 }
 
 /**
- * Where one Registry's apply→Ready went, from the objects' own timestamps (whole seconds, so each step is ±1 s):
- * when the operator had created the Deployment, when the claim's volume was provisioned (local-path runs a helper
- * pod for it), when the registry pod was scheduled, its container started and it turned Ready, and when the
- * operator reported the Registry Ready.
+ * Where apply→Ready went, from the objects' own timestamps (whole seconds, so each step is ±1 s): when the operator
+ * had created the Deployments, when the claims' volumes were provisioned (local-path runs a helper pod for each),
+ * when the registry pods were scheduled, their containers started and they turned Ready, and when the operator
+ * reported the Registries Ready. For one Registry the seconds of each step; for many, the median and the last.
  */
-async function readyTimeline(namespace: string, name: string, startedAt: number): Promise<string> {
+async function readyTimeline(namespace: string, startedAt: number, only?: string): Promise<string> {
   type Conditions = { conditions?: Array<{ type: string; lastTransitionTime?: string }> };
-  const since = (time: string | undefined) => (time ? `${Math.max(0, (Date.parse(time) - startedAt) / 1000).toFixed(0)}s` : '?');
+  type Listed<T> = { items: Array<T & { metadata: { name: string; creationTimestamp?: string; labels?: Record<string, string> } }> };
+  const list = async <T>(kind: string, all = false) =>
+    (await getJson<Listed<T>>(all ? ['get', kind] : ['-n', namespace, 'get', kind]))?.items ?? [];
+  // one Registry's objects: its name, its claim `<name>-data`, its pods' instance label
+  const belongs = (object: { metadata: { name: string; labels?: Record<string, string> } }) => only === undefined
+    || [only, `${only}-data`].includes(object.metadata.name) || object.metadata.labels?.['app.kubernetes.io/instance'] === only;
+  const seconds = (time: string | undefined) => (time ? Math.max(0, (Date.parse(time) - startedAt) / 1000) : NaN);
   const condition = (status: Conditions | undefined, type: string) => status?.conditions?.find((c) => c.type === type)?.lastTransitionTime;
-  const deployment = await getJson<{ metadata: { creationTimestamp?: string } }>(['-n', namespace, 'get', 'deployment', name]);
-  const claim = await getJson<{ spec?: { volumeName?: string } }>(['-n', namespace, 'get', 'pvc', `${name}-data`]);
-  const volume = claim?.spec?.volumeName ? await getJson<{ metadata: { creationTimestamp?: string } }>(['get', 'pv', claim.spec.volumeName]) : null;
-  const pods = await getJson<{ items: Array<{ status?: Conditions & { containerStatuses?: Array<{ state?: { running?: { startedAt?: string } } }> } }> }>(
-    ['-n', namespace, 'get', 'pods', '-l', `app.kubernetes.io/instance=${name}`]);
-  const pod = pods?.items[0]?.status;
-  const registry = await getJson<{ status?: Conditions }>(['-n', namespace, 'get', 'registry', name]);
-  return [
-    `Deployment ${since(deployment?.metadata.creationTimestamp)}`,
-    `volume ${since(volume?.metadata.creationTimestamp)}`,
-    `pod scheduled ${since(condition(pod, 'PodScheduled'))}`,
-    `started ${since(pod?.containerStatuses?.[0]?.state?.running?.startedAt)}`,
-    `pod Ready ${since(condition(pod, 'Ready'))}`,
-    `Registry Ready ${since(condition(registry?.status, 'Ready'))}`,
-  ].join(', ');
+  const claims = (await list<{ spec?: { volumeName?: string } }>('pvc')).filter(belongs);
+  const volumeNames = new Set(claims.map((claim) => claim.spec?.volumeName));
+  const volumes = (await list<object>('pv', true)).filter((volume) => volumeNames.has(volume.metadata.name));
+  const pods = (await list<{ status?: Conditions & { containerStatuses?: Array<{ state?: { running?: { startedAt?: string } } }> } }>('pods'))
+    .filter((pod) => pod.metadata.labels?.['app.kubernetes.io/name'] === 'regop-registry' && belongs(pod));
+  const steps: Array<[string, number[]]> = [
+    ['Deployment', (await list<object>('deployments')).filter(belongs).map((d) => seconds(d.metadata.creationTimestamp))],
+    ['volume', volumes.map((v) => seconds(v.metadata.creationTimestamp))],
+    ['pod scheduled', pods.map((p) => seconds(condition(p.status, 'PodScheduled')))],
+    ['started', pods.map((p) => seconds(p.status?.containerStatuses?.[0]?.state?.running?.startedAt))],
+    ['pod Ready', pods.map((p) => seconds(condition(p.status, 'Ready')))],
+    ['Registry Ready', (await list<{ status?: Conditions }>('registries')).filter(belongs).map((r) => seconds(condition(r.status, 'Ready')))],
+  ];
+  return steps.map(([step, values]) => {
+    const known = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+    if (known.length === 0) return `${step} ?`;
+    if (known.length === 1) return `${step} ${known[0]!.toFixed(0)}s`;
+    return `${step} ${median(known).toFixed(0)}/${known.at(-1)!.toFixed(0)}s`;
+  }).join(', ');
 }
 
 /**
@@ -188,6 +198,7 @@ async function readyTimeline(namespace: string, name: string, startedAt: number)
 async function reconcileMany(namespace: string, count: number, log: Log, timeoutMs: number): Promise<Metric[]> {
   const names = Array.from({ length: count }, (_, i) => `many-${i + 1}`);
   const started = performance.now();
+  const startedAt = Date.now();
   const deadline = started + timeoutMs;
   await apply(names.map(registryYaml).join('---\n'), namespace);
   const applySeconds = secondsSince(started);
@@ -200,6 +211,7 @@ async function reconcileMany(namespace: string, count: number, log: Log, timeout
   log(`    reconcile ${count}: ${reconciled.done}/${count} reconciled${Number.isNaN(reconciled.seconds) ? '' : ` after ${reconciled.seconds.toFixed(1)}s`}`);
   const readyCount = ready.allReady ? count : await countReady(namespace);
   log(`    reconcile ${count}: ${readyCount}/${count} Ready${ready.allReady ? ` after ${ready.seconds.toFixed(1)}s` : ''}`);
+  log(`    reconcile ${count}, median/last: ${await readyTimeline(namespace, startedAt)}`);
 
   const bound = `within ${timeoutMs / 1000}s`;
   return [
