@@ -3,12 +3,13 @@
 // operator.ts; this entry reads the environment, stops on SIGTERM/SIGINT and exits when leadership is lost.
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { shareConnections } from './kube/shared-connections.ts';
 import pino from 'pino';
 import { createOperator } from './operator.ts';
 
 const env = process.env;
 const logger = pino({ level: env.REGOP_LOG_LEVEL ?? 'info', base: { service: 'regop-operator' } });
-const kubeConfig = new KubeConfig();
+const kubeConfig = shareConnections(new KubeConfig());
 kubeConfig.loadFromDefault();
 const leaseName = env.REGOP_LEADER_ELECTION_ID ?? 'regop-operator';
 

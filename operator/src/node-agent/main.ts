@@ -14,6 +14,7 @@ import pino from 'pino';
 import { GROUP, REGISTRY_PLURAL, VERSION, type Registry } from '../api/v1alpha1/registry.ts';
 import { isNotFound } from '../kube/cluster-client.ts';
 import { KubernetesClusterClient } from '../kube/kubernetes-cluster-client.ts';
+import { shareConnections } from '../kube/shared-connections.ts';
 import { MANAGED_SELECTOR, REGISTRY_LABEL, SOURCE_LABEL } from '../resources/names.ts';
 import { NODE_CA_LABEL, nodeCaName, upstreamCaKey } from '../resources/node-ca.ts';
 import { NODE_PULLER_LABEL, nodePullerCopyName } from '../resources/mirror-secret.ts';
@@ -45,7 +46,7 @@ const containerdConfigMount = env.REGOP_CONTAINERD_CONFIG_MOUNT ?? '/host/contai
 const CHECK_INTERVAL_MS = 60_000;
 
 const logger = pino({ level: env.REGOP_LOG_LEVEL ?? 'info', base: { service: 'regop-node-agent', node } });
-const kubeConfig = new KubeConfig();
+const kubeConfig = shareConnections(new KubeConfig());
 kubeConfig.loadFromDefault();
 const metrics = new OperatorMetrics();
 const core = kubeConfig.makeApiClient(CoreV1Api);
