@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { KubernetesObject, V1Deployment, V1Node, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, REGISTRY_KIND, type Registry, type RegistryStatus } from '../api/v1alpha1/registry.ts';
 import type { ControllerDependencies } from './dependencies.ts';
+import { OPERATOR_MADE } from '../kube/cluster-client.ts';
 import { Reconciler, type ReconcileResult } from './reconciler.ts';
 import { buildAuthSecret, hashesFor, nodePullerWanted, parseHtpasswd } from '../resources/auth-secret.ts';
 import { buildAutoscaler } from '../resources/autoscaler.ts';
@@ -176,7 +177,7 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
     const names = childNames(registry.metadata.name);
     const namespace = registry.metadata.namespace;
     const configMap = buildConfigMap(registry);
-    const existingAuth = await this.client.get<V1Secret>({ ...SECRET, namespace, name: names.auth });
+    const existingAuth = await this.client.get<V1Secret>({ ...SECRET, namespace, name: names.auth }, OPERATOR_MADE);
     const current = parseHtpasswd(existingAuth?.data?.htpasswd ? Buffer.from(existingAuth.data.htpasswd, 'base64').toString() : undefined);
     const authSecret = buildAuthSecret(registry, await hashesFor(inputs.users, current));
     const claim = buildClaim(registry);
@@ -200,7 +201,7 @@ export class RegistryController extends Reconciler<Registry, RegistryStatus> {
       .update(storage.s3Credentials ? JSON.stringify(storage.s3Credentials) : '')
       .digest('hex')
       .slice(0, 16);
-    const previous = await this.client.get<V1Deployment>({ ...DEPLOYMENT, namespace, name: names.deployment });
+    const previous = await this.client.get<V1Deployment>({ ...DEPLOYMENT, namespace, name: names.deployment }, OPERATOR_MADE);
     if (previous && registry.spec.autoscaling) await this.handOverReplicas(previous);
     const deployment = await this.client.apply(buildDeployment(registry, {
       image: registry.spec.image ?? this.defaultImage,

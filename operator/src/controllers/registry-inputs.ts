@@ -8,7 +8,7 @@ import {
   createCertificateAuthority, generateKeys, isLoadable, issueServingCertificate, renewalDueAt, servingCertificateRenewalReason,
   type CertificateKeys, type KeyPair,
 } from '../certs/certificates.ts';
-import { isNotFound, type ClusterClient } from '../kube/cluster-client.ts';
+import { isNotFound, OPERATOR_MADE, type ClusterClient } from '../kube/cluster-client.ts';
 import type { EventSink } from '../kube/event-sink.ts';
 import { buildAdminTokenSecret, buildGeneratedPasswordSecret, type UserCredential } from '../resources/auth-secret.ts';
 import { buildCertificate } from '../resources/certificate.ts';
@@ -72,7 +72,7 @@ export function generatePassword(): string {
 export async function generatedPassword(
   client: ClusterClient, registry: Registry, secretName: string, user: string, inputs: RegistryInputs, events: EventSink,
 ): Promise<string> {
-  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: secretName });
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name: secretName }, OPERATOR_MADE);
   let password = secretValue(existing, 'password');
   if (!password) {
     password = generatePassword();
@@ -117,7 +117,7 @@ async function resolveSelfSigned(
 ): Promise<TlsInputs> {
   const names = childNames(registry.metadata.name);
   const namespace = registry.metadata.namespace;
-  let ca = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.caKey }));
+  let ca = keyPairOf(await client.get<V1Secret>({ ...SECRET, namespace, name: names.caKey }, OPERATOR_MADE));
   if (ca && !isLoadable(ca.certPem)) {
     events.warning(registry, 'CertificateAuthorityReplaced', `the CA in Secret ${names.caKey} cannot be loaded by TLS clients; created a new one, which clients that trusted the old one must trust instead`);
     ca = undefined;
@@ -128,7 +128,7 @@ async function resolveSelfSigned(
     [ca, servingKeys] = await Promise.all([createCertificateAuthority(`regop ${namespace}/${registry.metadata.name}`, now), generateKeys()]);
     events.normal(registry, 'CertificateAuthorityCreated', `created a CA in Secret ${names.caKey}`);
   }
-  const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls });
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace, name: names.tls }, OPERATOR_MADE);
   let serving = keyPairOf(existing);
   // the ClusterIP too: nodes pull through it (node agent) and verify the certificate for it
   const wanted = [...serviceHostnames(registry), ...await serviceAddresses(client, registry)];
@@ -179,7 +179,7 @@ async function resolveCertManager(client: ClusterClient, registry: Registry): Pr
 
 async function resolveAdminToken(client: ClusterClient, registry: Registry, inputs: RegistryInputs): Promise<void> {
   const name = childNames(registry.metadata.name).admin;
-  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name });
+  const existing = await client.get<V1Secret>({ ...SECRET, namespace: registry.metadata.namespace, name }, OPERATOR_MADE);
   inputs.secrets.push(buildAdminTokenSecret(registry, secretValue(existing, 'token') ?? generatePassword()));
 }
 

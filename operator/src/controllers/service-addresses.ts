@@ -5,7 +5,7 @@
 // volume sync).
 import type { V1Service } from '@kubernetes/client-node';
 import type { Registry } from '../api/v1alpha1/registry.ts';
-import type { ClusterClient } from '../kube/cluster-client.ts';
+import { OPERATOR_MADE, type ClusterClient } from '../kube/cluster-client.ts';
 import { childNames } from '../resources/names.ts';
 import { buildService } from '../resources/service.ts';
 
@@ -17,6 +17,6 @@ export function clusterIpsOf(service: V1Service | null | undefined): string[] {
 
 export async function serviceAddresses(client: ClusterClient, registry: Registry): Promise<string[]> {
   const key = { apiVersion: 'v1', kind: 'Service', namespace: registry.metadata.namespace, name: childNames(registry.metadata.name).service };
-  const service = await client.get<V1Service>(key) ?? await client.apply(buildService(registry));
+  const service = await client.get<V1Service>(key, OPERATOR_MADE) ?? await client.apply(buildService(registry));
   return clusterIpsOf(service);
 }

@@ -6,7 +6,7 @@ import { RegistryController } from '../controllers/registry-controller.ts';
 import { MANAGED_BY_LABELS, MANAGED_SELECTOR } from '../resources/names.ts';
 import { FakeClock } from '../runtime/fake-clock.ts';
 import { CachedClusterClient, equalityTerms, type InformerCache } from './cached-cluster-client.ts';
-import type { ApplyOptions, ObjectKey } from './cluster-client.ts';
+import { OPERATOR_MADE, type ApplyOptions, type ObjectKey } from './cluster-client.ts';
 import { FakeClusterClient } from './fake-cluster-client.ts';
 
 const NS = 'apps';
@@ -141,6 +141,21 @@ describe('CachedClusterClient', () => {
     assert.deepEqual(api.reads(), ['get Secret alice-password', 'get Secret not-made-yet', 'get Pod uncached-kind']);
   });
 
+  it('trusts a label-selected cache\'s miss for an object the operator makes itself, unless its own write is not shown yet', async () => {
+    const key = { apiVersion: 'v1', kind: 'Secret', namespace: NS, name: 'team-ca' };
+    assert.equal(await client.get(key, OPERATOR_MADE), null);
+    assert.deepEqual(api.reads(), ['get Secret team-ca'], 'an unsynced cache was trusted');
+
+    catchUp();
+    assert.equal(await client.get(key, OPERATOR_MADE), null);
+    assert.equal(await client.get({ ...key, kind: 'Service', apiVersion: 'v1' }, OPERATOR_MADE), null);
+    assert.equal(api.reads().length, 1, 'a miss of the synced cache was asked of the API server');
+
+    await client.apply(managed('team-ca', { 'tls.crt': 'Y2E=' }));
+    assert.ok(await client.get(key, OPERATOR_MADE), 'an object just written was not found before the cache showed it');
+    assert.deepEqual(api.reads(), ['get Secret team-ca', 'get Secret team-ca']);
+  });
+
   it('answers a list from the cache only when its selector narrows the informer\'s', async () => {
     api.put(managed('team-pull', {}, 'web', { 'regop.dev/source': 'apps.team' }));
     api.put(managed('other-pull', {}, 'web', { 'regop.dev/source': 'apps.other' }));
@@ -256,6 +271,8 @@ describe('CachedClusterClient', () => {
     api.put({ apiVersion: 'regop.dev/v1alpha1', kind: 'Registry', metadata: { name: 'team', namespace: NS, uid: 'u1', generation: 1 }, spec: { auth: { users: [{ name: 'alice' }] } } } as Registry);
     catchUp();
     await controller.reconcile(`${NS}/team`);
+    // the children it makes itself are looked up in the caches, not asked for one by one
+    assert.deepEqual(api.reads(), ['list Pod'], 'the first pass asked the API server for children the caches said were not there');
     const patches = api.statusPatches.length;
     assert.equal(patches, 1);
     const issued = events.filter((e) => e === 'CertificateIssued' || e === 'PasswordGenerated' || e === 'CertificateAuthorityCreated').length;

@@ -4,7 +4,10 @@
 //
 // An informer may hold only part of a kind (regop's children, by label selector). A get it cannot answer (not in a
 // partial cache: a user's Secret, or an object not made yet) and a list whose selector does not narrow the
-// informer's read the API server. Kinds with no informer (Pods, Namespaces, DaemonSets, ...) are always live.
+// informer's read the API server; except a get of an object the operator makes and labels itself (`operatorMade`),
+// which the partial cache answers "not there" too: a new Registry's first pass asked for seven such children, one
+// after another, each a round trip to a busy API server to learn what the cache already said. Kinds with no
+// informer (Pods, Namespaces, DaemonSets, ...) are always live.
 //
 // Read-your-writes: after the operator writes an object, its informer shows the change a moment later. Until the
 // cache's copy of that object has moved on from the version it held at the write, reads of it (and lists of its
@@ -18,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { realClock, type Clock } from '../runtime/work-queue.ts';
-import { keyOf, type ApplyOptions, type ClusterClient, type ObjectKey } from './cluster-client.ts';
+import { keyOf, type ApplyOptions, type ClusterClient, type GetOptions, type ObjectKey } from './cluster-client.ts';
 
 /** what the client needs of an informer: SupervisedInformer is one */
 export interface InformerCache<T extends KubernetesObject = KubernetesObject> {
@@ -43,6 +46,8 @@ interface PendingWrite {
   name: string;
   before: string | undefined;
   at: number;
+  /** the object's labels before and after the write, as far as known: which lists the write can change */
+  labelSets: Array<Record<string, string>>;
 }
 
 /** past this, a write the cache never showed (it left the cached labels, say) stops sending reads to the API */
@@ -98,13 +103,13 @@ export class CachedClusterClient implements ClusterClient {
     }
   }
 
-  async get<T extends KubernetesObject>(key: ObjectKey): Promise<T | null> {
+  async get<T extends KubernetesObject>(key: ObjectKey, options?: GetOptions): Promise<T | null> {
     const source = this.syncedSource(key.apiVersion, key.kind);
     if (source && !this.isPending(key)) {
       const found = source.cache.get(key.name, key.namespace);
       if (found) return this.served(source, found) as T;
-      // the informer holds every object of the kind: not in it is not there
-      if (source.terms.length === 0) return this.count('cached', key.kind, null);
+      // the informer holds every object of the kind, or every one the operator labels: not in it is not there
+      if (source.terms.length === 0 || options?.operatorMade) return this.count('cached', key.kind, null);
     }
     return this.count('live', key.kind, await this.live.get<T>(key));
   }
@@ -114,7 +119,7 @@ export class CachedClusterClient implements ClusterClient {
     const wanted = equalityTerms(labelSelector);
     // the cache answers when every object the selector asks for carries the labels the informer selects by
     const covered = source && wanted && source.terms.every(([label, value]) => wanted.some(([l, v]) => l === label && v === value));
-    if (!source || !covered || this.hasPendingOfKind(apiVersion, kind, namespace)) {
+    if (!source || !covered || this.hasPendingOfKind(apiVersion, kind, namespace, wanted!)) {
       return this.count('live', kind, await this.live.list<T>(apiVersion, kind, namespace, labelSelector));
     }
     const items = source.cache.list(namespace).filter((object) => matches(object, wanted!));
@@ -220,7 +225,11 @@ export class CachedClusterClient implements ClusterClient {
     }
     // entries are dropped when a read finds them settled; objects nobody reads again are swept now and then
     if (this.pending.size >= SWEEP_AT) this.pendingWrites();
-    this.pending.set(this.id(key), { apiVersion: key.apiVersion, kind: key.kind, namespace: key.namespace ?? '', name: key.name, before, at: this.clock.now() });
+    const labelSets = [source.cache.get(key.name, key.namespace), result ?? undefined]
+      .flatMap((object) => (object ? [object.metadata?.labels ?? {}] : []));
+    this.pending.set(this.id(key), {
+      apiVersion: key.apiVersion, kind: key.kind, namespace: key.namespace ?? '', name: key.name, before, at: this.clock.now(), labelSets,
+    });
   }
 
   /** the cache has moved on from the version it held at the write (shows it, a later one, or its deletion) */
@@ -240,11 +249,17 @@ export class CachedClusterClient implements ClusterClient {
     return false;
   }
 
-  private hasPendingOfKind(apiVersion: string, kind: string, namespace: string | undefined): boolean {
+  /**
+   * Whether a write the cache does not show yet may change this list: one of the kind, in the namespace, of an
+   * object whose labels (before or after the write) the selector matches. A Registry's pass writes its Secrets and
+   * then lists the copies of them it keeps in other namespaces: those lists stay in memory.
+   */
+  private hasPendingOfKind(apiVersion: string, kind: string, namespace: string | undefined, terms: Array<[string, string]>): boolean {
     let found = false;
     for (const [id, write] of this.pending) {
       if (write.apiVersion !== apiVersion || write.kind !== kind) continue;
       if (namespace !== undefined && write.namespace !== namespace) continue;
+      if (!write.labelSets.some((labels) => terms.every(([label, value]) => labels[label] === value))) continue;
       if (this.settled(write)) this.pending.delete(id);
       else found = true;
     }

@@ -14,9 +14,22 @@ export interface ApplyOptions {
   fieldManager?: string;
 }
 
+export interface GetOptions {
+  /**
+   * The object, if it exists, is one the operator makes and labels itself (a Registry's generated Secrets, its
+   * Deployment, its Service): a cache holding the labelled objects of its kind then answers "not there" on its own,
+   * as controller-runtime's label-filtered cache does. Without it, a miss in such a cache asks the API server, since
+   * the object may exist unlabelled (a user's Secret the spec names).
+   */
+  operatorMade?: boolean;
+}
+
+/** for a get of a child the operator makes and labels: its cache's miss is an answer (see GetOptions) */
+export const OPERATOR_MADE: GetOptions = Object.freeze({ operatorMade: true });
+
 export interface ClusterClient {
   /** null when the object (or its kind) does not exist */
-  get<T extends KubernetesObject>(key: ObjectKey): Promise<T | null>;
+  get<T extends KubernetesObject>(key: ObjectKey, options?: GetOptions): Promise<T | null>;
   list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string | undefined, labelSelector: string): Promise<T[]>;
   /** server-side apply under the operator's field manager (or the one given), forcing ownership of the fields it sets */
   apply<T extends KubernetesObject>(manifest: T, options?: ApplyOptions): Promise<T>;
