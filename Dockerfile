@@ -1,6 +1,6 @@
 # The regop image: one image, three entry points (the registry server is the default; the operator runs
-# `node /app/dist/bundle/operator.mjs`, the node agent `node /app/dist/bundle/node-agent.mjs`: bundles, which
-# start with a third less memory than the compiled modules, see operator/hack/bundle.ts).
+# `node /app/dist/bundle/operator.mjs`, the node agent `node /app/dist/bundle/node-agent.mjs`): bundles, which
+# start with less memory and CPU than the compiled modules, see operator/hack/bundle.ts.
 # test/image/build.sh builds the same image without Docker.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
@@ -25,5 +25,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 RUN groupadd --gid 10001 regop && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin regop
 USER 10001:10001
-ENTRYPOINT ["node", "/app/dist/registry/src/cli.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/registry/registry.mjs"]
 CMD ["serve", "--help"]

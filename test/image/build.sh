@@ -40,7 +40,7 @@ echo "== image $name"
 image_from_rootfs "$name" "$rootfs" "$archive" \
   --user 10001:10001 --workingdir /app \
   --env PATH=/usr/local/bin:/usr/bin:/bin --env NODE_ENV=production \
-  --entrypoint '["node", "/app/dist/registry/src/cli.js"]' --cmd '["serve", "--help"]' \
+  --entrypoint '["node", "/app/dist/bundle/registry/registry.mjs"]' --cmd '["serve", "--help"]' \
   --label org.opencontainers.image.title=regop
 size=$(du -sm "$archive" | cut -f1)
 echo "== $archive: ${size} MiB"

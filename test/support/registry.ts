@@ -12,7 +12,8 @@ import { waitUntilAccepting } from './port.ts';
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(projectRoot, 'registry', 'src', 'cli.ts');
 /** the compiled entry point, as the image runs it (after `npm run build`) */
-export const compiledCliPath = join(projectRoot, 'dist', 'registry', 'src', 'cli.js');
+/** what the image runs: the registry bundle (operator/hack/bundle.ts) */
+export const compiledCliPath = join(projectRoot, 'dist', 'bundle', 'registry', 'registry.mjs');
 
 export interface TestUser {
   name: string;

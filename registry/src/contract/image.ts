@@ -6,7 +6,7 @@
 export const REGISTRY_API_PORT = 5000;
 /** the plain-HTTP ops listener the operator configures (`ops.listen`): /healthz, /readyz, /metrics */
 export const REGISTRY_OPS_PORT = 5001;
-/** the compiled command line inside the image: the app under /app (Dockerfile, test/image/build.sh), node on the PATH */
-export const REGISTRY_CLI_PATH = '/app/dist/registry/src/cli.js';
+/** the bundled command line inside the image (operator/hack/bundle.ts): the app under /app (Dockerfile, test/image/build.sh), node on the PATH */
+export const REGISTRY_CLI_PATH = '/app/dist/bundle/registry/registry.mjs';
 /** a container's command that runs the registry's command line; its arguments (serve, gc, backup, ...) follow */
 export const REGISTRY_COMMAND = ['node', REGISTRY_CLI_PATH];
